@@ -1,0 +1,119 @@
+# mailfront -- GNU make build.
+#   make            build everything into $(BUILD) (default build/)
+#   make asan       the same with AddressSanitizer + UBSan into build-asan/
+#   make test       build, then run every test against $(BUILD)
+#   make check      test the normal and the sanitizer build
+#   make bench      benchmarks against the reference when installed
+#   make install PREFIX=/usr/local [DESTDIR=...]
+#
+# Layout: a module NAME of kind KIND (protocols, backends, plugins) is built
+# from src/KIND/NAME.c or from every file in src/KIND/NAME/.  A program is
+# src/programs/NAME.c or src/programs/NAME/*.c.  src/lib is linked into
+# everything; src/core is the mailfront driver.
+
+BUILD     ?= build
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/sbin
+MODULEDIR ?= $(PREFIX)/lib/mailfront
+INCDIR    ?= $(PREFIX)/include
+QMAILHOME ?= /var/qmail
+CC        ?= cc
+CFLAGS    ?= -O2 -g
+SAN       ?=
+PYTHON    ?= python3
+
+WARN   := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes
+CPPFL  := -D_GNU_SOURCE -Iinclude -Isrc -DMODULE_DIR='"$(MODULEDIR)"' -DQMAIL_HOME='"$(QMAILHOME)"'
+ALLCF  := -std=c11 $(WARN) $(CFLAGS) $(SAN) -fPIC -MMD -MP $(CPPFL)
+LDSAN  := $(SAN)
+
+kinds_of = $(sort $(basename $(notdir $(wildcard src/$(1)/*.c))) $(notdir $(patsubst %/,%,$(wildcard src/$(1)/*/))))
+srcs_of  = $(or $(wildcard src/$(1)/$(2).c),$(wildcard src/$(1)/$(2)/*.c))
+objs_of  = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(call srcs_of,$(1),$(2)))
+
+PROTOCOLS := $(call kinds_of,protocols)
+BACKENDS  := $(call kinds_of,backends)
+PLUGINS   := $(call kinds_of,plugins)
+PROGRAMS  := $(call kinds_of,programs)
+SCRIPTS   := $(notdir $(wildcard scripts/*))
+UNITTESTS := $(basename $(notdir $(wildcard tests/unit/*.c)))
+
+# Extra libraries per module/program (name_LIBS).
+include $(wildcard mk/*.mk)
+
+LIB_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(wildcard src/lib/*.c))
+CORE_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(wildcard src/core/*.c))
+LIBMF    := $(BUILD)/libmf.a
+
+MODULE_FILES := $(PROTOCOLS:%=$(BUILD)/lib/protocol-%.so) $(BACKENDS:%=$(BUILD)/lib/backend-%.so) $(PLUGINS:%=$(BUILD)/lib/plugin-%.so)
+PROGRAM_FILES := $(BUILD)/bin/mailfront $(PROGRAMS:%=$(BUILD)/bin/%) $(SCRIPTS:%=$(BUILD)/bin/%)
+UNIT_FILES := $(UNITTESTS:%=$(BUILD)/tests/%)
+
+all: $(PROGRAM_FILES) $(MODULE_FILES) $(UNIT_FILES) $(BUILD)/examples/plugin-template.so
+
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCF) -c -o $@ $<
+
+$(LIBMF): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/mailfront: $(CORE_OBJ) $(LIBMF)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDSAN) -rdynamic -o $@ $(CORE_OBJ) -Wl,--whole-archive $(LIBMF) -Wl,--no-whole-archive -ldl
+
+define module_rule
+$(BUILD)/lib/$(2)-$(3).so: $(call objs_of,$(1),$(3))
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDSAN) -shared -o $$@ $$^ $$($(2)-$(3)_LIBS)
+endef
+$(foreach m,$(PROTOCOLS),$(eval $(call module_rule,protocols,protocol,$(m))))
+$(foreach m,$(BACKENDS),$(eval $(call module_rule,backends,backend,$(m))))
+$(foreach m,$(PLUGINS),$(eval $(call module_rule,plugins,plugin,$(m))))
+
+define program_rule
+$(BUILD)/bin/$(1): $(call objs_of,programs,$(1)) $(LIBMF)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDSAN) -o $$@ $$^ $$($(1)_LIBS)
+endef
+$(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
+
+$(BUILD)/bin/%: scripts/%
+	@mkdir -p $(dir $@)
+	cp $< $@ && chmod 755 $@
+
+# Unit tests: tests/unit/NAME.c may #include the source file it tests.
+$(BUILD)/tests/%: tests/unit/%.c $(LIBMF)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCF) -Wno-missing-prototypes -o $@ $< $(LIBMF) $($*_LIBS)
+
+# The out-of-tree plugin example, built against the installed-style header.
+$(BUILD)/examples/plugin-template.so: examples/plugin-template/plugin-template.c include/mailfront/mailfront.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(WARN) $(CFLAGS) $(SAN) -fPIC -shared -Iinclude -o $@ $<
+
+asan:
+	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g" SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+
+test: all
+	MF_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/run.py
+
+check: all asan
+	MF_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/run.py
+	MF_BUILD=$(abspath build-asan) MF_SANITIZED=1 $(PYTHON) tests/run.py
+
+bench: all
+	MF_BUILD=$(abspath $(BUILD)) $(PYTHON) bench/run.py
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MODULEDIR) $(DESTDIR)$(INCDIR)/mailfront
+	install -m 755 $(PROGRAM_FILES) $(DESTDIR)$(BINDIR)
+	install -m 755 $(MODULE_FILES) $(DESTDIR)$(MODULEDIR)
+	install -m 644 include/mailfront/*.h $(DESTDIR)$(INCDIR)/mailfront
+
+clean:
+	rm -rf build build-asan
+
+.PHONY: all asan test check bench install clean
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,178 @@
+/* queuedir.c -- the queue-directory writer (backends.md "queuedir").
+ *
+ * One message per file: `SENDER\0RCPT\0...\0\0MESSAGE`, written under
+ * $P/$P_TMP/NAME, fsynced, hard-linked to $P/$P_DEST/NAME, the directory
+ * fsynced, and only then reported as accepted; the temporary name is
+ * removed last.  A message whose data comes before its envelope
+ * (QMQP/QMTP) is spooled to a scratch file and copied at message end, so
+ * both orders produce the same format.  P is a variable prefix (QUEUEDIR
+ * for the backend, RBL_QUEUEDIR for rbl).  The ABI functions work on one
+ * writer per process; every failure resets and returns a 451. */
+#include <mailfront/mailfront.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+RESPONSE(qd_noconfig, 451, "4.3.0 Missing backend configuration parameter");
+RESPONSE(qd_create, 451, "4.3.0 Error creating queue file");
+RESPONSE(qd_write, 451, "4.3.0 Error writing queue file");
+
+struct queuedir
+{
+  const char* prefix;
+  str tmp, dest, dir;     /* full temp name, full destination name, dest dir */
+  int fd;                 /* queue file, or -1 */
+  int spool;              /* scratch file for data before envelope, or -1 */
+  int in_data;            /* data goes straight to fd */
+  int failed;             /* a write failed */
+  int nosync;
+};
+
+static struct queuedir qd = { "QUEUEDIR", {0,0,0}, {0,0,0}, {0,0,0}, -1, -1, 0, 0, 0 };
+
+static const char* var(const char* suffix, const char* dflt)
+{
+  str name = {0, 0, 0};
+  const char* v = 0;
+  if (str_cat2s(&name, qd.prefix, suffix)) v = session_getenv(name.s);
+  str_free(&name);
+  return v ? v : dflt;
+}
+
+static int put(int fd, const char* b, unsigned long len)
+{
+  while (len > 0) {
+    ssize_t w = write(fd, b, len);
+    if (w < 0) { if (errno == EINTR) continue; return -1; }
+    b += w;
+    len -= (unsigned long)w;
+  }
+  return 0;
+}
+
+void queuedir_init(const char* prefix) { qd.prefix = prefix; }
+
+const response* queuedir_reset(void)
+{
+  if (qd.fd >= 0) close(qd.fd);
+  if (qd.spool >= 0) close(qd.spool);
+  if (qd.tmp.len) unlink(qd.tmp.s);
+  if (qd.dest.len) unlink(qd.dest.s);
+  qd.fd = qd.spool = -1;
+  qd.tmp.len = qd.dest.len = 0;
+  qd.in_data = qd.failed = 0;
+  return 0;
+}
+
+static const response* fail(const response* r) { queuedir_reset(); return r; }
+
+const response* queuedir_sender(str* address, str* params)
+{
+  (void)params;
+  queuedir_reset();
+  const char* top = var("", 0);
+  if (!top) return &resp_qd_noconfig;
+  const char* tmpdir = var("_TMP", "tmp");
+  const char* destdir = var("_DEST", "new");
+  qd.nosync = var("_NOSYNC", 0) != 0;
+  struct stat st;
+  for (int tries = 0; tries < 1000; tries++) {
+    struct timeval tv;
+    char name[80];
+    gettimeofday(&tv, 0);
+    snprintf(name, sizeof name, "/%ld.%06ld.%ld", (long)tv.tv_sec, (long)tv.tv_usec, (long)getpid());
+    qd.tmp.len = qd.dest.len = qd.dir.len = 0;
+    if (!str_cat3s(&qd.tmp, top, "/", tmpdir) || !str_cats(&qd.tmp, name)
+        || !str_cat3s(&qd.dir, top, "/", destdir)
+        || !str_copy(&qd.dest, &qd.dir) || !str_cats(&qd.dest, name)) {
+      qd.tmp.len = qd.dest.len = 0;
+      return &resp_oom;
+    }
+    if (lstat(qd.tmp.s, &st) == 0) continue;
+    if (errno != ENOENT) break;
+    if (lstat(qd.dest.s, &st) == 0) { sleep(1); continue; }
+    if (errno != ENOENT) break;
+    qd.fd = open(qd.tmp.s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (qd.fd < 0) {
+      if (errno == EEXIST) continue;
+      qd.tmp.len = qd.dest.len = 0;
+      return &resp_qd_create;
+    }
+    if (put(qd.fd, address->s ? address->s : "", address->len) < 0 || put(qd.fd, "", 1) < 0)
+      return fail(&resp_qd_write);
+    return 0;
+  }
+  qd.tmp.len = qd.dest.len = 0;
+  return &resp_internal;
+}
+
+const response* queuedir_recipient(str* address, str* params)
+{
+  (void)params;
+  if (qd.fd < 0) return &resp_internal;
+  if (put(qd.fd, address->s ? address->s : "", address->len) < 0 || put(qd.fd, "", 1) < 0)
+    return fail(&resp_qd_write);
+  return 0;
+}
+
+const response* queuedir_data_start(int fd)
+{
+  (void)fd;
+  if (qd.fd >= 0) {
+    if (put(qd.fd, "", 1) < 0) return fail(&resp_qd_write);
+    qd.in_data = 1;
+    return 0;
+  }
+  if (qd.spool >= 0) close(qd.spool);
+  qd.spool = scratchfile();
+  return qd.spool < 0 ? &resp_internal : 0;
+}
+
+const response* queuedir_data_block(const char* bytes, unsigned long len)
+{
+  int fd = qd.in_data ? qd.fd : qd.spool;
+  if (fd < 0 || put(fd, bytes, len) < 0) qd.failed = 1;
+  return 0;
+}
+
+static int copy_spool(void)
+{
+  char buf[65536];
+  if (lseek(qd.spool, 0, SEEK_SET) != 0) return -1;
+  for (;;) {
+    ssize_t r = read(qd.spool, buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return -1;
+    if (r == 0) return 0;
+    if (put(qd.fd, buf, (unsigned long)r) < 0) return -1;
+  }
+}
+
+const response* queuedir_message_end(int fd)
+{
+  (void)fd;
+  if (qd.fd < 0 || qd.failed) return fail(&resp_qd_write);
+  if (!qd.in_data) {
+    if (put(qd.fd, "", 1) < 0) return fail(&resp_qd_write);
+    if (qd.spool >= 0 && copy_spool() < 0) return fail(&resp_qd_write);
+  }
+  if (!qd.nosync && fsync(qd.fd) < 0) return fail(&resp_qd_write);
+  int r = close(qd.fd);
+  qd.fd = -1;
+  if (r < 0 || link(qd.tmp.s, qd.dest.s) < 0) return fail(&resp_qd_write);
+  if (!qd.nosync) {
+    int dfd = open(qd.dir.s, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return fail(&resp_internal);
+    r = fsync(dfd);
+    close(dfd);
+    if (r < 0) return fail(&resp_qd_write);
+  }
+  unlink(qd.tmp.s);
+  qd.tmp.len = qd.dest.len = 0;   /* delivered: reset must not remove it */
+  queuedir_reset();
+  return 0;
+}

@@ -1,0 +1,352 @@
+/* smtp.c -- protocol-smtp.so: the SMTP state machine (protocols.md "SMTP").
+ *
+ * One `struct smtp` per connection is passed to every command handler.
+ * Commands are dispatched by table: plugin/backend commands first, then
+ * the built-ins.  Each handler returns 1 to go on or 0 to end the session
+ * with s->status.  Replies go through the core's respond(), which logs
+ * errors and flushes each complete reply.
+ *
+ * Beyond the original: command lines are bounded ($SMTP_MAXLINE, default
+ * 4096 bytes: longer ones are read to their end and answered 500); a
+ * session whose first line ends in CRLF is strict about the body's line
+ * ends ($SMTP_BARE_NEWLINE = reject (default) or normalize), see body.c. */
+#include "smtp.h"
+#include "lib/log.h"
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+extern struct protocol protocol;
+
+static RESPONSE(mail_first, 503, "5.5.1 You must send MAIL FROM: first");
+static RESPONSE(rcpt_first, 503, "5.5.1 You must send RCPT TO: first");
+static RESPONSE(bad_addr, 501, "5.5.2 Syntax error in address parameter.");
+static RESPONSE(go_ahead, 354, "End your message with a period on a line by itself.");
+static RESPONSE(ok, 250, "2.3.0 OK");
+static RESPONSE(vrfy, 252, "2.5.2 Send some mail, I'll try my best.");
+static RESPONSE(help, 214, "2.0.0 Help not available.");
+static RESPONSE(quit, 221, "2.0.0 Good bye.");
+static RESPONSE(notimpl, 500, "5.5.1 Not implemented.");
+static RESPONSE(too_many, 503, "5.5.0 Too many unimplemented commands.\n5.5.0 Closing connection.");
+static RESPONSE(no_params, 501, "5.5.2 Syntax error, no parameters allowed.");
+static RESPONSE(needs_param, 501, "5.5.2 Syntax error, command requires a parameter.");
+static RESPONSE(too_long, 500, "5.5.2 Line too long.");
+static RESPONSE(nul_byte, 500, "5.5.2 Syntax error, NUL byte in command.");
+static RESPONSE(bare_newline, 550, "5.6.0 Message refused: bare CR or LF in the body (RFC 5321 section 2.3.8).");
+
+struct smtp
+{
+  ibuf* in;
+  const struct command* plugin_cmds;
+  const char* localhost;
+  str line;                  /* current command line (line end stripped) */
+  str addr, params, caps, text;
+  int saw_mail, saw_rcpt;
+  int lines_seen, strict, normalize;
+  unsigned long maxnotimpl, notimpl, maxline;
+  int status;                /* exit status when a handler returns 0 */
+};
+
+struct builtin
+{
+  const char* name;
+  int (*fn)(struct smtp* s, str* arg);
+  int counts_as_unknown;     /* STARTTLS without TLS: 500 but not counted */
+};
+
+/* Send r, or dflt when r is NULL; a text-less acceptance takes dflt's text. */
+static int reply(struct smtp* s, const response* r, const response* dflt)
+{
+  response tmp;
+  if (!r) r = dflt;
+  else if (!r->message && dflt && (r->number & RESPONSE_MASK) < 400) {
+    tmp.number = r->number;
+    tmp.message = dflt->message;
+    r = &tmp;
+  }
+  if (respond(r)) return 1;
+  s->status = 1;
+  return 0;
+}
+
+static int is_error(const response* r) { return r && (r->number & RESPONSE_MASK) >= 400; }
+
+/* ---- built-in commands ---- */
+
+static int do_helo_common(struct smtp* s, str* arg, str* caps)
+{
+  const response* r = handle_reset();
+  s->saw_mail = s->saw_rcpt = 0;
+  if (is_error(r)) return reply(s, r, 0) ? -1 : 0;
+  r = handle_helo(arg, caps);
+  if (is_error(r)) return reply(s, r, 0) ? -1 : 0;
+  return 1;
+}
+
+static int cmd_helo(struct smtp* s, str* arg)
+{
+  str unused = {0, 0, 0};
+  int k = do_helo_common(s, arg, &unused);
+  str_free(&unused);
+  if (k <= 0) return k < 0;
+  response hr = { 250, s->localhost };
+  return reply(s, &hr, 0);
+}
+
+static int cmd_ehlo(struct smtp* s, str* arg)
+{
+  protocol.name = "ESMTP";
+  s->caps.len = 0;
+  if (!str_copys(&s->caps, "")) return reply(s, &resp_oom, 0);
+  int k = do_helo_common(s, arg, &s->caps);
+  if (k <= 0) return k < 0;
+  s->text.len = 0;
+  if (!str_cat2s(&s->text, s->localhost, "\n") || !str_cat(&s->text, &s->caps)
+      || !str_cats(&s->text, "8BITMIME\nENHANCEDSTATUSCODES\nPIPELINING"))
+    return reply(s, &resp_oom, 0);
+  response r = { 250, s->text.s };
+  return reply(s, &r, 0);
+}
+
+static int cmd_mail(struct smtp* s, str* arg)
+{
+  const response* r;
+  msg2("MAIL ", arg->s);
+  r = handle_reset();
+  if (is_error(r)) { reply(s, r, 0); s->status = 0; return 0; }
+  s->saw_mail = s->saw_rcpt = 0;
+  if (smtp_parse_address(arg->s, arg->len, &s->addr, &s->params) < 0) return reply(s, &resp_bad_addr, 0);
+  r = handle_sender(&s->addr, &s->params);
+  if (!is_error(r)) s->saw_mail = 1;
+  return reply(s, r, &resp_accepted_sender);
+}
+
+static int cmd_rcpt(struct smtp* s, str* arg)
+{
+  msg2("RCPT ", arg->s);
+  if (!s->saw_mail) return reply(s, &resp_mail_first, 0);
+  if (smtp_parse_address(arg->s, arg->len, &s->addr, &s->params) < 0) return reply(s, &resp_bad_addr, 0);
+  const response* r = handle_recipient(&s->addr, &s->params);
+  if (!is_error(r)) s->saw_rcpt = 1;
+  return reply(s, r, &resp_accepted_recip);
+}
+
+static void emit_data(void* ctx, const char* b, unsigned len) { (void)ctx; handle_data_bytes(b, len); }
+
+/* Read the body from the input buffer through the decoder.
+ * Returns 1 at the end-of-data line, 0 at EOF, -1 on a read error. */
+static int read_body(struct smtp* s, struct smtp_body* b)
+{
+  for (;;) {
+    int r = ibuf_fill(s->in);
+    if (r <= 0) return r;
+    unsigned long used;
+    int end = smtp_body_feed(b, s->in->buf + s->in->head, s->in->tail - s->in->head, &used);
+    s->in->head += used;
+    if (end) { smtp_body_flush(b); return 1; }
+  }
+}
+
+static int cmd_data(struct smtp* s, str* arg)
+{
+  (void)arg;
+  if (!s->saw_mail) return reply(s, &resp_mail_first, 0);
+  if (!s->saw_rcpt) return reply(s, &resp_rcpt_first, 0);
+  const response* r = handle_data_start();
+  if (is_error(r)) return reply(s, r, 0);
+  if (!reply(s, &resp_go_ahead, 0)) return 0;
+  struct smtp_body body;
+  smtp_body_start(&body, s->strict, s->normalize, emit_data, s);
+  int k = read_body(s, &body);
+  s->saw_mail = s->saw_rcpt = 0;
+  if (k <= 0) {
+    handle_reset();
+    if (session_expired()) { s->status = 0; return 0; }
+    msg1(s->in->timedout ? "Timed out" : "Connection dropped");
+    s->status = 1;
+    return 0;
+  }
+  if (body.bare && !body.normalize) {
+    handle_reset();
+    return reply(s, &resp_bare_newline, 0);
+  }
+  r = handle_message_end();
+  return reply(s, r, &resp_accepted_message);
+}
+
+static int cmd_rset(struct smtp* s, str* arg)
+{
+  (void)arg;
+  const response* r = handle_reset();
+  if (is_error(r)) { reply(s, r, 0); s->status = 0; return 0; }
+  s->saw_mail = s->saw_rcpt = 0;
+  return reply(s, &resp_ok, 0);
+}
+
+static int cmd_noop(struct smtp* s, str* arg) { (void)arg; return reply(s, &resp_ok, 0); }
+static int cmd_vrfy(struct smtp* s, str* arg) { (void)arg; return reply(s, &resp_vrfy, 0); }
+static int cmd_help(struct smtp* s, str* arg) { (void)arg; return reply(s, &resp_help, 0); }
+static int cmd_quit(struct smtp* s, str* arg) { (void)arg; reply(s, &resp_quit, 0); s->status = 0; return 0; }
+static int cmd_starttls(struct smtp* s, str* arg) { (void)arg; return reply(s, &resp_notimpl, 0); }
+
+static const struct builtin builtins[] = {
+  { "HELO", cmd_helo, 0 },
+  { "EHLO", cmd_ehlo, 0 },
+  { "MAIL", cmd_mail, 0 },
+  { "RCPT", cmd_rcpt, 0 },
+  { "DATA", cmd_data, 0 },
+  { "RSET", cmd_rset, 0 },
+  { "NOOP", cmd_noop, 0 },
+  { "VRFY", cmd_vrfy, 0 },
+  { "HELP", cmd_help, 0 },
+  { "QUIT", cmd_quit, 0 },
+  { "STARTTLS", cmd_starttls, 0 },
+};
+
+/* ---- dispatch ---- */
+
+static int word_is(const char* word, unsigned long wlen, const char* name)
+{
+  return strlen(name) == wlen && strncasecmp(word, name, wlen) == 0;
+}
+
+static int run_plugin_cmd(struct smtp* s, const struct command* c, str* arg)
+{
+  if (arg->len == 0) {
+    if (!c->fn_noparam) return reply(s, &resp_no_params, 0);
+    if (c->fn_noparam()) return 1;
+  } else {
+    if (!c->fn_hasparam) return reply(s, &resp_needs_param, 0);
+    if (c->fn_hasparam(arg)) return 1;
+  }
+  s->status = 1;
+  return 0;
+}
+
+static int unknown(struct smtp* s, const char* word, unsigned long wlen, str* arg)
+{
+  str l = {0, 0, 0};
+  str_catb(&l, word, (unsigned)wlen);
+  str_catc(&l, ' ');
+  str_cat(&l, arg);
+  log_bytes(0, "", l.s ? l.s : "", l.len);
+  str_free(&l);
+  s->notimpl++;
+  if (s->maxnotimpl > 0 && s->notimpl > s->maxnotimpl) {
+    reply(s, &resp_too_many, 0);
+    s->status = 1;
+    return 0;
+  }
+  return reply(s, &resp_notimpl, 0);
+}
+
+static int dispatch(struct smtp* s)
+{
+  const char* line = s->line.s;
+  unsigned long len = s->line.len;
+  unsigned long w = 0;
+  while (w < len && line[w] != ' ' && line[w] != '\t') w++;
+  unsigned long a = w;
+  while (a < len && (line[a] == ' ' || line[a] == '\t')) a++;
+  str arg = {0, 0, 0};
+  if (!str_copyb(&arg, line + a, (unsigned)(len - a))) return reply(s, &resp_oom, 0);
+  int k = -1;
+  for (const struct command* c = s->plugin_cmds; c && c->name && k < 0; c++) {
+    if (!word_is(line, w, c->name)) continue;
+    if (c->fn_enabled && !c->fn_enabled()) continue;
+    s->notimpl = 0;
+    k = run_plugin_cmd(s, c, &arg);
+  }
+  for (size_t i = 0; k < 0 && i < sizeof builtins / sizeof builtins[0]; i++)
+    if (word_is(line, w, builtins[i].name)) {
+      s->notimpl = 0;
+      k = builtins[i].fn(s, &arg);
+    }
+  if (k < 0) k = unknown(s, line, w, &arg);
+  str_free(&arg);
+  return k;
+}
+
+/* Read one command line.  1: a line in s->line; 0: end the session. */
+static int read_command(struct smtp* s)
+{
+  int toolong;
+  for (;;) {
+    int r = ibuf_getline(s->in, &s->line, s->maxline, &toolong);
+    if (r <= 0) { s->status = 0; return 0; }  /* EOF, timeout: silently */
+    int had_lf = s->line.len > 0 && s->line.s[s->line.len - 1] == '\n';
+    int had_crlf = had_lf && s->line.len > 1 && s->line.s[s->line.len - 2] == '\r';
+    if (toolong) {
+      if (!reply(s, &resp_too_long, 0)) return 0;
+      continue;
+    }
+    if (s->lines_seen++ == 0) s->strict = had_crlf;
+    if (had_lf) s->line.len--;
+    if (had_crlf) s->line.len--;
+    s->line.s[s->line.len] = 0;
+    if (memchr(s->line.s, 0, s->line.len)) {
+      if (!reply(s, &resp_nul_byte, 0)) return 0;
+      continue;
+    }
+    return 1;
+  }
+}
+
+static unsigned long env_ulong(const char* name, unsigned long dflt)
+{
+  const char* v = getenv(name);
+  if (!v || !*v) return dflt;
+  char* end;
+  unsigned long n = strtoul(v, &end, 10);
+  return *end ? dflt : n;
+}
+
+static int smtp_mainloop(const struct command* cmds)
+{
+  struct smtp s;
+  memset(&s, 0, sizeof s);
+  s.in = session_input();
+  s.plugin_cmds = cmds;
+  s.localhost = getprotoenv("LOCALHOST");
+  if (!s.localhost) s.localhost = UNKNOWN;
+  s.maxnotimpl = env_ulong("MAXNOTIMPL", 0);
+  s.maxline = env_ulong("SMTP_MAXLINE", 4096);
+  if (s.maxline < 512) s.maxline = 512;
+  const char* bare = getenv("SMTP_BARE_NEWLINE");
+  s.normalize = bare && (strcasecmp(bare, "normalize") == 0 || strcasecmp(bare, "normalise") == 0);
+
+  const char* greeting = getenv("SMTPGREETING");
+  str g = {0, 0, 0};
+  if (greeting) str_copys(&g, greeting);
+  else str_cat2s(&g, s.localhost, " mailfront");
+  str_cats(&g, " ESMTP");
+  response gr = { 220, g.s };
+  int go = g.s && respond(&gr);
+  str_free(&g);
+  if (go)
+    while (read_command(&s) && dispatch(&s)) {}
+  str_free(&s.line);
+  str_free(&s.addr);
+  str_free(&s.params);
+  str_free(&s.caps);
+  str_free(&s.text);
+  return s.status;
+}
+
+static int smtp_respond_line(unsigned number, int final, const char* msg, unsigned long len)
+{
+  obuf* out = session_output();
+  char code[5];
+  code[0] = (char)('0' + number / 100 % 10);
+  code[1] = (char)('0' + number / 10 % 10);
+  code[2] = (char)('0' + number % 10);
+  code[3] = final ? ' ' : '-';
+  return obuf_write(out, code, 4) == 0 && obuf_write(out, msg, len) == 0 && obuf_write(out, "\r\n", 2) == 0;
+}
+
+struct protocol protocol = {
+  .version = PROTOCOL_VERSION,
+  .name = "SMTP",
+  .respond_line = smtp_respond_line,
+  .mainloop = smtp_mainloop,
+};

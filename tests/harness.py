@@ -1,0 +1,108 @@
+"""Shared helpers for mailfront's Python tests.
+
+Binaries are always taken from $MF_BUILD (bin/, lib/), never from PATH.
+Everything here uses only the standard library.
+"""
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+BUILD = os.environ.get("MF_BUILD", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "build"))
+BIN = os.path.join(BUILD, "bin")
+LIB = os.path.join(BUILD, "lib")
+SANITIZED = bool(os.environ.get("MF_SANITIZED"))
+REFERENCE = "/usr/sbin/mailfront"   # Debian's original, used only as an oracle
+
+
+def bin_path(name):
+    return os.path.join(BIN, name)
+
+
+def base_env(**extra):
+    """A clean environment for a session: only what we set."""
+    env = {"PATH": "/usr/bin:/bin", "MODULE_PATH": LIB}
+    if SANITIZED:
+        env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=0:exitcode=99"
+        env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1:exitcode=98"
+    for k, v in extra.items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = str(v)
+    return env
+
+
+def run(argv, data=b"", env=None, timeout=60, cwd=None):
+    """Run argv with data on stdin; returns CompletedProcess (bytes)."""
+    return subprocess.run(argv, input=data, env=env if env is not None else base_env(),
+                          capture_output=True, timeout=timeout, cwd=cwd)
+
+
+def mailfront(args, data=b"", timeout=60, cwd=None, **envvars):
+    return run([bin_path("mailfront")] + list(args), data, base_env(**envvars), timeout, cwd)
+
+
+def reference_available():
+    return os.path.exists(REFERENCE) and os.path.isdir("/usr/lib/mailfront")
+
+
+def assert_no_sanitizer_report(tc, proc):
+    err = proc.stderr.decode("utf-8", "replace") if isinstance(proc.stderr, bytes) else proc.stderr
+    tc.assertNotIn("AddressSanitizer", err)
+    tc.assertNotIn("runtime error:", err)
+    tc.assertNotIn(proc.returncode, (98, 99), err)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on 127.0.0.1:{port}")
+
+
+@contextlib.contextmanager
+def tcpserver(argv, env=None, port=None, limit=40):
+    """Start ucspi-tcp's tcpserver on 127.0.0.1 running argv per connection."""
+    tcps = shutil.which("tcpserver")
+    if not tcps:
+        raise unittest.SkipTest("tcpserver (ucspi-tcp) not installed")
+    port = port or free_port()
+    p = subprocess.Popen([tcps, "-q", "-R", "-H", "-c", str(limit), "-l", "mx.test",
+                          "127.0.0.1", str(port)] + list(argv),
+                         env=env if env is not None else base_env(),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        wait_port(port)
+        yield port, p
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGTERM)
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+class TempDirTest(unittest.TestCase):
+    """A TestCase with self.tmp, a fresh directory removed afterwards."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="mftest.")
+        self.addCleanup(shutil.rmtree, self.tmp, True)

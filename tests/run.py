@@ -73,7 +73,9 @@ def run_python(patterns):
     runner = unittest.TextTestRunner(verbosity=1 if not os.environ.get("MF_VERBOSE") else 2,
                                      stream=sys.stdout, resultclass=Counting)
     res = runner.run(selected)
-    failed = len(res.failures) + len(res.errors) + len(res.unexpectedSuccesses)
+    # subTest failures are reported per subtest: count each test once.
+    failed_ids = {t.id().split(" ")[0] for t, _ in res.failures + res.errors}
+    failed = len(failed_ids) + len(res.unexpectedSuccesses)
     skipped = len(res.skipped)
     passed = res.testsRun - failed - skipped
     return passed, failed, skipped

@@ -116,4 +116,4 @@ clean:
 	rm -rf build build-asan
 
 .PHONY: all asan test check bench install clean
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)

@@ -6,8 +6,10 @@
  * (0 = forever) and never past the session deadline; on expiry the call
  * fails with errno = ETIMEDOUT and `timedout` is set.  Byte counters count
  * what crossed the transport.  Nothing here allocates per byte: buffers are
- * allocated once at open time.  Return conventions: 1 ok, 0 end of input,
- * -1 error (errno set). */
+ * allocated once at open time.  ibuf functions return 1 ok, 0 end of
+ * input, -1 error (errno set); obuf functions 0 ok, -1 error.  An ibuf may
+ * be tied to an obuf, which is then flushed before every wait for input, so
+ * replies to pipelined commands go out together (RFC 2920). */
 #ifndef MAILFRONT_IOBUF_H
 #define MAILFRONT_IOBUF_H
 
@@ -34,6 +36,7 @@ struct ibuf
   const struct io_transport* tr;
   unsigned long long count;         /* bytes read from the transport */
   int eof, timedout, error;
+  struct obuf* tie;                 /* flushed before waiting for input */
 };
 typedef struct ibuf ibuf;
 

@@ -253,7 +253,10 @@ int respond_line(unsigned number, int final, const char* msg, unsigned long len)
     log_bytes(0, code, msg, len);
   }
   if (!s->protocol->respond_line(number, final, msg, len)) return 0;
-  return final ? obuf_flush(&s->out) == 0 : 1;
+  /* A complete reply is flushed at once unless more pipelined input is
+   * already waiting: then the input's tie flushes before the next wait. */
+  if (!final || ibuf_buffered(&s->in) > 0) return !s->out.error && !s->out.timedout;
+  return obuf_flush(&s->out) == 0;
 }
 
 int respond_multiline(unsigned number, int final, const char* msg)

@@ -73,7 +73,12 @@ static const response* fail(const response* r) { queuedir_reset(); return r; }
 const response* queuedir_sender(str* address, str* params)
 {
   (void)params;
+  /* Data may already be spooled (QMQP/QMTP): keep it across the reset. */
+  int spool = qd.spool, failed = qd.failed;
+  qd.spool = -1;
   queuedir_reset();
+  qd.spool = spool;
+  qd.failed = failed;
   const char* top = var("", 0);
   if (!top) return &resp_qd_noconfig;
   const char* tmpdir = var("_TMP", "tmp");

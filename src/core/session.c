@@ -44,6 +44,7 @@ int session_init(struct session* s)
   unsigned t = env_uint("TIMEOUT", 1200);
   s->in.timeout_ms = s->out.timeout_ms = t * 1000;
   s->in.deadline_ms = s->out.deadline_ms = &s->deadline_ms;
+  s->in.tie = &s->out;
   current = s;
   session_set_timeout(env_uint("SESSION_TIMEOUT", 86400));
   return 0;

@@ -62,6 +62,7 @@ int ibuf_fill(ibuf* in)
   if (in->eof) return 0;
   if (in->error || in->timedout) return -1;
   in->head = in->tail = 0;
+  if (in->tie) obuf_flush(in->tie);
   for (;;) {
     if (!(in->tr && in->tr->pending && in->tr->pending(in->tr->ctx))) {
       if (wait_fd(in->fd, POLLIN, in->timeout_ms, in->deadline_ms, &in->timedout) < 0) {

@@ -73,24 +73,31 @@ static int is_error(const response* r) { return r && (r->number & RESPONSE_MASK)
 
 /* ---- built-in commands ---- */
 
-static int do_helo_common(struct smtp* s, str* arg, str* caps)
+/* The reset and helo steps of HELO/EHLO.  Returns 1 to go on (*helo_r =
+ * the helo step's non-error response, if any), else the handler result
+ * after an error reply. */
+static int do_helo_common(struct smtp* s, str* arg, str* caps, const response** helo_r)
 {
   const response* r = handle_reset();
   s->saw_mail = s->saw_rcpt = 0;
   if (is_error(r)) return reply(s, r, 0) ? -1 : 0;
   r = handle_helo(arg, caps);
   if (is_error(r)) return reply(s, r, 0) ? -1 : 0;
+  *helo_r = r;
   return 1;
 }
 
+/* HELO: `250 LOCALHOST`, unless the helo step answered (a back end's
+ * acceptance), which is sent instead (protocols.md). */
 static int cmd_helo(struct smtp* s, str* arg)
 {
   str unused = {0, 0, 0};
-  int k = do_helo_common(s, arg, &unused);
+  const response* r = 0;
+  int k = do_helo_common(s, arg, &unused, &r);
   str_free(&unused);
   if (k <= 0) return k < 0;
   response hr = { 250, s->localhost };
-  return reply(s, &hr, 0);
+  return reply(s, r ? r : &hr, &hr);
 }
 
 static int cmd_ehlo(struct smtp* s, str* arg)
@@ -98,7 +105,8 @@ static int cmd_ehlo(struct smtp* s, str* arg)
   protocol.name = "ESMTP";
   s->caps.len = 0;
   if (!str_copys(&s->caps, "")) return reply(s, &resp_oom, 0);
-  int k = do_helo_common(s, arg, &s->caps);
+  const response* unused = 0;     /* EHLO sends its capabilities */
+  int k = do_helo_common(s, arg, &s->caps, &unused);
   if (k <= 0) return k < 0;
   s->text.len = 0;
   if (!str_cat2s(&s->text, s->localhost, "\n") || !str_cat(&s->text, &s->caps)
@@ -292,13 +300,15 @@ static int read_command(struct smtp* s)
   }
 }
 
+/* A number from the environment read like the original (strtoul: leading
+ * blanks skipped, text after the digits ignored); dflt without digits. */
 static unsigned long env_ulong(const char* name, unsigned long dflt)
 {
   const char* v = getenv(name);
   if (!v || !*v) return dflt;
   char* end;
   unsigned long n = strtoul(v, &end, 10);
-  return *end ? dflt : n;
+  return end == v ? dflt : n;
 }
 
 static int smtp_mainloop(const struct command* cmds)

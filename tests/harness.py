@@ -76,6 +76,21 @@ def wait_port(port, timeout=10.0):
     raise RuntimeError(f"nothing listening on 127.0.0.1:{port}")
 
 
+class _Log:
+    """stderr of a server: written to an unlinked temporary file; read()
+    returns everything written so far."""
+
+    def __init__(self):
+        self.file = tempfile.TemporaryFile()
+
+    def read(self):
+        self.file.seek(0)
+        return self.file.read()
+
+    def close(self):
+        self.file.close()
+
+
 @contextlib.contextmanager
 def tcpserver(argv, env=None, port=None, limit=40):
     """Start ucspi-tcp's tcpserver on 127.0.0.1 running argv per connection."""
@@ -83,10 +98,12 @@ def tcpserver(argv, env=None, port=None, limit=40):
     if not tcps:
         raise unittest.SkipTest("tcpserver (ucspi-tcp) not installed")
     port = port or free_port()
+    log = _Log()
     p = subprocess.Popen([tcps, "-q", "-R", "-H", "-c", str(limit), "-l", "mx.test",
                           "127.0.0.1", str(port)] + list(argv),
                          env=env if env is not None else base_env(),
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                         stdout=subprocess.DEVNULL, stderr=log.file, start_new_session=True)
+    p.stderr = log   # the servers' log: a file, so a busy server never blocks on it
     try:
         wait_port(port)
         yield port, p

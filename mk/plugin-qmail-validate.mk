@@ -1,0 +1,1 @@
+plugin-qmail-validate_LIBS = -lcdb

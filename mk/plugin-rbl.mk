@@ -1,0 +1,2 @@
+plugin-rbl_LIBS = -lresolv
+rbl_dnstxt_LIBS = -lresolv

@@ -1,0 +1,239 @@
+/* plugin-counters -- per-session limits: message size, recipients per
+ * message, messages per session, and mail loops (plugins.md "counters").
+ *
+ * Limits come from numeric-minimum lookups (driver.md "Variable lookup"):
+ * $DATABYTES -> session number `maxdatabytes`, $MAXRCPTS -> `maxrcpts`,
+ * $MAXMSGS -> `maxmsgs`, $MAXHOPS (default 100) -> `maxhops`.
+ * $MAXRCPTS_REJECT (session lookup, set = on) refuses the whole message at
+ * DATA / end of data when there were too many recipients.
+ *
+ * EHLO advertises `SIZE N`.  Deliberate fix of a reference quirk: the
+ * mailrules reset deletes `maxdatabytes`, so the helo hook re-derives it
+ * from $DATABYTES before advertising (the reference says `SIZE 0`).
+ *
+ * State: one `struct counters` for the session (the ABI gives hooks no
+ * context pointer, so it is the single file-scope object; every hook goes
+ * through `cs`).  Hop counting scans header lines across data blocks with a
+ * per-line matcher (no copy of the data).  Errors are static responses. */
+#include <mailfront/mailfront.h>
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static RESPONSE(too_many_msgs, 550, "5.5.0 Too many messages");
+static RESPONSE(too_many_rcpts, 550, "5.5.3 Too many recipients");
+static RESPONSE(would_exceed, 552, "5.2.3 The message would exceed the maximum message size.");
+static RESPONSE(too_big, 552, "5.2.3 Sorry, that message exceeds the maximum message length.");
+static RESPONSE(looping, 554, "5.6.0 This message is looping, too many hops.");
+
+#define DEFAULT_MAXHOPS 100
+
+/* A header field name counted for loop detection, matched at line start. */
+struct hop_field { const char* name; unsigned len; };
+static const struct hop_field hop_fields[] = {
+  { "received:", 9 },
+  { "delivered-to:", 13 },
+};
+#define NFIELDS (sizeof hop_fields / sizeof hop_fields[0])
+
+/* Header line matcher state, carried across data blocks. */
+struct hopscan
+{
+  int in_header;               /* still before the first empty line */
+  unsigned long linepos;       /* bytes of the current line seen so far */
+  unsigned live;               /* bit i: line still matches hop_fields[i] */
+  unsigned long count[NFIELDS];
+};
+
+struct counters
+{
+  unsigned long msgs;          /* messages completed in this session */
+  unsigned long rcpts;         /* recipients seen in this message */
+  unsigned long bytes;         /* data bytes seen in this message */
+  unsigned long maxhops;
+  struct hopscan hs;
+};
+static struct counters cs;
+
+/* L(num, VAR) of the spec: keep the session number at the smallest
+ * configured value; 0 when the variable gives no limit. */
+static unsigned long limit(const char* num, const char* var)
+{
+  unsigned long v = session_getenvu(var);
+  unsigned long cur;
+  if (v == 0) return 0;
+  if (!session_hasnum(num, &cur) || cur > v) {
+    session_setnum(num, v);
+    return v;
+  }
+  return cur;
+}
+
+static const response* check_msgs(void)
+{
+  unsigned long m = limit("maxmsgs", "MAXMSGS");
+  return (m > 0 && cs.msgs >= m) ? &resp_too_many_msgs : 0;
+}
+
+static const response* check_rcpts_reject(void)
+{
+  if (!session_getenv("MAXRCPTS_REJECT")) return 0;
+  unsigned long m = limit("maxrcpts", "MAXRCPTS");
+  return (m > 0 && cs.rcpts > m) ? &resp_too_many_rcpts : 0;
+}
+
+static unsigned long current_maxdatabytes(void)
+{
+  unsigned long m;
+  return session_hasnum("maxdatabytes", &m) ? m : 0;
+}
+
+/* Value of an all-digit `SIZE=n` ESMTP parameter, 0 if absent/invalid.
+ * params: NUL-separated KEY=VALUE items. */
+static unsigned long counters_size_param(const str* params)
+{
+  unsigned i = 0;
+  while (params && i < params->len) {
+    const char* item = params->s + i;
+    size_t n = strnlen(item, params->len - i);
+    if (n > 5 && strncasecmp(item, "SIZE=", 5) == 0) {
+      unsigned long v = 0;
+      size_t j;
+      for (j = 5; j < n && item[j] >= '0' && item[j] <= '9'; j++) {
+        unsigned d = (unsigned)(item[j] - '0');
+        if (v > (~0UL - d) / 10) { v = ~0UL; continue; }   /* saturate */
+        v = v * 10 + d;
+      }
+      if (j == n) return v;
+    }
+    i += (unsigned)n + 1;
+  }
+  return 0;
+}
+
+static void hopscan_start(struct hopscan* h)
+{
+  memset(h, 0, sizeof *h);
+  h->in_header = 1;
+  h->live = (1u << NFIELDS) - 1;
+}
+
+/* Feed bytes; returns 1 when a counter exceeds maxhops. */
+static int counters_hopscan(struct hopscan* h, const char* b, unsigned long len, unsigned long maxhops)
+{
+  for (unsigned long i = 0; i < len && h->in_header; i++) {
+    unsigned char c = (unsigned char)b[i];
+    if (c == '\n') {
+      if (h->linepos == 0) h->in_header = 0;
+      h->linepos = 0;
+      h->live = (1u << NFIELDS) - 1;
+      continue;
+    }
+    if (h->live) {
+      for (unsigned f = 0; f < NFIELDS; f++) {
+        if (!(h->live & (1u << f))) continue;
+        if (tolower(c) != (unsigned char)hop_fields[f].name[h->linepos]) {
+          h->live &= ~(1u << f);
+        } else if (h->linepos + 1 == hop_fields[f].len) {
+          h->live &= ~(1u << f);
+          if (++h->count[f] > maxhops) return 1;
+        }
+      }
+    }
+    h->linepos++;
+  }
+  return 0;
+}
+
+static const response* c_init(void)
+{
+  memset(&cs, 0, sizeof cs);
+  limit("maxdatabytes", "DATABYTES");
+  return 0;
+}
+
+static const response* c_helo(str* hostname, str* capabilities)
+{
+  (void)hostname;
+  limit("maxdatabytes", "DATABYTES");   /* re-derive after a mailrules reset */
+  if (!str_cats(capabilities, "SIZE ") || !str_catu(capabilities, current_maxdatabytes())
+      || !str_catc(capabilities, '\n'))
+    return &resp_oom;
+  return 0;
+}
+
+static const response* c_reset(void)
+{
+  limit("maxdatabytes", "DATABYTES");
+  cs.rcpts = 0;
+  return 0;
+}
+
+static const response* c_sender(str* address, str* params)
+{
+  (void)address;
+  const response* r = check_msgs();
+  if (r) return r;
+  limit("maxdatabytes", "DATABYTES");
+  limit("maxrcpts", "MAXRCPTS");
+  unsigned long size = counters_size_param(params);
+  unsigned long max = current_maxdatabytes();
+  if (size > 0 && max > 0 && size > max) return &resp_would_exceed;
+  return 0;
+}
+
+static const response* c_recipient(str* address, str* params)
+{
+  (void)address;
+  (void)params;
+  unsigned long m = limit("maxrcpts", "MAXRCPTS");
+  limit("maxdatabytes", "DATABYTES");
+  cs.rcpts++;
+  return (m > 0 && cs.rcpts > m) ? &resp_too_many_rcpts : 0;
+}
+
+static const response* c_data_start(int fd)
+{
+  (void)fd;
+  const response* r = check_msgs();
+  if (r) return r;
+  if ((r = check_rcpts_reject()) != 0) return r;
+  limit("maxdatabytes", "DATABYTES");
+  unsigned long hops = session_getenvu("MAXHOPS");
+  cs.maxhops = hops ? hops : DEFAULT_MAXHOPS;
+  session_setnum("maxhops", cs.maxhops);
+  cs.bytes = 0;
+  hopscan_start(&cs.hs);
+  return 0;
+}
+
+static const response* c_data_block(const char* bytes, unsigned long len)
+{
+  cs.bytes = (cs.bytes > ~0UL - len) ? ~0UL : cs.bytes + len;
+  unsigned long max = current_maxdatabytes();
+  if (max > 0 && cs.bytes > max) return &resp_too_big;
+  if (counters_hopscan(&cs.hs, bytes, len, cs.maxhops)) return &resp_looping;
+  return 0;
+}
+
+static const response* c_message_end(int fd)
+{
+  (void)fd;
+  const response* r = check_rcpts_reject();
+  if (r) return r;
+  cs.msgs++;
+  return 0;
+}
+
+struct plugin plugin = {
+  .version = PLUGIN_VERSION,
+  .init = c_init,
+  .helo = c_helo,
+  .reset = c_reset,
+  .sender = c_sender,
+  .recipient = c_recipient,
+  .data_start = c_data_start,
+  .data_block = c_data_block,
+  .message_end = c_message_end,
+};

@@ -1,0 +1,139 @@
+/* plugin-qmail-validate -- qmail's envelope checks from $QMAILHOME/control
+ * (plugins.md "qmail-validate").
+ *
+ * init: chdir($QMAILHOME, default the compiled-in qmail home) -- a side
+ * effect the original has too --, then load control/badmailfrom,
+ * control/rcpthosts, control/badrcptto (ctlfile.h) and open
+ * control/morercpthosts.cdb (tinycdb) if present.  Any unreadable or
+ * malformed file fails start-up with a 451 after logging file and line.
+ * sender: badmailfrom (address or @domain) -> 553, else accept.
+ * recipient: badrcptto -> 553; domain or a dot-suffix of it in rcpthosts
+ * or morercpthosts.cdb -> accept; else pass.
+ * $QMAILVALIDATE_MAXBYTES bounds each control file (default 64 MiB).
+ * State: one struct for the process (the sets live for the session). */
+#include <mailfront/mailfront.h>
+#include "ctlfile.h"
+#include <cdb.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef QMAIL_HOME
+#define QMAIL_HOME "/var/qmail"
+#endif
+#define DEFAULT_MAXBYTES (64UL << 20)
+
+static RESPONSE(no_chdir, 451, "4.3.0 Could not change to the qmail directory.");
+static RESPONSE(ctl_error, 451, "4.3.0 Could not read the qmail control files.");
+static RESPONSE(cdb_error, 451, "4.3.0 Could not read control/morercpthosts.cdb.");
+static RESPONSE(badmailfrom, 553, "5.1.0 Sorry, your envelope sender is in my badmailfrom list.");
+static RESPONSE(badrcptto, 553, "5.1.1 Sorry, that address is in my badrcptto list.");
+static RESPONSE(accept, 250, 0);
+
+struct qmailval
+{
+  struct ctlset badmailfrom, rcpthosts, badrcptto;
+  struct cdb more;
+  int more_open;
+  str key;                      /* lower-cased lookup key */
+};
+static struct qmailval qv;
+
+static const char* const MORE_CDB = "control/morercpthosts.cdb";
+
+static const response* qv_init(void)
+{
+  const char* home = getenv("QMAILHOME");
+  if (!home) home = QMAIL_HOME;
+  if (chdir(home) != 0) return &resp_no_chdir;
+  unsigned long maxbytes = session_getenvu("QMAILVALIDATE_MAXBYTES");
+  if (!maxbytes) maxbytes = DEFAULT_MAXBYTES;
+  str err = { 0, 0, 0 };
+  struct { struct ctlset* set; const char* path; } files[] = {
+    { &qv.badmailfrom, "control/badmailfrom" },
+    { &qv.rcpthosts, "control/rcpthosts" },
+    { &qv.badrcptto, "control/badrcptto" },
+  };
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+    if (qmailval_load(files[i].set, files[i].path, maxbytes, &err) < 0) {
+      warn2("qmail-validate: ", err.s ? err.s : files[i].path);
+      str_free(&err);
+      return &resp_ctl_error;
+    }
+  str_free(&err);
+  int fd = open(MORE_CDB, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0 && errno != ENOENT) {
+    warn2("qmail-validate: control/morercpthosts.cdb: ", strerror(errno));
+    return &resp_cdb_error;
+  }
+  if (fd >= 0) {
+    if (cdb_init(&qv.more, fd) != 0) {
+      warn1("qmail-validate: control/morercpthosts.cdb: not a valid cdb file");
+      close(fd);
+      return &resp_cdb_error;
+    }
+    qv.more_open = 1;
+  }
+  return 0;
+}
+
+/* key := lower-cased copy of b[0..len). */
+static int set_key(const char* b, unsigned len)
+{
+  return str_copyb(&qv.key, b, len) && str_lower(&qv.key);
+}
+
+/* Address itself or its @domain listed in set. */
+static int listed(const struct ctlset* set, const str* addr)
+{
+  if (!set->count) return 0;
+  if (qmailval_contains(set, qv.key.s, qv.key.len)) return 1;
+  unsigned at = str_findlast(addr, '@');
+  return at < addr->len && at > 0 && qmailval_contains(set, qv.key.s + at, qv.key.len - at);
+}
+
+static const response* qv_sender(str* address, str* params)
+{
+  (void)params;
+  if (!set_key(address->s ? address->s : "", address->len)) return &resp_oom;
+  return listed(&qv.badmailfrom, address) ? &resp_badmailfrom : &resp_accept;
+}
+
+/* 1 hit, 0 miss, -1 cdb read error. */
+static int rcpthost(const char* d, unsigned len)
+{
+  if (qmailval_contains(&qv.rcpthosts, d, len)) return 1;
+  if (!qv.more_open) return 0;
+  int r = cdb_find(&qv.more, d, len);
+  return r > 0 ? 1 : r < 0 ? -1 : 0;
+}
+
+static const response* qv_recipient(str* address, str* params)
+{
+  (void)params;
+  if (!set_key(address->s ? address->s : "", address->len)) return &resp_oom;
+  if (listed(&qv.badrcptto, address)) return &resp_badrcptto;
+  unsigned at = str_findlast(&qv.key, '@');
+  if (at == qv.key.len) return 0;
+  const char* d = qv.key.s + at + 1;
+  unsigned len = qv.key.len - at - 1;
+  for (unsigned j = 0; j < len; j++) {
+    if (j > 0 && d[j] != '.') continue;
+    int r = rcpthost(d + j, len - j);
+    if (r < 0) {
+      warn1("qmail-validate: control/morercpthosts.cdb: read error");
+      return &resp_cdb_error;
+    }
+    if (r > 0) return &resp_accept;
+  }
+  return 0;
+}
+
+struct plugin plugin = {
+  .version = PLUGIN_VERSION,
+  .init = qv_init,
+  .sender = qv_sender,
+  .recipient = qv_recipient,
+};

@@ -26,6 +26,8 @@ WARN   := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wm
 CPPFL  := -D_GNU_SOURCE -Iinclude -Isrc -DMODULE_DIR='"$(MODULEDIR)"' -DQMAIL_HOME='"$(QMAILHOME)"'
 ALLCF  := -std=c11 $(WARN) $(CFLAGS) $(SAN) -fPIC -MMD -MP $(CPPFL)
 LDSAN  := $(SAN)
+# Libraries every program needs because src/lib (libmf.a) uses them.
+LIBS_COMMON := -lgnutls
 
 kinds_of = $(sort $(basename $(notdir $(wildcard src/$(1)/*.c))) $(notdir $(patsubst %/,%,$(wildcard src/$(1)/*/))))
 srcs_of  = $(or $(wildcard src/$(1)/$(2).c),$(wildcard src/$(1)/$(2)/*.c))
@@ -61,7 +63,7 @@ $(LIBMF): $(LIB_OBJ)
 
 $(BUILD)/bin/mailfront: $(CORE_OBJ) $(LIBMF)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDSAN) -rdynamic -o $@ $(CORE_OBJ) -Wl,--whole-archive $(LIBMF) -Wl,--no-whole-archive -ldl
+	$(CC) $(LDSAN) -rdynamic -o $@ $(CORE_OBJ) -Wl,--whole-archive $(LIBMF) -Wl,--no-whole-archive -ldl $(LIBS_COMMON)
 
 define module_rule
 $(BUILD)/lib/$(2)-$(3).so: $(call objs_of,$(1),$(3))
@@ -75,7 +77,7 @@ $(foreach m,$(PLUGINS),$(eval $(call module_rule,plugins,plugin,$(m))))
 define program_rule
 $(BUILD)/bin/$(1): $(call objs_of,programs,$(1)) $(LIBMF)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDSAN) -o $$@ $$^ $$($(1)_LIBS)
+	$$(CC) $$(LDSAN) -o $$@ $$^ $$($(1)_LIBS) $$(LIBS_COMMON)
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
 
@@ -86,7 +88,7 @@ $(BUILD)/bin/%: scripts/%
 # Unit tests: tests/unit/NAME.c may #include the source file it tests.
 $(BUILD)/tests/%: tests/unit/%.c $(LIBMF)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALLCF) -Wno-missing-prototypes -o $@ $< $(LIBMF) $($*_LIBS)
+	$(CC) $(ALLCF) -Wno-missing-prototypes -o $@ $< $(LIBMF) $($*_LIBS) $(LIBS_COMMON)
 
 # The out-of-tree plugin example, built against the installed-style header.
 $(BUILD)/examples/plugin-template.so: examples/plugin-template/plugin-template.c include/mailfront/mailfront.h

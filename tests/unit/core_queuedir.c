@@ -89,6 +89,8 @@ int main(void)
   CHECK(queuedir_message_end(-1) == &resp_qd_write, "link failure is a 451");
   CHECK(count("tmp", 0) == 0, "and leaves no temp file");
   unsetenv("QUEUEDIR_DEST");
+  str_free(&a); str_free(&r1); str_free(&r2);
+  str_free(&qd.tmp); str_free(&qd.dest); str_free(&qd.dir);
   session_free(&s);
   return done();
 }

@@ -9,9 +9,16 @@
  * Beyond the original: command lines are bounded ($SMTP_MAXLINE, default
  * 4096 bytes: longer ones are read to their end and answered 500); a
  * session whose first line ends in CRLF is strict about the body's line
- * ends ($SMTP_BARE_NEWLINE = reject (default) or normalize), see body.c. */
+ * ends ($SMTP_BARE_NEWLINE = reject (default) or normalize), see body.c.
+ *
+ * Built-in STARTTLS (RFC 3207, protocols.md "Built-in STARTTLS"): set up in
+ * protocol init from $TLS_* (lib/tls.h); $TLS_IMMEDIATE handshakes before
+ * the greeting.  Beyond the original: a completed handshake (either way)
+ * forgets the HELO/EHLO domain and the transaction, and bytes pipelined
+ * after the STARTTLS line are discarded, never executed (CVE-2011-0411). */
 #include "smtp.h"
 #include "lib/log.h"
+#include "lib/tls.h"
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -32,6 +39,7 @@ static RESPONSE(no_params, 501, "5.5.2 Syntax error, no parameters allowed.");
 static RESPONSE(needs_param, 501, "5.5.2 Syntax error, command requires a parameter.");
 static RESPONSE(too_long, 500, "5.5.2 Line too long.");
 static RESPONSE(nul_byte, 500, "5.5.2 Syntax error, NUL byte in command.");
+static RESPONSE(tls_ready, 220, "2.0.0 Ready to start TLS");
 static RESPONSE(bare_newline, 550, "5.6.0 Message refused: bare CR or LF in the body (RFC 5321 section 2.3.8).");
 
 struct smtp
@@ -45,6 +53,7 @@ struct smtp
   int lines_seen, strict, normalize;
   unsigned long maxnotimpl, notimpl, maxline;
   int status;                /* exit status when a handler returns 0 */
+  struct tls* tls;           /* built-in TLS, NULL when not offered */
 };
 
 struct builtin
@@ -67,6 +76,18 @@ static int reply(struct smtp* s, const response* r, const response* dflt)
   if (respond(r)) return 1;
   s->status = 1;
   return 0;
+}
+
+/* The TLS session prepared by protocol init, handed to mainloop's struct
+ * smtp (init has no session argument): the only file-scope state. */
+static struct tls* prepared_tls;
+
+/* Offer STARTTLS: configured, not yet used, and no other TLS layer
+ * (starttls-ucspi) completed. */
+static int tls_available(const struct smtp* s)
+{
+  unsigned long st;
+  return s->tls && !tls_active(s->tls) && !session_hasnum("tls_state", &st);
 }
 
 static int is_error(const response* r) { return r && (r->number & RESPONSE_MASK) >= 400; }
@@ -100,6 +121,19 @@ static int cmd_helo(struct smtp* s, str* arg)
   return reply(s, r ? r : &hr, &hr);
 }
 
+/* Does the capability list (lines ending in LF) contain the line cap? */
+static int caps_has(const str* caps, const char* cap)
+{
+  size_t n = strlen(cap);
+  for (unsigned long i = 0; i < caps->len; ) {
+    const char* nl = memchr(caps->s + i, '\n', caps->len - i);
+    unsigned long end = nl ? (unsigned long)(nl - caps->s) : caps->len;
+    if (end - i == n && strncasecmp(caps->s + i, cap, n) == 0) return 1;
+    i = end + 1;
+  }
+  return 0;
+}
+
 static int cmd_ehlo(struct smtp* s, str* arg)
 {
   protocol.name = "ESMTP";
@@ -110,7 +144,8 @@ static int cmd_ehlo(struct smtp* s, str* arg)
   if (k <= 0) return k < 0;
   s->text.len = 0;
   if (!str_cat2s(&s->text, s->localhost, "\n") || !str_cat(&s->text, &s->caps)
-      || !str_cats(&s->text, "8BITMIME\nENHANCEDSTATUSCODES\nPIPELINING"))
+      || !str_cats(&s->text, "8BITMIME\nENHANCEDSTATUSCODES\nPIPELINING")
+      || (tls_available(s) && !caps_has(&s->caps, "STARTTLS") && !str_cats(&s->text, "\nSTARTTLS")))
     return reply(s, &resp_oom, 0);
   response r = { 250, s->text.s };
   return reply(s, &r, 0);
@@ -194,8 +229,56 @@ static int cmd_rset(struct smtp* s, str* arg)
 static int cmd_noop(struct smtp* s, str* arg) { (void)arg; return reply(s, &resp_ok, 0); }
 static int cmd_vrfy(struct smtp* s, str* arg) { (void)arg; return reply(s, &resp_vrfy, 0); }
 static int cmd_help(struct smtp* s, str* arg) { (void)arg; return reply(s, &resp_help, 0); }
-static int cmd_quit(struct smtp* s, str* arg) { (void)arg; reply(s, &resp_quit, 0); s->status = 0; return 0; }
-static int cmd_starttls(struct smtp* s, str* arg) { (void)arg; return reply(s, &resp_notimpl, 0); }
+static int cmd_quit(struct smtp* s, str* arg)
+{
+  (void)arg;
+  reply(s, &resp_quit, 0);
+  if (tls_active(s->tls)) tls_close(s->tls);   /* close_notify after the 221 */
+  s->status = 0;
+  return 0;
+}
+/* Handshake on the session's streams and record the results: log lines,
+ * tls_state and the tls_* strings.  0 ok, -1 failed (logged). */
+static int tls_handshake(struct tls* tls)
+{
+  str err = {0, 0, 0}, params = {0, 0, 0};
+  unsigned long dropped = 0;
+  msg1("Starting TLS handshake");
+  int r = tls_start(tls, session_input(), session_output(), &dropped, &err);
+  if (dropped) log_fmt(0, "STARTTLS: discarded %lu bytes pipelined before the handshake", dropped);
+  if (r < 0) {
+    msg1(err.s ? err.s : "TLS handshake failed");
+    str_free(&err);
+    return -1;
+  }
+  struct tls_info i;
+  tls_get_info(tls, &i);
+  if (tls_params(tls, &params) == 0) {
+    msg2("TLS handshake: ", params.s);
+    session_setstr("tls_params", params.s);
+  }
+  session_setstr("tls_protocol", i.protocol);
+  session_setstr("tls_keyex", i.keyex);
+  session_setstr("tls_cipher", i.cipher);
+  session_setstr("tls_mac", i.mac);
+  session_setnum("tls_state", 1);
+  /* RFC 3207 4.2: forget what the client said before. */
+  handle_reset();
+  session_delstr("helo_domain");
+  str_free(&err);
+  str_free(&params);
+  return 0;
+}
+
+static int cmd_starttls(struct smtp* s, str* arg)
+{
+  (void)arg;                       /* the argument is ignored (2.22) */
+  if (!tls_available(s)) return reply(s, &resp_notimpl, 0);
+  if (!reply(s, &resp_tls_ready, 0)) return 0;
+  if (tls_handshake(s->tls) < 0) { s->status = 1; return 0; }
+  s->saw_mail = s->saw_rcpt = 0;
+  return 1;
+}
 
 static const struct builtin builtins[] = {
   { "HELO", cmd_helo, 0 },
@@ -263,7 +346,12 @@ static int dispatch(struct smtp* s)
     if (!word_is(line, w, c->name)) continue;
     if (c->fn_enabled && !c->fn_enabled()) continue;
     s->notimpl = 0;
+    unsigned long st;
+    int had_tls = session_hasnum("tls_state", &st);
     k = run_plugin_cmd(s, c, &arg);
+    /* A plugin switched to TLS (starttls-ucspi): the transaction is
+     * forgotten here too (RFC 3207 4.2). */
+    if (!had_tls && session_hasnum("tls_state", &st)) s->saw_mail = s->saw_rcpt = 0;
   }
   for (size_t i = 0; k < 0 && i < sizeof builtins / sizeof builtins[0]; i++)
     if (word_is(line, w, builtins[i].name)) {
@@ -317,6 +405,7 @@ static int smtp_mainloop(const struct command* cmds)
   memset(&s, 0, sizeof s);
   s.in = session_input();
   s.plugin_cmds = cmds;
+  s.tls = prepared_tls;
   s.localhost = getprotoenv("LOCALHOST");
   if (!s.localhost) s.localhost = UNKNOWN;
   s.maxnotimpl = env_ulong("MAXNOTIMPL", 0);
@@ -354,9 +443,22 @@ static int smtp_respond_line(unsigned number, int final, const char* msg, unsign
   return obuf_write(out, code, 4) == 0 && obuf_write(out, msg, len) == 0 && obuf_write(out, "\r\n", 2) == 0;
 }
 
+/* Protocol init: prepare TLS (problems are logged and TLS is not offered);
+ * $TLS_IMMEDIATE (SMTPS): handshake now, failure ends with exit 1. */
+static int smtp_init(void)
+{
+  str err = {0, 0, 0};
+  prepared_tls = tls_prepare(session_getenv, &err);
+  if (!prepared_tls && err.len) msg1(err.s);
+  str_free(&err);
+  if (prepared_tls && session_getenv("TLS_IMMEDIATE") && tls_handshake(prepared_tls) < 0) return 1;
+  return 0;
+}
+
 struct protocol protocol = {
   .version = PROTOCOL_VERSION,
   .name = "SMTP",
   .respond_line = smtp_respond_line,
+  .init = smtp_init,
   .mainloop = smtp_mainloop,
 };

@@ -1,0 +1,95 @@
+/* plugin-starttls-ucspi -- STARTTLS through an UCSPI-TLS wrapper such as
+ * sslserver -y (plugins.md "starttls-ucspi"; compat-checklist item 56).
+ *
+ * The wrapper runs us with $UCSPITLS set and three descriptors named by
+ * $SSLCTLFD (we write "y" there to ask for the handshake), $SSLREADFD and
+ * $SSLWRITEFD (the decrypted stream after it).  While available, EHLO
+ * lists STARTTLS and the STARTTLS command (no argument) answers 220, moves
+ * the session's fd 0/1 onto the wrapper's descriptors and resets the input
+ * buffer.  Bytes the client pipelined after STARTTLS are thrown away and
+ * answered (encrypted) with 500, never executed (CVE-2011-0411).  Beyond
+ * the original, the HELO/EHLO domain and the transaction are forgotten as
+ * with the built-in STARTTLS (RFC 3207 4.2). */
+#include <mailfront/mailfront.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static RESPONSE(ready, 220, "2.0.0 Ready to start TLS");
+static RESPONSE(pipelined, 500, "5.5.1 Unexpected pipelined commands following STARTTLS");
+
+struct ucspitls
+{
+  int available;
+};
+static struct ucspitls st;
+
+/* A descriptor number from $name: >= 0, or -1 when missing/invalid. */
+static int env_fd(const char* name)
+{
+  const char* v = getenv(name);
+  if (!v || !*v) return -1;
+  char* end;
+  errno = 0;
+  long n = strtol(v, &end, 10);
+  if (*end || errno || n < 0 || n > 65535) return -1;
+  return (int)n;
+}
+
+static const response* init(void)
+{
+  st.available = getenv("UCSPITLS") != 0;
+  return 0;
+}
+
+static const response* helo(str* hostname, str* capabilities)
+{
+  (void)hostname;
+  if (st.available && !str_cats(capabilities, "STARTTLS\n")) return &resp_oom;
+  return 0;
+}
+
+static int enabled(void) { return st.available; }
+
+static int starttls(void)
+{
+  ibuf* in = session_input();
+  obuf* out = session_output();
+  if (!respond(&resp_ready)) return 0;
+  /* The 220 must reach the client in plaintext now, even though the I/O
+   * layer defers it while pipelined input is buffered. */
+  if (obuf_flush(out) < 0) return 0;
+  close(0);
+  unsigned long dropped = ibuf_discard(in);
+  int ctl = env_fd("SSLCTLFD"), rfd = env_fd("SSLREADFD"), wfd = env_fd("SSLWRITEFD");
+  if (ctl < 0 || rfd < 0 || wfd < 0) return 0;
+  ssize_t w;
+  do w = write(ctl, "y", 1);
+  while (w < 0 && errno == EINTR);
+  if (w != 1) return 0;
+  if (dup2(rfd, 0) < 0 || dup2(wfd, 1) < 0) return 0;
+  in->fd = 0;
+  out->fd = 1;
+  in->head = in->tail = 0;
+  in->eof = in->error = in->timedout = 0;
+  st.available = 0;
+  session_setnum("tls_state", 1);
+  unsetenv("UCSPITLS");
+  handle_reset();
+  session_delstr("helo_domain");
+  if (dropped > 0 && !respond(&resp_pipelined)) return 0;
+  return 1;
+}
+
+static const struct command commands[] = {
+  { "STARTTLS", enabled, starttls, 0 },
+  { 0, 0, 0, 0 },
+};
+
+struct plugin plugin = {
+  .version = PLUGIN_VERSION,
+  .commands = commands,
+  .init = init,
+  .helo = helo,
+};

@@ -1,0 +1,1 @@
+return 421, "4.3.2 Not today"

@@ -1,0 +1,3 @@
+function sender(a, p)
+  return 553, "unterminated
+end

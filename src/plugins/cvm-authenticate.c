@@ -1,0 +1,170 @@
+/* plugin-cvm-authenticate -- SMTP AUTH (RFC 4954) through cvm-sasl
+ * (plugins.md "cvm-authenticate", auth-cvm.md "cvm-sasl").
+ *
+ * init reads the SASL configuration ($CVM_SASL_PLAIN, $CVM_SASL_LOGIN,
+ * $CVM_SASL_CRAM_MD5) and $AUTH_REQUIRES_TLS.  AUTH is enabled when a
+ * mechanism is configured and TLS is not required or `tls_state` > 0; the
+ * helo hook then advertises `AUTH MECH...` and the AUTH command exists.
+ * The exchange is driven here: the SASL engine (src/lib/sasl.c) computes
+ * challenges and results, this file frames them as `334 BASE64` lines and
+ * reads the client's lines from session_input() (at most $SMTP_MAXLINE
+ * bytes, default 4096, minimum 512; a longer line is "Could not decode").
+ * EOF → 535 End of file reached., read timeout/error → 451 Internal error.
+ * (the session then ends at the next command read).  On success the
+ * session becomes `authenticated` (relayclient and require-auth use it),
+ * `helo_domain` is deleted and the auth_* items are set.
+ * State: one struct per process (the plugin ABI has no context pointer);
+ * the exchange state lives on the stack of the command function. */
+#include <mailfront/mailfront.h>
+#include "lib/sasl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static struct
+{
+  struct sasl_config cfg;
+  str mechs;                 /* "LOGIN PLAIN ..." */
+  int requires_tls;
+  unsigned long maxline;
+} auth;
+
+static RESPONSE(init_failed, 421, "4.3.0 Failed to initialize AUTH");
+static RESPONSE(already, 503, "5.5.1 You are already authenticated.");
+static RESPONSE(succeeded, 235, "2.7.0 Authentication succeeded.");
+static RESPONSE(oom_auth, 451, "Internal error.");
+
+/* The failure replies, indexed by enum sasl_status (no enhanced codes). */
+static const response fail_resp[] = {
+  [SASL_SUCCESS] = { 235, "2.7.0 Authentication succeeded." },
+  [SASL_CHALLENGE] = { 451, "Internal error." },
+  [SASL_AUTH_FAILED] = { 501, "Authentication failed." },
+  [SASL_NO_MECH] = { 504, "Unrecognized authentication mechanism." },
+  [SASL_RESP_REQUIRED] = { 535, "Response was required but not given." },
+  [SASL_RESP_NOTALLOWED] = { 535, "Initial response not allowed." },
+  [SASL_RESP_BAD] = { 501, "Could not decode the response." },
+  [SASL_EOF] = { 535, "End of file reached." },
+  [SASL_TEMP_FAIL] = { 451, "Internal error." },
+};
+
+static unsigned long env_maxline(void)
+{
+  const char* v = getenv("SMTP_MAXLINE");
+  unsigned long n = 0;
+  if (v == 0 || *v == 0) return 4096;
+  for (; *v >= '0' && *v <= '9'; v++) {
+    if (n > 100000000ul) break;
+    n = n * 10 + (unsigned long)(*v - '0');
+  }
+  if (n == 0) n = 4096;
+  return n < 512 ? 512 : n;
+}
+
+static const response* auth_init(void)
+{
+  auth.requires_tls = getenv("AUTH_REQUIRES_TLS") != 0;
+  auth.maxline = env_maxline();
+  if (!sasl_config_init(&auth.cfg) || !sasl_mechanisms(&auth.cfg, &auth.mechs))
+    return &resp_init_failed;
+  return 0;
+}
+
+static int auth_enabled(void)
+{
+  return sasl_enabled(&auth.cfg)
+    && (!auth.requires_tls || session_getnum("tls_state", 0) > 0);
+}
+
+static const response* auth_helo(str* hostname, str* capabilities)
+{
+  (void)hostname;
+  if (auth_enabled())
+    if (!str_cats(capabilities, "AUTH ") || !str_cat(capabilities, &auth.mechs)
+        || !str_catc(capabilities, '\n'))
+      return &resp_oom;
+  return 0;
+}
+
+/* Read one client line (CR LF stripped) into line.  Returns the SASL
+ * status to use when no line could be read, or -1 with a line. */
+static int read_line(str* line)
+{
+  int toolong = 0;
+  int r = ibuf_getline(session_input(), line, auth.maxline, &toolong);
+  if (r == 0) return SASL_EOF;
+  if (r < 0) return SASL_TEMP_FAIL;
+  if (toolong) return SASL_RESP_BAD;
+  if (line->len && line->s[line->len - 1] == '\n') line->len--;
+  if (line->len && line->s[line->len - 1] == '\r') line->len--;
+  return -1;
+}
+
+static void log_str(int ok, const str* s)
+{
+  if (ok && s->s) msg1(s->s);
+}
+
+static void set_session(const struct cvm_reply* r)
+{
+  session_setnum("authenticated", 1);
+  session_delstr("helo_domain");
+  session_setstr("auth_user", r->username.s ? r->username.s : "");
+  session_setnum("auth_uid", r->uid);
+  session_setnum("auth_gid", r->gid);
+  if (CVM_HAS(r, CVM_FACT_REALNAME)) session_setstr("auth_realname", r->realname.s);
+  if (CVM_HAS(r, CVM_FACT_DOMAIN)) session_setstr("auth_domain", r->domain.s);
+  if (CVM_HAS(r, CVM_FACT_MAILBOX)) session_setstr("auth_mailbox", r->mailbox.s);
+}
+
+static int auth_cmd(str* arg)
+{
+  if (session_getnum("authenticated", 0)) return respond(&resp_already);
+
+  struct sasl_state st;
+  str line = {0, 0, 0}, log = {0, 0, 0};
+  sasl_state_init(&st, &auth.cfg);
+  int status = sasl_start(&st, arg->s, arg->len);
+  int ok = 1;
+  while (status == SASL_CHALLENGE) {
+    if (!respond_line(334, 1, st.challenge.s ? st.challenge.s : "", st.challenge.len)) {
+      ok = 0;
+      break;
+    }
+    int r = read_line(&line);
+    if (r >= 0) {
+      status = r;
+      if (r == SASL_RESP_BAD) st.reason = "bad response";
+      break;
+    }
+    status = sasl_response(&st, line.s, line.len);
+  }
+  if (line.s) memset(line.s, 0, line.size);
+  str_free(&line);
+  if (ok) {
+    if (sasl_log_reason(&st, &log)) log_str(1, &log);
+    log_str(sasl_log_line(&st, status, &log), &log);
+    if (status == SASL_SUCCESS) {
+      set_session(&st.reply);
+      ok = respond(&resp_succeeded);
+    }
+    else if (status > SASL_SUCCESS && status <= SASL_TEMP_FAIL)
+      ok = respond(&fail_resp[status]);
+    else
+      ok = respond(&resp_oom_auth);
+  }
+  str_free(&log);
+  sasl_state_free(&st);
+  return ok;
+}
+
+static const struct command commands[] = {
+  { "AUTH", auth_enabled, 0, auth_cmd },
+  { 0, 0, 0, 0 },
+};
+
+struct plugin plugin = {
+  .version = PLUGIN_VERSION,
+  .commands = commands,
+  .init = auth_init,
+  .helo = auth_helo,
+};

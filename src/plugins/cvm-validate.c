@@ -1,0 +1,71 @@
+/* plugin-cvm-validate -- rejects recipients that a CVM lookup module does
+ * not know (plugins.md "cvm-validate").
+ *
+ * init: $CVM_LOOKUP (process environment) names the CVM chain; unset → the
+ * plugin does nothing.  The secret is $CVM_LOOKUP_SECRET, else
+ * $LOOKUP_SECRET; when neither is set CVM_LOOKUP_SECRET is set to the empty
+ * string in the process environment (so the client library sends an empty
+ * SECRET credential).  recipient: an address without '@' passes; otherwise
+ * ACCOUNT = part before the last '@', DOMAIN = part after it (case kept),
+ * SECRET if non-empty.  Result 0 → pass; 100 → pass if OUTOFSCOPE = 1,
+ * else 553; anything else (module failure, timeout: $CVM_TIMEOUT) → 451.
+ * An address part longer than a CVM credential (255 bytes) cannot exist:
+ * 553.  State: the configuration read at init (plugin ABI has no context). */
+#include <mailfront/mailfront.h>
+#include "lib/cvm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static struct
+{
+  const char* module;        /* NULL = inactive */
+  const char* secret;        /* may be empty */
+} lookup;
+
+static RESPONSE(no_such, 553, "5.1.1 Sorry, that recipient does not exist.");
+static RESPONSE(temp, 451, "4.1.0 Sorry, I could not verify that recipient (internal temporary error).");
+
+static const response* validate_init(void)
+{
+  lookup.module = getenv("CVM_LOOKUP");
+  if (lookup.module == 0) return 0;
+  lookup.secret = getenv("CVM_LOOKUP_SECRET");
+  if (lookup.secret == 0) lookup.secret = getenv("LOOKUP_SECRET");
+  if (lookup.secret == 0) {
+    if (setenv("CVM_LOOKUP_SECRET", "", 1) != 0) return &resp_oom;
+    lookup.secret = "";
+  }
+  return 0;
+}
+
+static const response* validate_recipient(str* address, str* params)
+{
+  (void)params;
+  if (lookup.module == 0) return 0;
+  unsigned at = str_findlast(address, '@');
+  if (at >= address->len) return 0;
+  unsigned dlen = address->len - at - 1;
+  size_t slen = strlen(lookup.secret);
+  if (at > 255 || dlen > 255) return &resp_no_such;
+  struct cvm_credential c[3];
+  unsigned n = 0;
+  c[n++] = (struct cvm_credential){ CVM_CRED_ACCOUNT, address->s, at };
+  c[n++] = (struct cvm_credential){ CVM_CRED_DOMAIN, address->s + at + 1, dlen };
+  if (slen > 0) c[n++] = (struct cvm_credential){ CVM_CRED_SECRET, lookup.secret, (unsigned)slen };
+
+  struct cvm_reply reply;
+  memset(&reply, 0, sizeof reply);
+  int rc = cvm_authenticate(lookup.module, c, n, 0, &reply);
+  int oos = CVM_HAS(&reply, CVM_FACT_OUTOFSCOPE) && reply.outofscope == 1;
+  cvm_reply_free(&reply);
+  if (rc == CVME_OK) return 0;
+  if (rc == CVME_PERMFAIL) return oos ? 0 : &resp_no_such;
+  return &resp_temp;
+}
+
+struct plugin plugin = {
+  .version = PLUGIN_VERSION,
+  .init = validate_init,
+  .recipient = validate_recipient,
+};

@@ -1,0 +1,522 @@
+/* main.c -- imapfront-auth: the IMAP not-authenticated state (RFC 3501
+ * CAPABILITY, NOOP, LOGOUT, LOGIN, AUTHENTICATE with RFC 4959 initial
+ * response) checked through CVM; on success switch to the user and exec
+ * the IMAP server in pre-authenticated mode.  Usage:
+ *   imapfront-auth PROGRAM [ARGS...]
+ * Contract: /work/shared/spec/imap.md, auth-cvm.md.
+ *
+ * One struct imap_session holds the connection: the client streams (fd 0/1
+ * as an ibuf/obuf pair, ready for a TLS transport), deadlines, the command
+ * being parsed (parse.h), counters, the SASL configuration and the CVM
+ * reply of a successful login.  Commands go through commands[]; handlers
+ * reply and return; `state` says whether the session goes on, ends or
+ * authenticated.  Only main() exits; after an authentication it runs the
+ * exec step (exec_program).
+ *
+ * Limits: each input line at most $MAX_LINE_LENGTH bytes (default 4096,
+ * CR LF included; longer lines are read to their end and answered
+ * `TAG BAD Line too long`), each literal at most $MAX_LITERAL_LENGTH bytes
+ * (default 4096; a larger {N} is answered `TAG BAD Literal too large`
+ * without "+ OK", so the client sends nothing; a larger {N+} cannot be
+ * skipped safely and ends the session after that reply); reads/writes
+ * wait at most $AUTH_TIMEOUT (else $TIMEOUT, default 1200) seconds; the
+ * session ends after $AUTH_SESSION_TIMEOUT (else $SESSION_TIMEOUT, default
+ * 86400) seconds; each CVM call is bounded by $CVM_TIMEOUT (default 30 s)
+ * and the session deadline.
+ *
+ * Beyond the reference (README policy): a final line without LF is
+ * processed intact; LOGOUT sends `* BYE Logging out` (RFC 3501 7.1.5; the
+ * reference's `* Logging out` is not an IMAP response); non-synchronising
+ * literals {N+} (RFC 7888) are accepted (the reference calls them an
+ * invalid integer and then runs the literal's bytes as a command);
+ * credentials with a NUL byte or longer than a CVM credential (255 bytes)
+ * fail as `NO LOGIN failed` without asking the CVM; as root the
+ * supplementary groups are reduced to the user's group before
+ * setgid/setuid.
+ *
+ * TLS (STARTTLS) is not offered: the session ends in an exec of a server
+ * that speaks plain text on fd 0/1, so TLS would need a relay process that
+ * outlives the exec.  The command table has the slot marked below. */
+#include "parse.h"
+#include "lib/cvm.h"
+#include "lib/log.h"
+#include "lib/sasl.h"
+#include <mailfront/iobuf.h>
+#include <mailfront/str.h>
+#include <errno.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_TIMEOUT 1200
+#define DEFAULT_SESSION_TIMEOUT 86400
+#define MAX_TIMEOUT 2000000UL           /* seconds; keeps ms in an unsigned */
+#define MAX_SESSION_TIMEOUT 315360000UL /* ten years */
+#define DEFAULT_MAX_LINE 4096
+#define DEFAULT_MAX_LITERAL 4096
+#define MAX_CREDENTIAL 255              /* one CVM credential */
+#define IN_BUFSIZE 4096
+#define OUT_BUFSIZE 4096
+
+enum session_state { RUNNING, ENDED, AUTHENTICATED };
+
+struct imap_session
+{
+  ibuf in;
+  obuf out;
+  long long deadline_ms;        /* session deadline (CLOCK_MONOTONIC) */
+  char** program;               /* argv[1..] */
+  const char* login_cvm;        /* $CVM_SASL_PLAIN */
+  const char* domain;           /* ${PROTO}LOCALHOST or "unknown" */
+  struct sasl_config sasl;
+  unsigned long max_line, max_literal;
+  unsigned long max_authfail, authfails;
+  struct imap_command cmd;      /* the command being parsed / run */
+  str line;                     /* current input line */
+  str literal;                  /* literal bytes being read */
+  str scratch;                  /* reply and log text */
+  struct cvm_reply reply;       /* facts of the successful login */
+  enum session_state state;
+  int status;                   /* exit status once ENDED */
+};
+
+static long long mono_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Leading decimal digits of $NAME (0 when unset or none), at most max. */
+static unsigned long env_number(const char* name, unsigned long max)
+{
+  const char* v = getenv(name);
+  unsigned long n = 0;
+  if (!v) return 0;
+  for (; *v >= '0' && *v <= '9'; v++) {
+    unsigned long d = (unsigned long)(*v - '0');
+    if (n > (max - d) / 10) return max;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+static unsigned long env_override(const char* first, const char* second, unsigned long max)
+{
+  return getenv(first) ? env_number(first, max) : env_number(second, max);
+}
+
+/* $NAME as a C integer (strtol, any base-10 prefix), 0 when unset. */
+static int env_nonzero(const char* name)
+{
+  const char* v = getenv(name);
+  return v && strtol(v, 0, 10) != 0;
+}
+
+static int session_expired(const struct imap_session* s)
+{
+  return s->deadline_ms > 0 && mono_ms() >= s->deadline_ms;
+}
+
+static unsigned cvm_deadline(const struct imap_session* s)
+{
+  long long t = cvm_timeout_ms();
+  long long left = s->deadline_ms - mono_ms();
+  if (left < t) t = left;
+  return t < 1 ? 1 : (unsigned)t;
+}
+
+static void end_session(struct imap_session* s, int status)
+{
+  s->state = ENDED;
+  s->status = status;
+}
+
+/* ---- replies ---------------------------------------------------------- */
+
+/* "TAG TEXT" (TAG = the command's tag, or "*" when tag == 0), logged. */
+static void reply_tagged(struct imap_session* s, const str* tag, const char* a, const char* b)
+{
+  str* t = &s->scratch;
+  int ok = tag ? str_copy(t, tag) : str_copys(t, "*");
+  ok = ok && str_catc(t, ' ') && str_cats(t, a) && (!b || str_cats(t, b));
+  if (!ok) { log_parts(LOG_FATAL, "Out of memory", 0, 0, 0); end_session(s, 111); return; }
+  log_bytes(0, "", t->s, t->len);
+  obuf_write(&s->out, t->s, t->len);
+  obuf_write(&s->out, "\r\n", 2);
+}
+
+static void reply(struct imap_session* s, const char* text) { reply_tagged(s, &s->cmd.tag, text, 0); }
+static void untagged(struct imap_session* s, const char* text) { reply_tagged(s, 0, text, 0); }
+
+/* Read timeout, EOF or error on input: end the session (status 0). */
+static void input_ended(struct imap_session* s, int r)
+{
+  if (r < 0 && s->in.timedout && !session_expired(s)) untagged(s, "NO Connection timed out");
+  end_session(s, 0);
+}
+
+static void count_failure(struct imap_session* s)
+{
+  s->authfails++;
+  if (s->max_authfail > 0 && s->authfails >= s->max_authfail) end_session(s, 0);
+}
+
+/* 1 when the argument can be sent as one CVM credential. */
+static int credential_ok(const str* a)
+{
+  return a->len <= MAX_CREDENTIAL && (a->len == 0 || memchr(a->s, 0, a->len) == 0);
+}
+
+/* ---- commands --------------------------------------------------------- */
+
+typedef void handler(struct imap_session* s);
+
+static void cmd_capability(struct imap_session* s)
+{
+  str* t = &s->scratch;
+  const char* extra = getenv("IMAP_CAPABILITY");
+  if (!extra) extra = getenv("CAPABILITY");
+  if (!extra) extra = "";
+  if (strncasecmp(extra, "IMAP4rev1", 9) == 0) extra += 9;
+  while (*extra == ' ' || (*extra >= '\t' && *extra <= '\r')) extra++;
+  const char* outbox = getenv("OUTBOX");
+  int ok = str_copys(t, "* CAPABILITY IMAP4rev1");
+  if (*extra) ok = ok && str_cat2s(t, " ", extra);
+  if (env_nonzero("IMAP_ACL")) ok = ok && str_cats(t, " ACL ACL2=UNION");
+  if (outbox && *outbox) ok = ok && str_cat2s(t, " XCOURIEROUTBOX=INBOX", outbox);
+  if (env_nonzero("IMAP_MOVE_EXPUNGE_TO_TRASH")) ok = ok && str_cats(t, " XMAGICTRASH");
+  if (!ok) { reply(s, "NO Internal error"); return; }
+  log_bytes(0, "", t->s, t->len);
+  obuf_write(&s->out, t->s, t->len);
+  obuf_write(&s->out, "\r\n", 2);
+  reply(s, "OK CAPABILITY completed");
+}
+
+static void cmd_noop(struct imap_session* s) { reply(s, "OK NOOP completed"); }
+
+static void cmd_logout(struct imap_session* s)
+{
+  untagged(s, "BYE Logging out");
+  reply(s, "OK LOGOUT completed");
+  end_session(s, 0);
+}
+
+static void cmd_login(struct imap_session* s)
+{
+  struct imap_command* c = &s->cmd;
+  if (c->nargs != 2) { reply(s, "BAD LOGIN command requires exactly two arguments"); return; }
+  int r = CVME_PERMFAIL;
+  if (credential_ok(&c->args[0]) && credential_ok(&c->args[1])
+      && str_catb(&c->args[0], "", 0) && str_catb(&c->args[1], "", 0))   /* NUL-terminated */
+    r = cvm_authenticate_password(s->login_cvm, c->args[0].s ? c->args[0].s : "", s->domain,
+                                  c->args[1].s ? c->args[1].s : "", 1, cvm_deadline(s), &s->reply);
+  if (c->args[1].s) memset(c->args[1].s, 0, c->args[1].len);
+  if (r == CVME_OK) { s->state = AUTHENTICATED; return; }
+  if (r != CVME_PERMFAIL) log_fmt(LOG_ERR, "CVM failed with code %d", r);
+  reply(s, "NO LOGIN failed");
+  count_failure(s);
+}
+
+/* One SASL exchange: `+ CHALLENGE` lines and client lines until a result. */
+static int sasl_exchange(struct imap_session* s, struct sasl_state* st, const str* arg)
+{
+  int r = sasl_start(st, arg->s, arg->len);
+  while (r == SASL_CHALLENGE) {
+    obuf_write(&s->out, "+ ", 2);
+    obuf_write(&s->out, st->challenge.s, st->challenge.len);
+    obuf_write(&s->out, "\r\n", 2);
+    int toolong;
+    int g = ibuf_getline(&s->in, &s->line, s->max_line, &toolong);
+    if (g == 0) return SASL_EOF;
+    if (g < 0) return SASL_TEMP_FAIL;
+    if (toolong) { st->reason = "bad response"; return SASL_RESP_BAD; }
+    r = sasl_response(st, s->line.s, imap_chomp(s->line.s, s->line.len));
+  }
+  return r;
+}
+
+static void cmd_authenticate(struct imap_session* s)
+{
+  struct imap_command* c = &s->cmd;
+  if (c->nargs < 1 || c->nargs > 2) {
+    reply(s, "BAD AUTHENTICATE command requires only one or two arguments");
+    return;
+  }
+  /* "MECH[ INITIAL]", the form the SASL engine takes */
+  str arg = {0, 0, 0};
+  if (!str_copy(&arg, &c->args[0]) || (c->nargs == 2 && (!str_catc(&arg, ' ') || !str_cat(&arg, &c->args[1])))) {
+    str_free(&arg);
+    reply(s, "NO Internal error");
+    return;
+  }
+  struct sasl_state st;
+  s->sasl.timeout_ms = cvm_deadline(s);
+  sasl_state_init(&st, &s->sasl);
+  int r = sasl_exchange(s, &st, &arg);
+  if (arg.s) memset(arg.s, 0, arg.len);
+  str_free(&arg);
+  str* t = &s->scratch;
+  if (sasl_log_reason(&st, t)) log_bytes(0, "", t->s, t->len);
+  if (sasl_log_line(&st, r, t)) log_bytes(0, "", t->s, t->len);
+  if (r == SASL_SUCCESS) {
+    cvm_reply_free(&s->reply);
+    s->reply = st.reply;
+    memset(&st.reply, 0, sizeof st.reply);
+    s->state = AUTHENTICATED;
+  }
+  else if (r == SASL_EOF || (r == SASL_TEMP_FAIL && (s->in.timedout || s->in.error)))
+    input_ended(s, r == SASL_EOF ? 0 : -1);
+  else {
+    reply_tagged(s, &c->tag, "NO AUTHENTICATE failed: ", sasl_text(r));
+    count_failure(s);
+  }
+  sasl_state_free(&st);
+}
+
+enum argmode { TAKES_NONE, TAKES_ARGS };
+
+static const struct command
+{
+  const char* name;
+  enum argmode arg;
+  handler* fn;
+} commands[] = {
+  { "AUTHENTICATE", TAKES_ARGS, cmd_authenticate },
+  { "CAPABILITY", TAKES_NONE, cmd_capability },
+  { "LOGIN", TAKES_ARGS, cmd_login },
+  { "LOGOUT", TAKES_NONE, cmd_logout },
+  { "NOOP", TAKES_NONE, cmd_noop },
+  /* STARTTLS (RFC 3501 6.2.1) goes here once the exec step can keep TLS. */
+};
+
+static void dispatch(struct imap_session* s)
+{
+  struct imap_command* c = &s->cmd;
+  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+    const struct command* cmd = &commands[i];
+    if (str_case_diffs(&c->name, cmd->name) != 0 || c->name.len != strlen(cmd->name)) continue;
+    if (cmd->arg == TAKES_NONE && c->nargs > 0) reply(s, "BAD Syntax error: command requires no arguments");
+    else if (cmd->arg == TAKES_ARGS && c->nargs == 0) reply(s, "BAD Syntax error: command requires arguments");
+    else cmd->fn(s);
+    return;
+  }
+  reply(s, "BAD Unimplemented command");
+}
+
+/* ---- reading one command ---------------------------------------------- */
+
+/* Read one input line: 1 ok (CR LF stripped into *len), 0 the line was
+ * too long (answered), -1 end of input (session ended). */
+static int read_line(struct imap_session* s, size_t* len)
+{
+  int toolong;
+  int r = ibuf_getline(&s->in, &s->line, s->max_line, &toolong);
+  if (r <= 0) { input_ended(s, r); return -1; }
+  *len = imap_chomp(s->line.s, s->line.len);
+  if (toolong) {
+    /* reply to the tag if the kept part has one */
+    struct imap_command* c = &s->cmd;
+    if (!c->in_args) {
+      imap_command_reset(c);
+      imap_parse_line(c, s->line.s, *len);
+    }
+    reply_tagged(s, c->has_tag ? &c->tag : 0, "BAD Line too long", 0);
+    return 0;
+  }
+  return 1;
+}
+
+/* Read the literal announced by the parser into the command. */
+static int read_literal(struct imap_session* s)
+{
+  struct imap_command* c = &s->cmd;
+  if (c->literal_len > s->max_literal) {
+    reply(s, "BAD Literal too large");
+    if (c->literal_plus) end_session(s, 0);   /* its bytes are already coming */
+    return -1;
+  }
+  if (!c->literal_plus) {               /* continuation request */
+    log_parts(0, "+ OK", 0, 0, 0);
+    obuf_write(&s->out, "+ OK\r\n", 6);
+  }
+  unsigned n = (unsigned)c->literal_len;
+  if (!str_ready(&s->literal, n)) { reply(s, "NO Internal error"); end_session(s, 111); return -1; }
+  int r = n ? ibuf_read(&s->in, s->literal.s, n) : 1;
+  if (r <= 0) { input_ended(s, r); return -1; }
+  if (!imap_add_literal(c, s->literal.s, n)) { reply(s, "NO Internal error"); end_session(s, 111); return -1; }
+  memset(s->literal.s, 0, n);
+  return 0;
+}
+
+/* Read and parse one whole command (continuation lines after literals). */
+static int read_command(struct imap_session* s)
+{
+  struct imap_command* c = &s->cmd;
+  imap_command_reset(c);
+  for (;;) {
+    size_t len;
+    int r = read_line(s, &len);
+    if (r <= 0) return -1;
+    switch (imap_parse_line(c, s->line.s, len)) {
+    case IMAP_PARSE_DONE:
+      return 0;
+    case IMAP_PARSE_LITERAL:
+      if (read_literal(s) < 0) return -1;
+      break;
+    case IMAP_PARSE_ERROR:
+      reply_tagged(s, c->has_tag ? &c->tag : 0, c->error, 0);
+      return -1;
+    case IMAP_PARSE_NOMEM:
+      log_parts(LOG_FATAL, "Out of memory", 0, 0, 0);
+      end_session(s, 111);
+      return -1;
+    }
+  }
+}
+
+/* ---- session ---------------------------------------------------------- */
+
+static int session_init(struct imap_session* s, char** argv)
+{
+  memset(s, 0, sizeof *s);
+  s->program = argv + 1;
+  s->login_cvm = getenv("CVM_SASL_PLAIN");
+  unsigned long t = env_override("AUTH_TIMEOUT", "TIMEOUT", MAX_TIMEOUT);
+  unsigned long st = env_override("AUTH_SESSION_TIMEOUT", "SESSION_TIMEOUT", MAX_SESSION_TIMEOUT);
+  s->max_line = env_number("MAX_LINE_LENGTH", 1UL << 30);
+  if (!s->max_line) s->max_line = DEFAULT_MAX_LINE;
+  s->max_literal = env_number("MAX_LITERAL_LENGTH", 1UL << 30);
+  if (!s->max_literal) s->max_literal = DEFAULT_MAX_LITERAL;
+  s->max_authfail = env_number("MAXAUTHFAIL", ~0UL / 10);
+  s->domain = cvm_ucspi_domain();
+  if (!s->domain) s->domain = "unknown";
+  if (ibuf_init(&s->in, 0, IN_BUFSIZE) < 0 || obuf_init(&s->out, 1, OUT_BUFSIZE) < 0) return -1;
+  s->in.timeout_ms = s->out.timeout_ms = (unsigned)((t ? t : DEFAULT_TIMEOUT) * 1000);
+  s->deadline_ms = mono_ms() + (long long)(st ? st : DEFAULT_SESSION_TIMEOUT) * 1000;
+  s->in.deadline_ms = s->out.deadline_ms = &s->deadline_ms;
+  s->in.tie = &s->out;
+  return 0;
+}
+
+static void session_free(struct imap_session* s)
+{
+  ibuf_close(&s->in);
+  obuf_close(&s->out);
+  imap_command_free(&s->cmd);
+  str_free(&s->line);
+  str_free(&s->literal);
+  str_free(&s->scratch);
+  cvm_reply_free(&s->reply);
+  sasl_config_free(&s->sasl);
+}
+
+static void session_run(struct imap_session* s)
+{
+  while (s->state == RUNNING && !s->out.error && !s->out.timedout) {
+    if (read_command(s) == 0) dispatch(s);
+    if (s->line.s) memset(s->line.s, 0, s->line.len);   /* no password left in memory */
+  }
+  if (s->state == RUNNING)              /* output failed */
+    end_session(s, s->out.timedout && session_expired(s) ? 0 : 1);
+}
+
+/* Dovecot mode: "maildir:" or "mbox:" + the path with every ':' doubled. */
+static int dovecot_mailbox(const str* path, str* out)
+{
+  struct stat st;
+  int isdir = path->s && stat(path->s, &st) == 0 && S_ISDIR(st.st_mode);
+  if (!str_copys(out, isdir ? "maildir:" : "mbox:")) return 0;
+  for (unsigned i = 0; i < path->len; i++)
+    if (!str_catc(out, path->s[i]) || (path->s[i] == ':' && !str_catc(out, ':'))) return 0;
+  return 1;
+}
+
+static int set_environment(struct imap_session* s)
+{
+  const struct cvm_reply* r = &s->reply;
+  if (cvm_setenv(r) < 0) return -1;
+  const char* setup = getenv("SETUP_ENV");
+  if (setup && strcmp(setup, "dovecot") == 0 && CVM_HAS(r, CVM_FACT_MAILBOX)) {
+    str mb = {0, 0, 0};
+    int ok = dovecot_mailbox(&r->mailbox, &mb)
+      && setenv("DOVECONF_ENV", "1", 1) == 0
+      && setenv("MAIL", mb.s, 1) == 0 && setenv("MAILBOX", mb.s, 1) == 0 && setenv("MAILDIR", mb.s, 1) == 0;
+    str_free(&mb);
+    if (!ok) return -1;
+  }
+  str tag = {0, 0, 0};
+  int ok = str_copy(&tag, &s->cmd.tag) && str_catb(&tag, "", 0)
+    && setenv("IMAPLOGINTAG", tag.s ? tag.s : "", 1) == 0
+    && setenv("AUTHENTICATED", r->username.s ? r->username.s : "", 1) == 0;
+  str_free(&tag);
+  return ok ? 0 : -1;
+}
+
+/* Switch to the user, set the environment, exec the server.  Returns only
+ * on failure, with the exit status. */
+static int exec_program(struct imap_session* s)
+{
+  gid_t gid = (gid_t)s->reply.gid;
+  if ((geteuid() == 0 && setgroups(1, &gid) < 0) || cvm_switch_user(&s->reply) < 0) {
+    log_parts(LOG_ERR, "Could not switch to the user: ", strerror(errno), 0, 0);
+    reply(s, "NO Internal error: could not set UID/GID");
+    return 1;
+  }
+  if (set_environment(s) < 0) {
+    reply(s, "NO Internal error: could not set environment");
+    return 1;
+  }
+  if (obuf_flush(&s->out) < 0) return 1;
+  alarm(0);
+  signal(SIGPIPE, SIG_DFL);             /* the server gets the default back */
+  execvp(s->program[0], s->program);
+  log_parts(LOG_ERR, "Could not execute ", s->program[0], ": ", strerror(errno));
+  reply(s, "NO Could not execute second stage");
+  return 1;
+}
+
+/* Start-up failure: one untagged line on the wire (and in the log). */
+static int startup_fail(const char* text)
+{
+  log_parts(0, "* ", text, 0, 0);
+  obuf out;
+  if (obuf_init(&out, 1, 256) == 0) {
+    obuf_puts(&out, "* ");
+    obuf_puts(&out, text);
+    obuf_puts(&out, "\r\n");
+    obuf_flush(&out);
+    obuf_close(&out);
+  }
+  return 0;
+}
+
+int main(int argc, char** argv)
+{
+  struct imap_session s;
+  log_program("imapfront-auth");
+  if (argc < 2) return startup_fail("NO Usage: imapfront-auth imapd [args ...]");
+  if (!getenv("CVM_SASL_PLAIN")) return startup_fail("NO $CVM_SASL_PLAIN is not set");
+  signal(SIGPIPE, SIG_IGN);
+  if (session_init(&s, argv) < 0) {
+    log_parts(LOG_FATAL, "Out of memory", 0, 0, 0);
+    session_free(&s);
+    return 111;
+  }
+  int status = 0;
+  if (!sasl_config_init(&s.sasl))
+    untagged(&s, "NO Could not initialize SASL AUTH");
+  else {
+    untagged(&s, "OK imapfront ready.");
+    session_run(&s);
+    status = s.state == AUTHENTICATED ? exec_program(&s) : s.status;
+  }
+  obuf_flush(&s.out);
+  session_free(&s);
+  return status;
+}

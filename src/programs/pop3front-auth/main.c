@@ -1,0 +1,448 @@
+/* main.c -- pop3front-auth: POP3 authorization state (RFC 1939 USER/PASS,
+ * RFC 5034 AUTH, RFC 2449 CAPA) checked through CVM; on success switch to
+ * the user and exec the mailbox server.  Usage:
+ *   pop3front-auth CVM PROGRAM [ARGS...]
+ * Contract: /work/shared/spec/pop3.md "pop3front-auth", auth-cvm.md.
+ *
+ * One struct auth_session holds the connection: the client streams (fd
+ * 0/1 as an ibuf/obuf pair, so a TLS transport can be installed later),
+ * deadlines, the remembered USER name, counters, the SASL configuration
+ * and the CVM reply of a successful login.  Commands go through
+ * commands[]; handlers reply and return; `state` says whether the session
+ * goes on, ends (QUIT, EOF, limits) or authenticated.  Only main() exits:
+ * after an authentication it runs the exec step (exec_program).
+ *
+ * Limits: command and SASL lines at most $MAX_LINE_LENGTH bytes (default
+ * 4096, CR LF included; longer lines are read to their end and answered
+ * `-ERR Line too long`); every read/write waits at most $AUTH_TIMEOUT (else
+ * $TIMEOUT, default 1200) seconds; the whole session ends after
+ * $AUTH_SESSION_TIMEOUT (else $SESSION_TIMEOUT, default 86400) seconds;
+ * each CVM call is bounded by $CVM_TIMEOUT (default 30 s) and the session
+ * deadline.
+ *
+ * Beyond the reference (README policy): a final line without LF is
+ * processed intact; AUTH initial responses are not logged (the reference
+ * logs the credentials); credentials with a NUL byte or longer than a CVM
+ * credential can be (255 bytes) are refused as `-ERR Authentication
+ * failed` without asking the CVM; when run as root the supplementary
+ * groups are reduced to the user's group before setgid/setuid (the
+ * reference keeps the caller's).
+ *
+ * TLS (STLS, RFC 2595) is not offered: the session ends in an exec of a
+ * program that speaks plain text on fd 0/1, so a TLS session would need a
+ * relay process that outlives the exec.  The command table has the slot
+ * marked below; src/lib/tls.h works on these same streams. */
+#include "command.h"
+#include "lib/cvm.h"
+#include "lib/log.h"
+#include "lib/sasl.h"
+#include <mailfront/iobuf.h>
+#include <mailfront/str.h>
+#include <errno.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_TIMEOUT 1200
+#define DEFAULT_SESSION_TIMEOUT 86400
+#define MAX_TIMEOUT 2000000UL           /* seconds; keeps ms in an unsigned */
+#define MAX_SESSION_TIMEOUT 315360000UL /* ten years */
+#define DEFAULT_MAX_LINE 4096
+#define MAX_CREDENTIAL 255              /* one CVM credential */
+#define IN_BUFSIZE 4096
+#define OUT_BUFSIZE 4096
+
+enum session_state { RUNNING, ENDED, AUTHENTICATED };
+
+struct auth_session
+{
+  ibuf in;
+  obuf out;
+  long long deadline_ms;        /* session deadline (CLOCK_MONOTONIC) */
+  const char* cvm;              /* argv[1] */
+  char** program;               /* argv[2..] */
+  const char* domain;           /* ${PROTO}LOCALHOST or "unknown" */
+  struct sasl_config sasl;
+  unsigned long max_line;
+  unsigned long max_usercmd, usercmds;
+  unsigned long max_authfail, authfails;
+  str line;                     /* current input line */
+  str user;                     /* name given by USER */
+  int have_user;
+  str scratch;                  /* log and reply text */
+  struct cvm_reply reply;       /* facts of the successful PASS */
+  int env_exported;             /* SASL already exported the CVM variables */
+  enum session_state state;
+  int status;                   /* exit status once ENDED */
+};
+
+static const char OK[] = "+OK ";
+static const char ERR_SYNTAX[] = "-ERR Syntax error";
+static const char ERR_UNIMPL[] = "-ERR Unimplemented";
+static const char ERR_INTERNAL[] = "-ERR Internal error";
+static const char ERR_TIMEOUT[] = "-ERR Connection timed out";
+static const char ERR_TOOLONG[] = "-ERR Line too long";
+static const char ERR_AUTHFAIL[] = "-ERR Authentication failed";
+
+static long long mono_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Leading decimal digits of $NAME (0 when unset or none), at most max. */
+static unsigned long env_number(const char* name, unsigned long max)
+{
+  const char* v = getenv(name);
+  unsigned long n = 0;
+  if (!v) return 0;
+  for (; *v >= '0' && *v <= '9'; v++) {
+    unsigned long d = (unsigned long)(*v - '0');
+    if (n > (max - d) / 10) return max;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/* $FIRST when set, else $SECOND (the AUTH_ variants override). */
+static unsigned long env_override(const char* first, const char* second, unsigned long max)
+{
+  return getenv(first) ? env_number(first, max) : env_number(second, max);
+}
+
+static int session_expired(const struct auth_session* s)
+{
+  return s->deadline_ms > 0 && mono_ms() >= s->deadline_ms;
+}
+
+/* Deadline of one CVM call: $CVM_TIMEOUT, cut to what is left of the
+ * session (at least 1 ms, so 0 never means "default"). */
+static unsigned cvm_deadline(const struct auth_session* s)
+{
+  long long t = cvm_timeout_ms();
+  long long left = s->deadline_ms - mono_ms();
+  if (left < t) t = left;
+  return t < 1 ? 1 : (unsigned)t;
+}
+
+/* ---- replies ---------------------------------------------------------- */
+
+static void send_line(struct auth_session* s, const char* text, size_t len, int log)
+{
+  obuf_write(&s->out, text, len);
+  obuf_write(&s->out, "\r\n", 2);
+  if (log) log_bytes(0, "", text, len);
+}
+
+static void reply(struct auth_session* s, const char* text) { send_line(s, text, strlen(text), 1); }
+
+static void end_session(struct auth_session* s, int status)
+{
+  s->state = ENDED;
+  s->status = status;
+}
+
+/* A failed PASS or AUTH: count it; at $MAXAUTHFAIL end the session. */
+static void count_failure(struct auth_session* s)
+{
+  s->authfails++;
+  if (s->max_authfail > 0 && s->authfails >= s->max_authfail) end_session(s, 0);
+}
+
+/* ---- commands --------------------------------------------------------- */
+
+typedef void handler(struct auth_session* s, const char* arg, size_t len);
+
+static void cmd_capa(struct auth_session* s, const char* arg, size_t len)
+{
+  static const char* const caps[] = { "PIPELINING", "TOP", "UIDL", "USER" };
+  (void)arg; (void)len;
+  str* t = &s->scratch;
+  if (sasl_enabled(&s->sasl)) {
+    if (!str_copys(t, "SASL ")) { reply(s, ERR_INTERNAL); return; }
+    str mechs = {0, 0, 0};
+    int ok = sasl_mechanisms(&s->sasl, &mechs) && str_cat(t, &mechs);
+    str_free(&mechs);
+    if (!ok) { reply(s, ERR_INTERNAL); return; }
+  }
+  else
+    t->len = 0;
+  reply(s, OK);
+  if (t->len) send_line(s, t->s, t->len, 0);
+  for (size_t i = 0; i < sizeof caps / sizeof *caps; i++) send_line(s, caps[i], strlen(caps[i]), 0);
+  reply(s, ".");
+}
+
+static void cmd_user(struct auth_session* s, const char* arg, size_t len)
+{
+  s->usercmds++;
+  if (s->max_usercmd > 0 && s->usercmds > s->max_usercmd) {
+    reply(s, "-ERR Too many USER commands issued");
+    end_session(s, 0);
+    return;
+  }
+  if (len > STR_MAX || !str_copyb(&s->user, arg, (unsigned)len)) { reply(s, ERR_INTERNAL); return; }
+  s->have_user = 1;
+  reply(s, OK);
+}
+
+static void cmd_pass(struct auth_session* s, const char* arg, size_t len)
+{
+  if (!s->have_user) { reply(s, "-ERR Send USER first"); return; }
+  s->have_user = 0;
+  int r = CVME_PERMFAIL;
+  str pass = {0, 0, 0};
+  if (pop3auth_credential_ok(s->user.s, s->user.len, MAX_CREDENTIAL)
+      && pop3auth_credential_ok(arg, len, MAX_CREDENTIAL)) {
+    if (!str_copyb(&pass, arg, (unsigned)len)) r = CVME_GENERAL;
+    else r = cvm_authenticate_password(s->cvm, s->user.s ? s->user.s : "", s->domain, pass.s ? pass.s : "",
+                                       1, cvm_deadline(s), &s->reply);
+  }
+  if (pass.s) memset(pass.s, 0, pass.len);
+  str_free(&pass);
+  if (r == CVME_OK) { s->state = AUTHENTICATED; return; }
+  reply(s, r == CVME_PERMFAIL ? ERR_AUTHFAIL : ERR_INTERNAL);
+  count_failure(s);
+}
+
+static void log_str(const str* t) { log_bytes(0, "", t->s, t->len); }
+
+/* One SASL exchange: `+ CHALLENGE` lines and client lines until a result. */
+static int sasl_exchange(struct auth_session* s, struct sasl_state* st, const char* arg, size_t len)
+{
+  int r = sasl_start(st, arg, len);
+  while (r == SASL_CHALLENGE) {
+    obuf_write(&s->out, "+ ", 2);
+    obuf_write(&s->out, st->challenge.s, st->challenge.len);
+    obuf_write(&s->out, "\r\n", 2);
+    int toolong;
+    int g = ibuf_getline(&s->in, &s->line, s->max_line, &toolong);
+    if (g == 0) return SASL_EOF;
+    if (g < 0) return SASL_TEMP_FAIL;
+    if (toolong) { st->reason = "bad response"; return SASL_RESP_BAD; }
+    size_t l = pop3auth_chomp(s->line.s, s->line.len);
+    r = sasl_response(st, s->line.s, l);
+  }
+  return r;
+}
+
+static void cmd_auth(struct auth_session* s, const char* arg, size_t len)
+{
+  if (len == 0) {                       /* list the mechanisms */
+    str mechs = {0, 0, 0};
+    if (!sasl_mechanisms(&s->sasl, &mechs)) { reply(s, ERR_INTERNAL); return; }
+    reply(s, OK);
+    for (unsigned i = 0; i < mechs.len;) {
+      unsigned j = i;
+      while (j < mechs.len && mechs.s[j] != ' ') j++;
+      if (j > i) send_line(s, mechs.s + i, j - i, 0);
+      i = j + 1;
+    }
+    str_free(&mechs);
+    reply(s, ".");
+    return;
+  }
+  struct sasl_state st;
+  s->sasl.timeout_ms = cvm_deadline(s);
+  sasl_state_init(&st, &s->sasl);
+  int r = sasl_exchange(s, &st, arg, len);
+  str* t = &s->scratch;
+  if (sasl_log_reason(&st, t)) log_str(t);
+  if (sasl_log_line(&st, r, t)) log_str(t);
+  if (r == SASL_SUCCESS) {
+    /* sasl exported the CVM variables; keep the facts for the exec step */
+    cvm_reply_free(&s->reply);
+    s->reply = st.reply;
+    memset(&st.reply, 0, sizeof st.reply);
+    s->env_exported = 1;
+    s->state = AUTHENTICATED;
+  }
+  else if (r == SASL_TEMP_FAIL && (s->in.timedout || s->in.error)) {
+    /* the connection cannot go on: a read timeout ends the session */
+    if (s->in.timedout && !session_expired(s)) reply(s, ERR_TIMEOUT);
+    end_session(s, 0);
+  }
+  else {
+    /* "-ERR TEXT" on the wire; only TEXT is logged (as the reference) */
+    const char* text = sasl_text(r);
+    obuf_write(&s->out, "-ERR ", 5);
+    send_line(s, text, strlen(text), 1);
+    if (r == SASL_EOF) end_session(s, 0);
+    else count_failure(s);
+  }
+  sasl_state_free(&st);
+}
+
+static void cmd_quit(struct auth_session* s, const char* arg, size_t len)
+{
+  (void)arg; (void)len;
+  reply(s, OK);
+  end_session(s, 0);
+}
+
+enum argmode { TAKES_NONE, TAKES_OPTIONAL, TAKES_REQUIRED };
+
+static const struct command
+{
+  const char* name;
+  enum argmode arg;
+  handler* fn;
+} commands[] = {
+  { "AUTH", TAKES_OPTIONAL, cmd_auth },
+  { "CAPA", TAKES_NONE, cmd_capa },
+  { "PASS", TAKES_REQUIRED, cmd_pass },
+  { "QUIT", TAKES_NONE, cmd_quit },
+  { "USER", TAKES_REQUIRED, cmd_user },
+  /* STLS (RFC 2595) goes here once the exec step can keep TLS (see top). */
+};
+
+/* Log the command line as received, without secrets. */
+static void log_command(const struct pop3auth_cmdline* c, const char* line, size_t len)
+{
+  if (pop3auth_verb_is(c, "PASS"))
+    log_parts(0, "PASS XXXXXXXX", 0, 0, 0);
+  else if (pop3auth_verb_is(c, "AUTH") && pop3auth_mech_len(c->arg, c->arglen) < c->arglen) {
+    size_t keep = (size_t)(c->arg - line) + pop3auth_mech_len(c->arg, c->arglen);
+    str t = {0, 0, 0};
+    if (str_copyb(&t, line, (unsigned)keep) && str_cats(&t, " XXXXXXXX")) log_bytes(0, "", t.s, t.len);
+    str_free(&t);
+  }
+  else
+    log_bytes(0, "", line, len);
+}
+
+static void dispatch(struct auth_session* s, const char* line, size_t len)
+{
+  struct pop3auth_cmdline c;
+  pop3auth_split(line, len, &c);
+  log_command(&c, line, len);
+  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+    const struct command* cmd = &commands[i];
+    if (!pop3auth_verb_is(&c, cmd->name)) continue;
+    if ((cmd->arg == TAKES_NONE && c.arglen > 0) || (cmd->arg == TAKES_REQUIRED && c.arglen == 0))
+      reply(s, ERR_SYNTAX);
+    else
+      cmd->fn(s, c.arg, c.arglen);
+    return;
+  }
+  reply(s, ERR_UNIMPL);
+}
+
+/* ---- session ---------------------------------------------------------- */
+
+static int session_init(struct auth_session* s, char** argv)
+{
+  memset(s, 0, sizeof *s);
+  s->cvm = argv[1];
+  s->program = argv + 2;
+  unsigned long t = env_override("AUTH_TIMEOUT", "TIMEOUT", MAX_TIMEOUT);
+  unsigned long st = env_override("AUTH_SESSION_TIMEOUT", "SESSION_TIMEOUT", MAX_SESSION_TIMEOUT);
+  s->max_line = env_number("MAX_LINE_LENGTH", 1UL << 30);
+  if (!s->max_line) s->max_line = DEFAULT_MAX_LINE;
+  s->max_usercmd = env_number("MAXUSERCMD", ~0UL / 10);
+  s->max_authfail = env_number("MAXAUTHFAIL", ~0UL / 10);
+  s->domain = cvm_ucspi_domain();
+  if (!s->domain) s->domain = "unknown";
+  if (ibuf_init(&s->in, 0, IN_BUFSIZE) < 0 || obuf_init(&s->out, 1, OUT_BUFSIZE) < 0) return -1;
+  s->in.timeout_ms = s->out.timeout_ms = (unsigned)((t ? t : DEFAULT_TIMEOUT) * 1000);
+  s->deadline_ms = mono_ms() + (long long)(st ? st : DEFAULT_SESSION_TIMEOUT) * 1000;
+  s->in.deadline_ms = s->out.deadline_ms = &s->deadline_ms;
+  s->in.tie = &s->out;
+  return 0;
+}
+
+static void session_free(struct auth_session* s)
+{
+  ibuf_close(&s->in);
+  obuf_close(&s->out);
+  str_free(&s->line);
+  str_free(&s->user);
+  str_free(&s->scratch);
+  cvm_reply_free(&s->reply);
+  sasl_config_free(&s->sasl);
+}
+
+static void session_run(struct auth_session* s)
+{
+  while (s->state == RUNNING && !s->out.error && !s->out.timedout) {
+    int toolong;
+    int r = ibuf_getline(&s->in, &s->line, s->max_line, &toolong);
+    if (r == 0) { end_session(s, 0); return; }
+    if (r < 0) {
+      if (s->in.timedout && !session_expired(s)) reply(s, ERR_TIMEOUT);
+      end_session(s, 0);
+      return;
+    }
+    size_t len = pop3auth_chomp(s->line.s, s->line.len);
+    if (toolong) {
+      reply(s, ERR_TOOLONG);
+      continue;
+    }
+    dispatch(s, s->line.s, len);
+    memset(s->line.s, 0, s->line.len);  /* no password left in memory */
+  }
+  if (s->state == RUNNING)              /* output failed */
+    end_session(s, s->out.timedout && session_expired(s) ? 0 : 1);
+}
+
+/* Switch to the user, export the CVM variables, exec the program.
+ * Returns only on failure, with the exit status. */
+static int exec_program(struct auth_session* s)
+{
+  /* Never hand the caller's supplementary groups (root's) to the user. */
+  gid_t gid = (gid_t)s->reply.gid;
+  if (geteuid() == 0 && setgroups(1, &gid) < 0) {
+    log_parts(LOG_ERR, "setgroups failed: ", strerror(errno), 0, 0);
+    reply(s, ERR_INTERNAL);
+    return 1;
+  }
+  if (cvm_switch_user(&s->reply) < 0) {
+    log_parts(LOG_ERR, "Could not switch to the user: ", strerror(errno), 0, 0);
+    reply(s, ERR_INTERNAL);
+    return 1;
+  }
+  if (!s->env_exported && cvm_setenv(&s->reply) < 0) {
+    reply(s, ERR_INTERNAL);
+    return 1;
+  }
+  if (obuf_flush(&s->out) < 0) return 1;
+  alarm(0);
+  signal(SIGPIPE, SIG_DFL);             /* the server gets the default back */
+  execvp(s->program[0], s->program);
+  log_parts(LOG_ERR, "Could not execute ", s->program[0], ": ", strerror(errno));
+  reply(s, "-ERR Could not execute second stage");
+  return 1;
+}
+
+int main(int argc, char** argv)
+{
+  struct auth_session s;
+  log_program("pop3front-auth");
+  if (argc < 3) {
+    static const char usage[] = "usage: pop3front-auth cvm program [args...]\n";
+    ssize_t w = write(2, usage, sizeof usage - 1);
+    (void)w;
+    return 0;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  if (session_init(&s, argv) < 0) {
+    log_parts(LOG_FATAL, "Out of memory", 0, 0, 0);
+    session_free(&s);
+    return 111;
+  }
+  int status = 0;
+  if (!sasl_config_init(&s.sasl))
+    reply(&s, "-ERR Could not initialize SASL AUTH");
+  else {
+    reply(&s, OK);
+    session_run(&s);
+    status = s.state == AUTHENTICATED ? exec_program(&s) : s.status;
+  }
+  obuf_flush(&s.out);
+  session_free(&s);
+  return status;
+}

@@ -1,0 +1,2 @@
+plugin-mailrules_LIBS = -lcdb
+mailrules_parse_LIBS = -lcdb

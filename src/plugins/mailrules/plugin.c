@@ -1,0 +1,132 @@
+/* plugin.c -- the mailrules plugin: hooks around the rules of $MAILRULES
+ * (mailrules.md, plugins.md "mailrules").
+ *
+ * init loads the file once per session (parse.c); failures answer 421 and
+ * log "FILE:LINE: what" so nothing is ever accepted by a broken rule set.
+ * sender remembers the lower-cased sender and walks the sender rules;
+ * recipient walks the recipient rules; reset clears the session
+ * environment and the number `maxdatabytes`.  With $MAILRULES unset every
+ * hook passes and reset touches nothing.  The plugin state is one struct
+ * (the module ABI has no per-call context); its strings are owned here.
+ * The reply objects returned by the sender and recipient hooks live in
+ * that struct until the next call of the same hook. */
+#include "rules.h"
+#include <stdlib.h>
+#include <string.h>
+
+RESPONSE(open_failed, 421, "4.3.0 Could not open $MAILRULES file");
+RESPONSE(syntax, 421, "4.3.0 Syntax error in $MAILRULES");
+RESPONSE(referenced, 421, "4.3.0 Error opening file referenced from $MAILRULES");
+
+struct mailrules {
+  int loaded;
+  struct ruleset rules;
+  str sender;        /* lower-cased sender of the transaction */
+  str recipient;     /* lower-cased copy of the current recipient */
+  response sender_reply, recipient_reply;   /* replies of the last fired rules */
+};
+static struct mailrules mr;
+
+static const response* mr_init(void)
+{
+  const char* path = getenv("MAILRULES");
+  if (!path) return 0;
+  str why = {0, 0, 0};
+  enum rules_error e = ruleset_load(&mr.rules, path, &why);
+  if (e != RULES_OK) {
+    if (why.s) msg2("mailrules: ", why.s);
+    str_free(&why);
+  }
+  switch (e) {
+  case RULES_OK: break;
+  case RULES_OPEN: return &resp_open_failed;
+  case RULES_SYNTAX: return &resp_syntax;
+  case RULES_REFERENCED: return &resp_referenced;
+  case RULES_NOMEM: return &resp_oom;
+  }
+  mr.loaded = 1;
+  return 0;
+}
+
+static const response* mr_reset(void)
+{
+  if (!mr.loaded) return 0;
+  session_resetenv();
+  session_delnum("maxdatabytes");
+  return 0;
+}
+
+struct firing {
+  str* address;      /* recipient address to extend, or NULL */
+};
+
+/* Effects of a fired rule (mailrules.md "When a rule fires"). */
+static int apply(const struct rule* r, void* ctx)
+{
+  struct firing* f = ctx;
+  const char* arena = mr.rules.arena.s;
+  if (r->env)
+    for (const char* a = arena + r->env; *a; a += strlen(a) + 1)
+      if (!session_putenv(a)) return 1;
+  unsigned long m = session_getnum("maxdatabytes", 0);
+  unsigned long d = r->databytes > (uint64_t)~0ul ? ~0ul : (unsigned long)r->databytes;
+  if (m == 0 || (d > 0 && m > d)) session_setnum("maxdatabytes", d);
+  if (f->address && r->relay && !str_cats(f->address, arena + r->relay)) return 1;
+  return 0;
+}
+
+static const response* result(const struct rule* r, int failed, response* out)
+{
+  if (failed) return &resp_oom;
+  if (!r) return 0;
+  const char* text = r->response ? mr.rules.arena.s + r->response : 0;
+  switch (r->code) {
+  case 'k': out->number = 250; break;
+  case 'K': out->number = 250 | RESPONSE_FINAL; break;
+  case 'd': out->number = 553; if (!text) text = "Rejected"; break;
+  case 'z': out->number = 451; if (!text) text = "Deferred"; break;
+  default: return 0;   /* 'p' */
+  }
+  out->message = text;
+  return out;
+}
+
+static int lowered(str* out, const str* in)
+{
+  return str_copyb(out, in->s ? in->s : "", in->len) && str_lower(out);
+}
+
+static const response* mr_sender(str* address, str* params)
+{
+  (void)params;
+  if (!mr.loaded) return 0;
+  if (!lowered(&mr.sender, address)) { mr.sender.len = 0; return &resp_oom; }
+  struct addr s;
+  addr_set(&s, mr.sender.s, mr.sender.len);
+  struct firing f = { 0 };
+  int failed;
+  const struct rule* r = rules_walk(&mr.rules, &mr.rules.sender, &s, 0, apply, &f, &failed);
+  return result(r, failed, &mr.sender_reply);
+}
+
+static const response* mr_recipient(str* address, str* params)
+{
+  (void)params;
+  if (!mr.loaded) return 0;
+  if (!lowered(&mr.recipient, address)) return &resp_oom;
+  struct addr s, rc;
+  addr_set(&s, mr.sender.s ? mr.sender.s : "", mr.sender.len);
+  addr_set(&rc, mr.recipient.s, mr.recipient.len);
+  struct firing f = { address };
+  int failed;
+  const struct rule* r = rules_walk(&mr.rules, &mr.rules.recipient, &s, &rc, apply, &f, &failed);
+  return result(r, failed, &mr.recipient_reply);
+}
+
+struct plugin plugin = {
+  .version = PLUGIN_VERSION,
+  .init = mr_init,
+  .reset = mr_reset,
+  .sender = mr_sender,
+  .recipient = mr_recipient,
+};

@@ -1,0 +1,213 @@
+/* plugin-patterns -- rejects messages with a line matching a pattern of
+ * the file named by $PATTERNS (plugins.md "patterns").
+ *
+ * data_start re-reads $PATTERNS (session lookup) for every message; when
+ * it cannot be read a warning is logged and the patterns of the previous
+ * message stay in effect.  data_block splits the data at LF and keeps at
+ * most $PATTERNS_LINEMAX (default 256) bytes of the current line: the rest
+ * of a longer line is skipped, never stored.  Each complete non-empty line
+ * is matched (whole-line, case-sensitive glob, glob.h) by the patterns
+ * that apply in the current state (header / first line after a blank /
+ * normal); the first match answers `554 TEXT`.  A final line without LF is
+ * not checked.  State lives in one struct; the pattern texts and reply
+ * texts are owned by its arena, which is replaced only by the next
+ * successful read, so a returned reply stays valid to the end of the
+ * message. */
+#include <mailfront/mailfront.h>
+#include "plugins/mailrules/glob.h"
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_TEXT "This message contains prohibited content"
+#define DEFAULT_LINEMAX 256
+
+enum scope { SCOPE_ANY, SCOPE_HEADER, SCOPE_AFTER_BLANK };
+enum state { ST_HEADER, ST_AFTER_BLANK, ST_NORMAL };
+
+struct pat {
+  size_t off, len;    /* pattern text in the arena */
+  size_t text;        /* reply text in the arena (NUL-terminated) */
+  enum scope scope;
+};
+
+struct patset {
+  struct pat* v;
+  size_t n, cap;
+  str arena;
+};
+
+struct patterns {
+  struct patset set;
+  size_t linemax;
+  str line;           /* at most linemax bytes of the current line */
+  size_t line_total;  /* bytes of the current line seen, kept or not */
+  enum state state;
+  int matched;
+  response reply;
+};
+static struct patterns pt;
+
+static void patset_free(struct patset* s)
+{
+  free(s->v);
+  str_free(&s->arena);
+  memset(s, 0, sizeof *s);
+}
+
+static int arena_put(str* a, const char* b, size_t len, size_t* off)
+{
+  if (len > STR_MAX - 1 - a->len) return 0;
+  *off = a->len;
+  return str_catb(a, b, (unsigned)len) && str_catc(a, 0);
+}
+
+static int patset_push(struct patset* s, const struct pat* p)
+{
+  if (s->n == s->cap) {
+    size_t n = s->cap ? s->cap * 2 : 16;
+    struct pat* v = realloc(s->v, n * sizeof *v);
+    if (!v) return 0;
+    s->v = v;
+    s->cap = n;
+  }
+  s->v[s->n++] = *p;
+  return 1;
+}
+
+/* Parse one line (trailing white space already removed, len > 0). */
+static int parse_line(struct patset* s, const char* b, size_t len, size_t* text)
+{
+  struct pat p;
+  switch (b[0]) {
+  case '#': return 1;
+  case '=': return arena_put(&s->arena, b + 1, len - 1, text);
+  case ':': p.scope = SCOPE_HEADER; break;
+  case '\\': p.scope = SCOPE_AFTER_BLANK; break;
+  default: p.scope = SCOPE_ANY; break;
+  }
+  p.text = *text;
+  p.len = len - 1;
+  return arena_put(&s->arena, b + 1, len - 1, &p.off) && patset_push(s, &p);
+}
+
+/* 0 on success, else an errno value (ENOMEM when memory ran out). */
+static int patset_read(struct patset* s, const char* path)
+{
+  memset(s, 0, sizeof *s);
+  FILE* f = fopen(path, "re");
+  if (!f) return errno ? errno : EIO;
+  size_t text = 0;
+  int err = arena_put(&s->arena, DEFAULT_TEXT, sizeof DEFAULT_TEXT - 1, &text) ? 0 : ENOMEM;
+  char* line = 0;
+  size_t cap = 0;
+  ssize_t got;
+  while (!err && (got = getline(&line, &cap, f)) >= 0) {
+    size_t len = (size_t)got;
+    while (len > 0 && isspace((unsigned char)line[len - 1])) len--;
+    if (len && !parse_line(s, line, len, &text)) err = ENOMEM;
+  }
+  if (!err && ferror(f)) err = errno ? errno : EIO;
+  free(line);
+  fclose(f);
+  if (err) patset_free(s);
+  return err;
+}
+
+static size_t linemax(void)
+{
+  const char* v = session_getenv("PATTERNS_LINEMAX");
+  if (!v || !*v) return DEFAULT_LINEMAX;
+  size_t n = 0;
+  for (; *v; v++) {
+    if (*v < '0' || *v > '9') return DEFAULT_LINEMAX;
+    if (n > (STR_MAX - 9) / 10) return STR_MAX;   /* absurdly large: cap */
+    n = n * 10 + (size_t)(*v - '0');
+  }
+  return n ? n : DEFAULT_LINEMAX;
+}
+
+static const response* pt_data_start(int fd)
+{
+  (void)fd;
+  const char* path = session_getenv("PATTERNS");
+  pt.line.len = 0;
+  pt.line_total = 0;
+  pt.state = ST_HEADER;
+  pt.matched = 0;
+  pt.linemax = linemax();
+  if (!path || !*path) return 0;
+  struct patset fresh;
+  int err = patset_read(&fresh, path);
+  if (err) {
+    str w = {0, 0, 0};
+    if (str_cat3s(&w, "Could not read patterns file '", path, "': ") && str_cats(&w, strerror(err)))
+      warn1(w.s);
+    str_free(&w);
+    return 0;
+  }
+  patset_free(&pt.set);
+  pt.set = fresh;
+  return 0;
+}
+
+static int applies(enum scope sc, enum state st)
+{
+  switch (sc) {
+  case SCOPE_ANY: return 1;
+  case SCOPE_HEADER: return st == ST_HEADER;
+  case SCOPE_AFTER_BLANK: return st == ST_AFTER_BLANK;
+  }
+  return 0;
+}
+
+/* A complete line: b[0..len) (already truncated to linemax). */
+static const response* check_line(const char* b, size_t len, size_t total)
+{
+  if (total == 0) {
+    pt.state = ST_AFTER_BLANK;
+    return 0;
+  }
+  enum state st = pt.state;
+  if (st == ST_AFTER_BLANK) pt.state = ST_NORMAL;
+  const char* a = pt.set.arena.s;
+  for (size_t i = 0; i < pt.set.n; i++) {
+    const struct pat* p = &pt.set.v[i];
+    if (applies(p->scope, st) && glob_match(a + p->off, p->len, b, len)) {
+      pt.matched = 1;
+      pt.reply.number = 554;
+      pt.reply.message = a + p->text;
+      return &pt.reply;
+    }
+  }
+  return 0;
+}
+
+static const response* pt_data_block(const char* bytes, unsigned long len)
+{
+  if (pt.matched || !pt.set.n) return 0;
+  while (len > 0) {
+    const char* lf = memchr(bytes, '\n', len);
+    size_t n = lf ? (size_t)(lf - bytes) : len;
+    size_t room = pt.linemax > pt.line.len ? pt.linemax - pt.line.len : 0;
+    size_t keep = n < room ? n : room;
+    if (keep && !str_catb(&pt.line, bytes, (unsigned)keep)) return &resp_oom;
+    pt.line_total += n;
+    if (!lf) break;
+    const response* r = check_line(pt.line.s ? pt.line.s : "", pt.line.len, pt.line_total);
+    pt.line.len = 0;
+    pt.line_total = 0;
+    if (r) return r;
+    bytes = lf + 1;
+    len -= n + 1;
+  }
+  return 0;
+}
+
+struct plugin plugin = {
+  .version = PLUGIN_VERSION,
+  .data_start = pt_data_start,
+  .data_block = pt_data_block,
+};

@@ -7,6 +7,7 @@
  * the spec; $QQERRMSG_N overrides a text.  SIGPIPE is blocked while the
  * child runs so a dying qmail-queue shows as a status, not as our death. */
 #include <mailfront/mailfront.h>
+#include "lib/fdio.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -137,21 +138,10 @@ static const response* qq_data_start(int fd)
   return 0;
 }
 
-static int put(int fd, const char* b, unsigned long len)
-{
-  while (len > 0) {
-    ssize_t w = write(fd, b, len);
-    if (w < 0) { if (errno == EINTR) continue; return -1; }
-    b += w;
-    len -= (unsigned long)w;
-  }
-  return 0;
-}
-
 static const response* qq_data_block(const char* bytes, unsigned long len)
 {
   if (q.msgfd < 0 || q.write_failed) return 0;
-  if (put(q.msgfd, bytes, len) < 0) q.write_failed = 1;
+  if (fd_write_all(q.msgfd, bytes, len) < 0) q.write_failed = 1;
   else q.bytes += len;
   return 0;
 }
@@ -187,8 +177,8 @@ static const response* qq_message_end(int fd)
     q.envfd = env[1];
   }
   close_fd(&q.msgfd);
-  int wr = q.envfd < 0 ? -1 : put(q.envfd, q.envelope.s ? q.envelope.s : "", q.envelope.len);
-  if (wr == 0) wr = put(q.envfd, "", 1);
+  int wr = q.envfd < 0 ? -1 : fd_write_all(q.envfd, q.envelope.s ? q.envelope.s : "", q.envelope.len);
+  if (wr == 0) wr = fd_write_all(q.envfd, "", 1);
   close_fd(&q.envfd);
   int st;
   pid_t w;

@@ -7,6 +7,7 @@
  * only when some module has FLAG_NEED_FILE. */
 #include "core/session.h"
 #include "lib/log.h"
+#include "lib/fdio.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -163,17 +164,6 @@ const response* handle_data_start(void)
   return b ? b : r;
 }
 
-static int write_all(int fd, const char* b, unsigned long len)
-{
-  while (len > 0) {
-    ssize_t w = write(fd, b, len);
-    if (w < 0) { if (errno == EINTR) continue; return -1; }
-    b += w;
-    len -= (unsigned long)w;
-  }
-  return 0;
-}
-
 void handle_data_bytes(const char* bytes, unsigned len)
 {
   struct session* s = session_current();
@@ -189,7 +179,7 @@ void handle_data_bytes(const char* bytes, unsigned len)
     }
   }
   if (s->backend) (void)call(s->backend, H_DATA_BLOCK, &x, &has);
-  if (s->fd >= 0 && write_all(s->fd, bytes, len) < 0) {
+  if (s->fd >= 0 && fd_write_all(s->fd, bytes, len) < 0) {
     handle_reset();
     s->data_error = &resp_internal;
   }
@@ -216,7 +206,7 @@ const response* backend_data_block(const char* data, unsigned long len)
 {
   struct session* s = session_current();
   int has;
-  if (s->fd >= 0) return write_all(s->fd, data, len) < 0 ? &resp_internal : 0;
+  if (s->fd >= 0) return fd_write_all(s->fd, data, len) < 0 ? &resp_internal : 0;
   struct args x = {0, 0, -1, data, len};
   return s->backend ? call(s->backend, H_DATA_BLOCK, &x, &has) : 0;
 }

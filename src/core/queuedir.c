@@ -9,6 +9,7 @@
  * for the backend, RBL_QUEUEDIR for rbl).  The ABI functions work on one
  * writer per process; every failure resets and returns a 451. */
 #include <mailfront/mailfront.h>
+#include "lib/fdio.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -41,17 +42,6 @@ static const char* var(const char* suffix, const char* dflt)
   if (str_cat2s(&name, qd.prefix, suffix)) v = session_getenv(name.s);
   str_free(&name);
   return v ? v : dflt;
-}
-
-static int put(int fd, const char* b, unsigned long len)
-{
-  while (len > 0) {
-    ssize_t w = write(fd, b, len);
-    if (w < 0) { if (errno == EINTR) continue; return -1; }
-    b += w;
-    len -= (unsigned long)w;
-  }
-  return 0;
 }
 
 void queuedir_init(const char* prefix) { qd.prefix = prefix; }
@@ -107,7 +97,7 @@ const response* queuedir_sender(str* address, str* params)
       qd.tmp.len = qd.dest.len = 0;
       return &resp_qd_create;
     }
-    if (put(qd.fd, address->s ? address->s : "", address->len) < 0 || put(qd.fd, "", 1) < 0)
+    if (fd_write_all(qd.fd, address->s ? address->s : "", address->len) < 0 || fd_write_all(qd.fd, "", 1) < 0)
       return fail(&resp_qd_write);
     return 0;
   }
@@ -119,7 +109,7 @@ const response* queuedir_recipient(str* address, str* params)
 {
   (void)params;
   if (qd.fd < 0) return &resp_internal;
-  if (put(qd.fd, address->s ? address->s : "", address->len) < 0 || put(qd.fd, "", 1) < 0)
+  if (fd_write_all(qd.fd, address->s ? address->s : "", address->len) < 0 || fd_write_all(qd.fd, "", 1) < 0)
     return fail(&resp_qd_write);
   return 0;
 }
@@ -128,7 +118,7 @@ const response* queuedir_data_start(int fd)
 {
   (void)fd;
   if (qd.fd >= 0) {
-    if (put(qd.fd, "", 1) < 0) return fail(&resp_qd_write);
+    if (fd_write_all(qd.fd, "", 1) < 0) return fail(&resp_qd_write);
     qd.in_data = 1;
     return 0;
   }
@@ -140,7 +130,7 @@ const response* queuedir_data_start(int fd)
 const response* queuedir_data_block(const char* bytes, unsigned long len)
 {
   int fd = qd.in_data ? qd.fd : qd.spool;
-  if (fd < 0 || put(fd, bytes, len) < 0) qd.failed = 1;
+  if (fd < 0 || fd_write_all(fd, bytes, len) < 0) qd.failed = 1;
   return 0;
 }
 
@@ -153,7 +143,7 @@ static int copy_spool(void)
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) return -1;
     if (r == 0) return 0;
-    if (put(qd.fd, buf, (unsigned long)r) < 0) return -1;
+    if (fd_write_all(qd.fd, buf, (unsigned long)r) < 0) return -1;
   }
 }
 
@@ -162,7 +152,7 @@ const response* queuedir_message_end(int fd)
   (void)fd;
   if (qd.fd < 0 || qd.failed) return fail(&resp_qd_write);
   if (!qd.in_data) {
-    if (put(qd.fd, "", 1) < 0) return fail(&resp_qd_write);
+    if (fd_write_all(qd.fd, "", 1) < 0) return fail(&resp_qd_write);
     if (qd.spool >= 0 && copy_spool() < 0) return fail(&resp_qd_write);
   }
   if (!qd.nosync && fsync(qd.fd) < 0) return fail(&resp_qd_write);

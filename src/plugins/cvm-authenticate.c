@@ -34,18 +34,6 @@ static RESPONSE(already, 503, "5.5.1 You are already authenticated.");
 static RESPONSE(succeeded, 235, "2.7.0 Authentication succeeded.");
 static RESPONSE(oom_auth, 451, "Internal error.");
 
-/* The failure replies, indexed by enum sasl_status (no enhanced codes). */
-static const response fail_resp[] = {
-  [SASL_SUCCESS] = { 235, "2.7.0 Authentication succeeded." },
-  [SASL_CHALLENGE] = { 451, "Internal error." },
-  [SASL_AUTH_FAILED] = { 501, "Authentication failed." },
-  [SASL_NO_MECH] = { 504, "Unrecognized authentication mechanism." },
-  [SASL_RESP_REQUIRED] = { 535, "Response was required but not given." },
-  [SASL_RESP_NOTALLOWED] = { 535, "Initial response not allowed." },
-  [SASL_RESP_BAD] = { 501, "Could not decode the response." },
-  [SASL_EOF] = { 535, "End of file reached." },
-  [SASL_TEMP_FAIL] = { 451, "Internal error." },
-};
 
 static unsigned long env_maxline(void)
 {
@@ -147,9 +135,10 @@ static int auth_cmd(str* arg)
       set_session(&st.reply);
       ok = respond(&resp_succeeded);
     }
-    else if (status > SASL_SUCCESS && status <= SASL_TEMP_FAIL)
-      ok = respond(&fail_resp[status]);
-    else
+    else if (status > SASL_SUCCESS && status <= SASL_TEMP_FAIL && status != SASL_CHALLENGE) {
+      response fail = { sasl_code(status), sasl_text(status) };  /* the engine's table */
+      ok = respond(&fail);
+    } else
       ok = respond(&resp_oom_auth);
   }
   str_free(&log);

@@ -101,6 +101,7 @@ class ScriptedClamd:
                 continue
             c.settimeout(5)
             rec = {"cmd": b"", "chunks": [], "data": b""}
+            self.sessions.append(rec)   # filled in place: complete before the reply is sent
             try:
                 rec["cmd"] = self.read_exact(c, 10)
                 while True:
@@ -112,7 +113,6 @@ class ScriptedClamd:
                 c.sendall(self.reply)
             except (OSError, EOFError):
                 pass
-            self.sessions.append(rec)
             c.close()
 
     def close(self):

@@ -469,3 +469,20 @@ class Pop3AuthChain(Pop3AuthBase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Pop3AuthPipelined(Pop3AuthChain):
+    """Commands pipelined after PASS in the same packet reach the mailbox
+    server (they go through the relay instead of being lost at exec)."""
+
+    def test_pop3auth_pipelined_after_pass(self):
+        with self.server() as (port, srv):
+            with socket.create_connection(("127.0.0.1", port), timeout=20) as c:
+                f = c.makefile("rb")
+                self.assertTrue(f.readline().startswith(b"+OK"))
+                c.sendall(b"USER alice\r\nPASS " + PASSWORD.encode() + b"\r\nSTAT\r\nQUIT\r\n")
+                lines = [f.readline() for _ in range(4)]
+        self.assertTrue(lines[0].startswith(b"+OK"), lines)     # USER
+        self.assertTrue(lines[1].startswith(b"+OK"), lines)     # maildir greeting after PASS
+        self.assertTrue(lines[2].startswith(b"+OK 2 "), lines)  # STAT: two messages
+        self.assertTrue(lines[3].startswith(b"+OK"), lines)     # QUIT

@@ -34,13 +34,28 @@
  * supplementary groups are reduced to the user's group before
  * setgid/setuid.
  *
- * TLS (STARTTLS) is not offered: the session ends in an exec of a server
- * that speaks plain text on fd 0/1, so TLS would need a relay process that
- * outlives the exec.  The command table has the slot marked below. */
+ * TLS (beyond the original): with $TLS_CERTFILE (src/lib/tls.h, docs/tls.md
+ * "POP3 and IMAP") CAPABILITY lists STARTTLS and STARTTLS (RFC 3501 6.2.1,
+ * RFC 2595 3.1) answers `TAG OK Begin TLS negotiation now`, drops input
+ * pipelined after it (CVE-2011-0411) and handshakes; the client asks for
+ * the capabilities again, which no longer list STARTTLS.  Without TLS
+ * configured STARTTLS is an unknown command (`TAG BAD Unimplemented
+ * command`, as the reference); inside TLS it is `TAG BAD TLS already
+ * active`; a failed handshake ends the session with status 1.  A login
+ * inside TLS cannot exec the server directly: tls_exec() drops to the
+ * user, forks the normal exec path onto a socketpair and relays it
+ * (src/lib/tlsrelay.h) with the $TIMEOUT idle limit and $SESSION_TIMEOUT;
+ * the exit status is the server's.  $AUTH_REQUIRES_TLS (set, even
+ * empty) and TLS not active (also when TLS is not configured: fails
+ * closed): CAPABILITY lists LOGINDISABLED, LOGIN and AUTHENTICATE answer
+ * `TAG NO [PRIVACYREQUIRED] Authentication requires TLS (use STARTTLS)`
+ * (RFC 3501 6.2.3, RFC 5530). */
 #include "parse.h"
 #include "lib/cvm.h"
 #include "lib/log.h"
 #include "lib/sasl.h"
+#include "lib/tls.h"
+#include "lib/tlsrelay.h"
 #include <mailfront/iobuf.h>
 #include <mailfront/str.h>
 #include <errno.h>
@@ -49,6 +64,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -81,6 +97,8 @@ struct imap_session
   str literal;                  /* literal bytes being read */
   str scratch;                  /* reply and log text */
   struct cvm_reply reply;       /* facts of the successful login */
+  struct tls* tls;              /* NULL: TLS not configured */
+  int auth_requires_tls;        /* $AUTH_REQUIRES_TLS set */
   enum session_state state;
   int status;                   /* exit status once ENDED */
 };
@@ -177,6 +195,15 @@ static int credential_ok(const str* a)
 
 typedef void handler(struct imap_session* s);
 
+static const char NO_NEEDTLS[] = "NO [PRIVACYREQUIRED] Authentication requires TLS (use STARTTLS)";
+
+/* STARTTLS may be used: TLS configured and not yet started. */
+static int tls_offered(const struct imap_session* s) { return s->tls && !tls_active(s->tls); }
+
+/* $AUTH_REQUIRES_TLS: no credentials outside TLS (fails closed when TLS
+ * is not configured). */
+static int login_blocked(const struct imap_session* s) { return s->auth_requires_tls && !tls_active(s->tls); }
+
 static void cmd_capability(struct imap_session* s)
 {
   str* t = &s->scratch;
@@ -191,6 +218,8 @@ static void cmd_capability(struct imap_session* s)
   if (env_nonzero("IMAP_ACL")) ok = ok && str_cats(t, " ACL ACL2=UNION");
   if (outbox && *outbox) ok = ok && str_cat2s(t, " XCOURIEROUTBOX=INBOX", outbox);
   if (env_nonzero("IMAP_MOVE_EXPUNGE_TO_TRASH")) ok = ok && str_cats(t, " XMAGICTRASH");
+  if (tls_offered(s)) ok = ok && str_cats(t, " STARTTLS");
+  if (login_blocked(s)) ok = ok && str_cats(t, " LOGINDISABLED");
   if (!ok) { reply(s, "NO Internal error"); return; }
   log_bytes(0, "", t->s, t->len);
   obuf_write(&s->out, t->s, t->len);
@@ -211,6 +240,7 @@ static void cmd_login(struct imap_session* s)
 {
   struct imap_command* c = &s->cmd;
   if (c->nargs != 2) { reply(s, "BAD LOGIN command requires exactly two arguments"); return; }
+  if (login_blocked(s)) { reply(s, NO_NEEDTLS); return; }
   int r = CVME_PERMFAIL;
   if (credential_ok(&c->args[0]) && credential_ok(&c->args[1])
       && str_catb(&c->args[0], "", 0) && str_catb(&c->args[1], "", 0))   /* NUL-terminated */
@@ -248,6 +278,7 @@ static void cmd_authenticate(struct imap_session* s)
     reply(s, "BAD AUTHENTICATE command requires only one or two arguments");
     return;
   }
+  if (login_blocked(s)) { reply(s, NO_NEEDTLS); return; }
   /* "MECH[ INITIAL]", the form the SASL engine takes */
   str arg = {0, 0, 0};
   if (!str_copy(&arg, &c->args[0]) || (c->nargs == 2 && (!str_catc(&arg, ' ') || !str_cat(&arg, &c->args[1])))) {
@@ -279,6 +310,27 @@ static void cmd_authenticate(struct imap_session* s)
   sasl_state_free(&st);
 }
 
+/* RFC 3501 6.2.1: go ahead, handshake; the client re-asks CAPABILITY. */
+static void cmd_starttls(struct imap_session* s)
+{
+  if (!tls_offered(s)) { reply(s, "BAD TLS already active"); return; }
+  reply(s, "OK Begin TLS negotiation now");
+  str err = {0, 0, 0};
+  unsigned long dropped = 0;
+  log_parts(0, "Starting TLS handshake", 0, 0, 0);
+  int r = tls_start(s->tls, &s->in, &s->out, &dropped, &err);
+  if (dropped) log_fmt(0, "STARTTLS: discarded %lu bytes pipelined before the handshake", dropped);
+  if (r < 0) {
+    log_parts(0, err.s ? err.s : "TLS handshake failed", 0, 0, 0);
+    end_session(s, 1);
+  }
+  else if (tls_params(s->tls, &err) == 0)
+    log_parts(0, "TLS handshake: ", err.s, 0, 0);
+  str_free(&err);
+}
+
+static int tls_configured(const struct imap_session* s) { return s->tls != 0; }
+
 enum argmode { TAKES_NONE, TAKES_ARGS };
 
 static const struct command
@@ -286,13 +338,14 @@ static const struct command
   const char* name;
   enum argmode arg;
   handler* fn;
+  int (*exists)(const struct imap_session* s);   /* NULL: always */
 } commands[] = {
-  { "AUTHENTICATE", TAKES_ARGS, cmd_authenticate },
-  { "CAPABILITY", TAKES_NONE, cmd_capability },
-  { "LOGIN", TAKES_ARGS, cmd_login },
-  { "LOGOUT", TAKES_NONE, cmd_logout },
-  { "NOOP", TAKES_NONE, cmd_noop },
-  /* STARTTLS (RFC 3501 6.2.1) goes here once the exec step can keep TLS. */
+  { "AUTHENTICATE", TAKES_ARGS, cmd_authenticate, 0 },
+  { "CAPABILITY", TAKES_NONE, cmd_capability, 0 },
+  { "LOGIN", TAKES_ARGS, cmd_login, 0 },
+  { "LOGOUT", TAKES_NONE, cmd_logout, 0 },
+  { "NOOP", TAKES_NONE, cmd_noop, 0 },
+  { "STARTTLS", TAKES_NONE, cmd_starttls, tls_configured },
 };
 
 static void dispatch(struct imap_session* s)
@@ -301,6 +354,7 @@ static void dispatch(struct imap_session* s)
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
     const struct command* cmd = &commands[i];
     if (str_case_diffs(&c->name, cmd->name) != 0 || c->name.len != strlen(cmd->name)) continue;
+    if (cmd->exists && !cmd->exists(s)) continue;
     if (cmd->arg == TAKES_NONE && c->nargs > 0) reply(s, "BAD Syntax error: command requires no arguments");
     else if (cmd->arg == TAKES_ARGS && c->nargs == 0) reply(s, "BAD Syntax error: command requires arguments");
     else cmd->fn(s);
@@ -401,6 +455,11 @@ static int session_init(struct imap_session* s, char** argv)
   s->deadline_ms = mono_ms() + (long long)(st ? st : DEFAULT_SESSION_TIMEOUT) * 1000;
   s->in.deadline_ms = s->out.deadline_ms = &s->deadline_ms;
   s->in.tie = &s->out;
+  s->auth_requires_tls = getenv("AUTH_REQUIRES_TLS") != 0;
+  str err = {0, 0, 0};
+  s->tls = tls_prepare(0, &err);
+  if (!s->tls && err.len) log_parts(0, err.s, 0, 0, 0);
+  str_free(&err);
   return 0;
 }
 
@@ -414,6 +473,8 @@ static void session_free(struct imap_session* s)
   str_free(&s->scratch);
   cvm_reply_free(&s->reply);
   sasl_config_free(&s->sasl);
+  tls_free(s->tls);
+  s->tls = 0;
 }
 
 static void session_run(struct imap_session* s)
@@ -481,6 +542,54 @@ static int exec_program(struct imap_session* s)
   return 1;
 }
 
+/* The parent of a TLS login: the user's ids, not dumpable (the TLS keys
+ * stay out of reach of the user's processes).  0 ok, -1 (errno). */
+static int drop_privileges(const struct cvm_reply* r)
+{
+  gid_t gid = (gid_t)r->gid;
+  if (geteuid() == 0 && setgroups(1, &gid) < 0) return -1;
+  if (setgid(gid) != 0 || setuid((uid_t)r->uid) != 0) return -1;
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  return 0;
+}
+
+/* A login inside TLS: the exec path runs in a child on a socketpair; this
+ * process relays it through TLS.  Returns the exit status (in the child,
+ * only when the exec step failed). */
+static int tls_exec(struct imap_session* s)
+{
+  if (drop_privileges(&s->reply) < 0) {
+    log_parts(LOG_ERR, "Could not switch to the user: ", strerror(errno), 0, 0);
+    reply(s, "NO Internal error: could not set UID/GID");
+    return 1;
+  }
+  /* the relay phase: $TIMEOUT idle, $SESSION_TIMEOUT overall */
+  unsigned long t = env_number("TIMEOUT", MAX_TIMEOUT);
+  unsigned long st = env_number("SESSION_TIMEOUT", MAX_SESSION_TIMEOUT);
+  unsigned idle = (unsigned)((t ? t : DEFAULT_TIMEOUT) * 1000);
+  str err = {0, 0, 0};
+  int sock;
+  pid_t pid;
+  int r = tlsrelay_fork(&s->in, &s->out, &sock, &pid, &err);
+  if (r == 0 || r == TLSRELAY_CHILD_FAILED) {
+    s->tls = 0;                         /* child: the session belongs to the parent */
+    if (r == 0) { str_free(&err); return exec_program(s); }
+  }
+  if (r < 0) {
+    log_parts(LOG_ERR, err.s ? err.s : "TLS relay failed", 0, 0, 0);
+    str_free(&err);
+    if (r == TLSRELAY_CHILD_FAILED) return 111;
+    reply(s, "NO Internal error");
+    return 1;
+  }
+  s->deadline_ms = mono_ms() + (long long)(st ? st : DEFAULT_SESSION_TIMEOUT) * 1000;
+  s->in.timeout_ms = s->out.timeout_ms = idle;
+  int status = tlsrelay_run(s->tls, &s->in, &s->out, sock, pid, idle, &err);
+  if (err.len) log_parts(0, err.s, 0, 0, 0);
+  str_free(&err);
+  return status;
+}
+
 /* Start-up failure: one untagged line on the wire (and in the log). */
 static int startup_fail(const char* text)
 {
@@ -514,9 +623,15 @@ int main(int argc, char** argv)
   else {
     untagged(&s, "OK imapfront ready.");
     session_run(&s);
-    status = s.state == AUTHENTICATED ? exec_program(&s) : s.status;
+    /* Inside TLS, or with client input already buffered (commands pipelined
+     * after the login, which an exec would lose), the server runs behind the
+     * relay; otherwise it is exec'd directly. */
+    if (s.state == AUTHENTICATED)
+      status = tls_active(s.tls) || ibuf_buffered(&s.in) > 0 ? tls_exec(&s) : exec_program(&s);
+    else status = s.status;
   }
   obuf_flush(&s.out);
+  if (tls_active(s.tls)) tls_close(s.tls);
   session_free(&s);
   return status;
 }

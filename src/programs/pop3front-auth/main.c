@@ -28,19 +28,33 @@
  * groups are reduced to the user's group before setgid/setuid (the
  * reference keeps the caller's).
  *
- * TLS (STLS, RFC 2595) is not offered: the session ends in an exec of a
- * program that speaks plain text on fd 0/1, so a TLS session would need a
- * relay process that outlives the exec.  The command table has the slot
- * marked below; src/lib/tls.h works on these same streams. */
+ * TLS (beyond the original): with $TLS_CERTFILE (src/lib/tls.h, docs/tls.md
+ * "POP3 and IMAP") CAPA lists STLS and STLS (RFC 2595 4) answers `+OK
+ * Begin TLS negotiation`, drops input pipelined after it (CVE-2011-0411),
+ * handshakes and forgets USER; CAPA no longer lists STLS.  Without TLS
+ * configured STLS is an unknown command (`-ERR Unimplemented`, as the
+ * reference); inside TLS it is `-ERR Command not permitted when TLS
+ * active`; a failed handshake ends the session with status 1.  A login
+ * inside TLS cannot exec the server directly (TLS state does not survive
+ * exec): tls_exec() drops to the user, forks the normal exec path onto a
+ * socketpair and relays it (src/lib/tlsrelay.h) with the $TIMEOUT idle
+ * limit and the $SESSION_TIMEOUT deadline; the exit status is the
+ * server's.  $AUTH_REQUIRES_TLS (set, even empty) and TLS not active
+ * (also when TLS is not configured: fails closed): USER, PASS and AUTH
+ * answer `-ERR Authentication requires TLS (use STLS)` and CAPA lists
+ * neither USER nor SASL. */
 #include "command.h"
 #include "lib/cvm.h"
 #include "lib/log.h"
 #include "lib/sasl.h"
+#include "lib/tls.h"
+#include "lib/tlsrelay.h"
 #include <mailfront/iobuf.h>
 #include <mailfront/str.h>
 #include <errno.h>
 #include <grp.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -75,6 +89,8 @@ struct auth_session
   str scratch;                  /* log and reply text */
   struct cvm_reply reply;       /* facts of the successful PASS */
   int env_exported;             /* SASL already exported the CVM variables */
+  struct tls* tls;              /* NULL: TLS not configured */
+  int auth_requires_tls;        /* $AUTH_REQUIRES_TLS set */
   enum session_state state;
   int status;                   /* exit status once ENDED */
 };
@@ -86,6 +102,7 @@ static const char ERR_INTERNAL[] = "-ERR Internal error";
 static const char ERR_TIMEOUT[] = "-ERR Connection timed out";
 static const char ERR_TOOLONG[] = "-ERR Line too long";
 static const char ERR_AUTHFAIL[] = "-ERR Authentication failed";
+static const char ERR_NEEDTLS[] = "-ERR Authentication requires TLS (use STLS)";
 
 static long long mono_ms(void)
 {
@@ -157,12 +174,20 @@ static void count_failure(struct auth_session* s)
 
 typedef void handler(struct auth_session* s, const char* arg, size_t len);
 
+/* STLS may be used: TLS configured and not yet started. */
+static int tls_offered(const struct auth_session* s) { return s->tls && !tls_active(s->tls); }
+
+/* $AUTH_REQUIRES_TLS: no credentials outside TLS (fails closed when TLS
+ * is not configured). */
+static int login_blocked(const struct auth_session* s) { return s->auth_requires_tls && !tls_active(s->tls); }
+
 static void cmd_capa(struct auth_session* s, const char* arg, size_t len)
 {
   static const char* const caps[] = { "PIPELINING", "TOP", "UIDL", "USER" };
   (void)arg; (void)len;
   str* t = &s->scratch;
-  if (sasl_enabled(&s->sasl)) {
+  int blocked = login_blocked(s);
+  if (sasl_enabled(&s->sasl) && !blocked) {
     if (!str_copys(t, "SASL ")) { reply(s, ERR_INTERNAL); return; }
     str mechs = {0, 0, 0};
     int ok = sasl_mechanisms(&s->sasl, &mechs) && str_cat(t, &mechs);
@@ -173,12 +198,15 @@ static void cmd_capa(struct auth_session* s, const char* arg, size_t len)
     t->len = 0;
   reply(s, OK);
   if (t->len) send_line(s, t->s, t->len, 0);
-  for (size_t i = 0; i < sizeof caps / sizeof *caps; i++) send_line(s, caps[i], strlen(caps[i]), 0);
+  for (size_t i = 0; i < sizeof caps / sizeof *caps; i++)
+    if (!blocked || strcmp(caps[i], "USER") != 0) send_line(s, caps[i], strlen(caps[i]), 0);
+  if (tls_offered(s)) send_line(s, "STLS", 4, 0);
   reply(s, ".");
 }
 
 static void cmd_user(struct auth_session* s, const char* arg, size_t len)
 {
+  if (login_blocked(s)) { reply(s, ERR_NEEDTLS); return; }
   s->usercmds++;
   if (s->max_usercmd > 0 && s->usercmds > s->max_usercmd) {
     reply(s, "-ERR Too many USER commands issued");
@@ -192,6 +220,7 @@ static void cmd_user(struct auth_session* s, const char* arg, size_t len)
 
 static void cmd_pass(struct auth_session* s, const char* arg, size_t len)
 {
+  if (login_blocked(s)) { reply(s, ERR_NEEDTLS); return; }
   if (!s->have_user) { reply(s, "-ERR Send USER first"); return; }
   s->have_user = 0;
   int r = CVME_PERMFAIL;
@@ -232,6 +261,7 @@ static int sasl_exchange(struct auth_session* s, struct sasl_state* st, const ch
 
 static void cmd_auth(struct auth_session* s, const char* arg, size_t len)
 {
+  if (login_blocked(s)) { reply(s, ERR_NEEDTLS); return; }
   if (len == 0) {                       /* list the mechanisms */
     str mechs = {0, 0, 0};
     if (!sasl_mechanisms(&s->sasl, &mechs)) { reply(s, ERR_INTERNAL); return; }
@@ -284,6 +314,31 @@ static void cmd_quit(struct auth_session* s, const char* arg, size_t len)
   end_session(s, 0);
 }
 
+/* RFC 2595 4: go ahead, handshake, forget what the client said before. */
+static void cmd_stls(struct auth_session* s, const char* arg, size_t len)
+{
+  (void)arg; (void)len;
+  if (!tls_offered(s)) { reply(s, "-ERR Command not permitted when TLS active"); return; }
+  reply(s, "+OK Begin TLS negotiation");
+  str err = {0, 0, 0};
+  unsigned long dropped = 0;
+  log_parts(0, "Starting TLS handshake", 0, 0, 0);
+  int r = tls_start(s->tls, &s->in, &s->out, &dropped, &err);
+  if (dropped) log_fmt(0, "STLS: discarded %lu bytes pipelined before the handshake", dropped);
+  if (r < 0) {
+    log_parts(0, err.s ? err.s : "TLS handshake failed", 0, 0, 0);
+    end_session(s, 1);
+  }
+  else if (tls_params(s->tls, &err) == 0)
+    log_parts(0, "TLS handshake: ", err.s, 0, 0);
+  str_free(&err);
+  s->have_user = 0;
+  if (s->user.s) memset(s->user.s, 0, s->user.len);
+  s->user.len = 0;
+}
+
+static int tls_configured(const struct auth_session* s) { return s->tls != 0; }
+
 enum argmode { TAKES_NONE, TAKES_OPTIONAL, TAKES_REQUIRED };
 
 static const struct command
@@ -291,13 +346,14 @@ static const struct command
   const char* name;
   enum argmode arg;
   handler* fn;
+  int (*exists)(const struct auth_session* s);   /* NULL: always */
 } commands[] = {
-  { "AUTH", TAKES_OPTIONAL, cmd_auth },
-  { "CAPA", TAKES_NONE, cmd_capa },
-  { "PASS", TAKES_REQUIRED, cmd_pass },
-  { "QUIT", TAKES_NONE, cmd_quit },
-  { "USER", TAKES_REQUIRED, cmd_user },
-  /* STLS (RFC 2595) goes here once the exec step can keep TLS (see top). */
+  { "AUTH", TAKES_OPTIONAL, cmd_auth, 0 },
+  { "CAPA", TAKES_NONE, cmd_capa, 0 },
+  { "PASS", TAKES_REQUIRED, cmd_pass, 0 },
+  { "QUIT", TAKES_NONE, cmd_quit, 0 },
+  { "STLS", TAKES_NONE, cmd_stls, tls_configured },
+  { "USER", TAKES_REQUIRED, cmd_user, 0 },
 };
 
 /* Log the command line as received, without secrets. */
@@ -322,7 +378,7 @@ static void dispatch(struct auth_session* s, const char* line, size_t len)
   log_command(&c, line, len);
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
     const struct command* cmd = &commands[i];
-    if (!pop3auth_verb_is(&c, cmd->name)) continue;
+    if (!pop3auth_verb_is(&c, cmd->name) || (cmd->exists && !cmd->exists(s))) continue;
     if ((cmd->arg == TAKES_NONE && c.arglen > 0) || (cmd->arg == TAKES_REQUIRED && c.arglen == 0))
       reply(s, ERR_SYNTAX);
     else
@@ -352,6 +408,11 @@ static int session_init(struct auth_session* s, char** argv)
   s->deadline_ms = mono_ms() + (long long)(st ? st : DEFAULT_SESSION_TIMEOUT) * 1000;
   s->in.deadline_ms = s->out.deadline_ms = &s->deadline_ms;
   s->in.tie = &s->out;
+  s->auth_requires_tls = getenv("AUTH_REQUIRES_TLS") != 0;
+  str err = {0, 0, 0};
+  s->tls = tls_prepare(0, &err);
+  if (!s->tls && err.len) log_parts(0, err.s, 0, 0, 0);
+  str_free(&err);
   return 0;
 }
 
@@ -364,6 +425,8 @@ static void session_free(struct auth_session* s)
   str_free(&s->scratch);
   cvm_reply_free(&s->reply);
   sasl_config_free(&s->sasl);
+  tls_free(s->tls);
+  s->tls = 0;
 }
 
 static void session_run(struct auth_session* s)
@@ -418,6 +481,54 @@ static int exec_program(struct auth_session* s)
   return 1;
 }
 
+/* The parent of a TLS login: the user's ids, not dumpable (the TLS keys
+ * stay out of reach of the user's processes).  0 ok, -1 (errno). */
+static int drop_privileges(const struct cvm_reply* r)
+{
+  gid_t gid = (gid_t)r->gid;
+  if (geteuid() == 0 && setgroups(1, &gid) < 0) return -1;
+  if (setgid(gid) != 0 || setuid((uid_t)r->uid) != 0) return -1;
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  return 0;
+}
+
+/* A login inside TLS: the exec path runs in a child on a socketpair; this
+ * process relays it through TLS.  Returns the exit status (in the child,
+ * only when the exec step failed). */
+static int tls_exec(struct auth_session* s)
+{
+  if (drop_privileges(&s->reply) < 0) {
+    log_parts(LOG_ERR, "Could not switch to the user: ", strerror(errno), 0, 0);
+    reply(s, ERR_INTERNAL);
+    return 1;
+  }
+  /* the relay phase: $TIMEOUT idle, $SESSION_TIMEOUT overall */
+  unsigned long t = env_number("TIMEOUT", MAX_TIMEOUT);
+  unsigned long st = env_number("SESSION_TIMEOUT", MAX_SESSION_TIMEOUT);
+  unsigned idle = (unsigned)((t ? t : DEFAULT_TIMEOUT) * 1000);
+  str err = {0, 0, 0};
+  int sock;
+  pid_t pid;
+  int r = tlsrelay_fork(&s->in, &s->out, &sock, &pid, &err);
+  if (r == 0 || r == TLSRELAY_CHILD_FAILED) {
+    s->tls = 0;                         /* child: the session belongs to the parent */
+    if (r == 0) { str_free(&err); return exec_program(s); }
+  }
+  if (r < 0) {
+    log_parts(LOG_ERR, err.s ? err.s : "TLS relay failed", 0, 0, 0);
+    str_free(&err);
+    if (r == TLSRELAY_CHILD_FAILED) return 111;
+    reply(s, ERR_INTERNAL);
+    return 1;
+  }
+  s->deadline_ms = mono_ms() + (long long)(st ? st : DEFAULT_SESSION_TIMEOUT) * 1000;
+  s->in.timeout_ms = s->out.timeout_ms = idle;
+  int status = tlsrelay_run(s->tls, &s->in, &s->out, sock, pid, idle, &err);
+  if (err.len) log_parts(0, err.s, 0, 0, 0);
+  str_free(&err);
+  return status;
+}
+
 int main(int argc, char** argv)
 {
   struct auth_session s;
@@ -440,9 +551,15 @@ int main(int argc, char** argv)
   else {
     reply(&s, OK);
     session_run(&s);
-    status = s.state == AUTHENTICATED ? exec_program(&s) : s.status;
+    /* Inside TLS, or with client input already buffered (commands pipelined
+     * after the login, which an exec would lose), the server runs behind the
+     * relay; otherwise it is exec'd directly. */
+    if (s.state == AUTHENTICATED)
+      status = tls_active(s.tls) || ibuf_buffered(&s.in) > 0 ? tls_exec(&s) : exec_program(&s);
+    else status = s.status;
   }
   obuf_flush(&s.out);
+  if (tls_active(s.tls)) tls_close(s.tls);
   session_free(&s);
   return status;
 }

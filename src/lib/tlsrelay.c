@@ -1,0 +1,222 @@
+/* tlsrelay.c -- fork a plain-text child on a socketpair and relay it
+ * through the TLS streams (contract in tlsrelay.h).
+ *
+ * Client -> server: the ibuf's own buffer is the only buffer in flight:
+ * bytes are read (through the TLS transport) only when it is empty, and
+ * written to the non-blocking socket as the socket accepts them.  Server
+ * -> client: one read of the socket, then obuf_write + obuf_flush through
+ * TLS (bounded by the stream timeouts).  Errors are values; nothing here
+ * logs or exits. */
+#include "lib/tlsrelay.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RELAY_BUFSIZE 16384
+#define DEFAULT_REAP_MS 10000
+
+static long long now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void set_err(str* err, const char* a, const char* b)
+{
+  err->len = 0;
+  if (!str_cat2s(err, a, b ? b : "")) err->len = 0;
+}
+
+int tlsrelay_fork(ibuf* in, obuf* out, int* sock, pid_t* pid, str* err)
+{
+  int sv[2];
+  *pid = 0;
+  *sock = -1;
+  err->len = 0;
+  if (obuf_flush(out) < 0) { set_err(err, "TLS relay: cannot flush output", 0); return -1; }
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+    set_err(err, "TLS relay: socketpair failed: ", strerror(errno));
+    return -1;
+  }
+  pid_t p = fork();
+  if (p < 0) {
+    set_err(err, "TLS relay: fork failed: ", strerror(errno));
+    close(sv[0]);
+    close(sv[1]);
+    return -1;
+  }
+  if (p == 0) {
+    /* child: the socketpair replaces the client connection on fd 0/1 */
+    close(sv[0]);
+    if (dup2(sv[1], 0) < 0 || dup2(sv[1], 1) < 0) {
+      set_err(err, "TLS relay: dup2 failed: ", strerror(errno));
+      return TLSRELAY_CHILD_FAILED;
+    }
+    if (sv[1] > 1) close(sv[1]);
+    ibuf_discard(in);
+    in->tr = 0;
+    out->tr = 0;
+    in->fd = 0;
+    out->fd = 1;
+    in->eof = in->error = in->timedout = 0;
+    out->error = out->timedout = 0;
+    return 0;
+  }
+  close(sv[1]);
+  int fl = fcntl(sv[0], F_GETFL);
+  if (fl < 0 || fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) < 0) {
+    set_err(err, "TLS relay: fcntl failed: ", strerror(errno));
+    close(sv[0]);
+    kill(p, SIGKILL);
+    while (waitpid(p, 0, 0) < 0 && errno == EINTR) {}
+    return -1;
+  }
+  *sock = sv[0];
+  *pid = p;
+  return 1;
+}
+
+/* Wait for the child at most limit_ms, then kill it.  Exit status. */
+static int reap(pid_t pid, unsigned limit_ms)
+{
+  long long end = now_ms() + (limit_ms ? limit_ms : DEFAULT_REAP_MS);
+  int st = 0, killed = 0;
+  for (;;) {
+    pid_t r = waitpid(pid, &st, killed ? 0 : WNOHANG);
+    if (r == pid) break;
+    if (r < 0 && errno != EINTR) return 111;
+    if (r == 0 && now_ms() >= end) {
+      kill(pid, SIGKILL);
+      killed = 1;
+      continue;
+    }
+    if (r == 0) {
+      struct timespec ts = { 0, 10 * 1000000L };
+      nanosleep(&ts, 0);
+    }
+  }
+  if (WIFEXITED(st)) return WEXITSTATUS(st);
+  if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+  return 111;
+}
+
+static int tr_pending(const ibuf* in)
+{
+  return in->tr && in->tr->pending && in->tr->pending(in->tr->ctx);
+}
+
+/* One read from the client into the (empty) ibuf: >0 bytes, 0 EOF, -1
+ * error, -2 nothing yet (EAGAIN). */
+static long client_read(ibuf* in)
+{
+  long r = in->tr ? in->tr->read(in->tr->ctx, in->buf, in->size) : (long)read(in->fd, in->buf, in->size);
+  if (r > 0) {
+    in->head = 0;
+    in->tail = (unsigned long)r;
+    in->count += (unsigned long)r;
+    return r;
+  }
+  if (r == 0) { in->eof = 1; return 0; }
+  if (errno == EAGAIN || errno == EINTR) return -2;
+  if (errno == ETIMEDOUT) in->timedout = 1;
+  else in->error = 1;
+  return -1;
+}
+
+int tlsrelay_run(struct tls* t, ibuf* in, obuf* out, int sock, pid_t pid, unsigned idle_ms, str* err)
+{
+  char* buf = malloc(RELAY_BUFSIZE);
+  int client_in = 1;            /* still reading from the client */
+  int server_in = 1;            /* still reading from the server */
+  int server_out = 1;           /* the server still takes input */
+  int client_ok = 1;            /* the client can still be written to */
+  long long last = now_ms();
+  err->len = 0;
+  if (!buf) { set_err(err, "TLS relay: out of memory", 0); server_in = 0; }
+  while (server_in) {
+    int pending = in->head < in->tail;
+    if (pending && !server_out) { in->head = in->tail = 0; pending = 0; }
+    int tls_ready = client_in && !pending && tr_pending(in);
+    struct pollfd p[2];
+    int n = 0, ci = -1;
+    p[n].fd = sock;
+    p[n].events = (short)(POLLIN | (pending ? POLLOUT : 0));
+    p[n].revents = 0;
+    n++;
+    if (client_in && !pending) {
+      ci = n;
+      p[n].fd = in->fd;
+      p[n].events = POLLIN;
+      p[n].revents = 0;
+      n++;
+    }
+    int wait = -1;
+    long long now = now_ms();
+    long long end = idle_ms ? last + idle_ms : -1;
+    const long long* dl = in->deadline_ms;
+    if (dl && *dl > 0 && (end < 0 || *dl < end)) end = *dl;
+    if (end >= 0) {
+      long long left = end - now;
+      if (left <= 0) {
+        set_err(err, dl && *dl > 0 && end == *dl ? "TLS relay: session timeout" : "TLS relay: idle timeout", 0);
+        break;
+      }
+      wait = left > 0x7fffffff ? 0x7fffffff : (int)left;
+    }
+    if (tls_ready) wait = 0;
+    int r = poll(p, (nfds_t)n, wait);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      set_err(err, "TLS relay: poll failed: ", strerror(errno));
+      break;
+    }
+    /* client -> server */
+    if (pending && (p[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
+      ssize_t w = send(sock, in->buf + in->head, in->tail - in->head, MSG_NOSIGNAL);
+      if (w > 0) { in->head += (unsigned long)w; last = now_ms(); }
+      else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+        server_out = 0;                 /* the server stopped reading */
+        client_in = 0;
+        in->head = in->tail = 0;
+      }
+    }
+    /* server -> client */
+    if (p[0].revents & (POLLIN | POLLERR | POLLHUP)) {
+      ssize_t got = read(sock, buf, RELAY_BUFSIZE);
+      if (got > 0) {
+        last = now_ms();
+        if (client_ok && (obuf_write(out, buf, (unsigned long)got) < 0 || obuf_flush(out) < 0)) {
+          client_ok = 0;
+          set_err(err, out->timedout ? "TLS relay: client write timed out" : "TLS relay: client write failed", 0);
+          break;
+        }
+      }
+      else if (got == 0 || (errno != EAGAIN && errno != EINTR))
+        server_in = 0;
+    }
+    /* client input, only once the previous chunk went out */
+    if (client_in && in->head >= in->tail && (tls_ready || (ci >= 0 && p[ci].revents))) {
+      long c = client_read(in);
+      if (c > 0) last = now_ms();
+      else if (c == 0 || c == -1) {
+        if (c == -1) set_err(err, in->timedout ? "TLS relay: client read timed out" : "TLS relay: client read failed", 0);
+        client_in = 0;
+        if (c == -1) client_ok = 0;
+        shutdown(sock, SHUT_WR);        /* the server sees EOF */
+        if (!client_ok) break;
+      }
+    }
+  }
+  if (client_ok && !out->error && !out->timedout) tls_close(t);
+  close(sock);
+  free(buf);
+  return reap(pid, idle_ms);
+}

@@ -1,0 +1,381 @@
+"""pop3front-auth STLS (RFC 2595, beyond the original): CAPA before and
+after, the handshake through our GnuTLS layer, the login inside TLS that
+forks the second stage onto a socketpair and relays it (src/lib/tlsrelay.c),
+the injection case (CVE-2011-0411), TLS not configured, $AUTH_REQUIRES_TLS.
+
+Real clients: Python's poplib stls() and ssl sockets, openssl s_client
+-starttls pop3, through tcpserver on 127.0.0.1 or directly on a socketpair
+(for exit statuses and logs); real CVM (Debian's cvm-pwfile); our
+pop3front-maildir as the second stage on a real maildir.  The certificate
+is made by openssl in a temporary directory.  Needs root (the exec step
+switches to the test user).  Docs: docs/tls.md "POP3 and IMAP".
+"""
+import os
+import poplib
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import unittest
+
+from harness import bin_path, tcpserver, assert_no_sanitizer_report
+from test_pop3_auth import Users, PWFILE_CVM, PASSWORD, UID, GID
+
+POP = bin_path("pop3front-auth")
+MAILDIR_BIN = bin_path("pop3front-maildir")
+TIMEOUT = 20
+CERT = {}
+
+
+def make_cert():
+    if CERT:
+        return CERT
+    if not shutil.which("openssl"):
+        raise unittest.SkipTest("openssl not installed")
+    d = tempfile.mkdtemp(prefix="mftest.stls.")
+    os.chmod(d, 0o755)
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=mx.test",
+                    "-addext", "subjectAltName=DNS:mx.test,IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    CERT.update(dir=d, cert=cert, key=key)
+    return CERT
+
+
+def drop_cert():
+    if CERT:
+        shutil.rmtree(CERT["dir"], True)
+        CERT.clear()
+
+
+def client_context():
+    ctx = ssl.create_default_context(cafile=CERT["cert"])
+    return ctx
+
+
+def tls_env(**extra):
+    env = dict(TLS_CERTFILE=CERT["cert"], TLS_KEYFILE=CERT["key"])
+    env.update(extra)
+    return env
+
+
+class Direct:
+    """The program with fd 0/1 on one end of a socketpair: the test holds
+    the other end (a real socket the ssl module can wrap), and sees the exit
+    status and the log."""
+
+    def __init__(self, argv, env):
+        self.sock, child = socket.socketpair()
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(argv, stdin=child, stdout=child, stderr=self.log, env=env)
+        child.close()
+        self.sock.settimeout(TIMEOUT)
+        self.f = self.sock.makefile("rb")
+        self.tls = None
+
+    def send(self, data):
+        (self.tls or self.sock).sendall(data.encode() if isinstance(data, str) else data)
+
+    def line(self):
+        return self.f.readline()
+
+    def start_tls(self, hostname="mx.test"):
+        self.tls = client_context().wrap_socket(self.sock, server_hostname=hostname)
+        self.f = self.tls.makefile("rb")
+
+    def rest(self):
+        try:
+            return self.f.read()
+        except ConnectionResetError:     # closed with our bytes unread
+            return None
+
+    def finish(self, tc):
+        try:
+            self.proc.wait(timeout=TIMEOUT)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.f.close()
+            (self.tls or self.sock).close()
+        self.log.seek(0)
+        err = self.log.read()
+        self.log.close()
+        tc.assertNotIn(b"AddressSanitizer", err)
+        tc.assertNotIn(b"runtime error:", err)
+        return self.proc.returncode, err
+
+
+def setUpModule():
+    make_cert()
+
+
+def tearDownModule():
+    drop_cert()
+
+
+class Pop3StlsBase(unittest.TestCase):
+    def setUp(self):
+        if os.geteuid() != 0:
+            self.skipTest("the exec step needs root")
+        if not os.path.exists(PWFILE_CVM):
+            self.skipTest("cvm-pwfile (Debian cvm) not installed")
+        self.u = Users()
+        self.addCleanup(self.u.cleanup)
+
+    def direct(self, program=None, **env):
+        argv = [POP, PWFILE_CVM] + (program or [MAILDIR_BIN, "./Maildir"])
+        return Direct(argv, self.u.env(**env))
+
+    def server(self, **env):
+        return tcpserver([POP, PWFILE_CVM, MAILDIR_BIN, "./Maildir"], env=self.u.env(**env))
+
+    def messages(self):
+        out = []
+        for sub in ("cur", "new"):
+            d = os.path.join(self.u.maildir, sub)
+            for n in sorted(os.listdir(d)):
+                with open(os.path.join(d, n), "rb") as f:
+                    out.append(f.read())
+        return out
+
+
+class Pop3StlsProtocol(Pop3StlsBase):
+    def test_pop3stls_not_configured(self):
+        for env in ({}, {"TLS_CERTFILE": ""}, {"TLS_CERTFILE": "x", "TLS_KEYFILE": ""}):
+            with self.subTest(env=env):
+                d = self.direct(**env)
+                d.send("CAPA\r\nSTLS\r\nSTLS x\r\nQUIT\r\n")
+                out = d.rest()
+                rc, err = d.finish(self)
+                self.assertEqual(rc, 0)
+                self.assertEqual(out, b"+OK \r\n+OK \r\nPIPELINING\r\nTOP\r\nUIDL\r\nUSER\r\n.\r\n"
+                                      b"-ERR Unimplemented\r\n-ERR Unimplemented\r\n+OK \r\n")
+
+    def test_pop3stls_bad_cert_logged_not_offered(self):
+        d = self.direct(TLS_CERTFILE=os.path.join(CERT["dir"], "missing.pem"))
+        d.send("CAPA\r\nSTLS\r\nQUIT\r\n")
+        out = d.rest()
+        rc, err = d.finish(self)
+        self.assertNotIn(b"STLS", out)
+        self.assertIn(b"-ERR Unimplemented", out)
+        self.assertIn(b"TLS init failed: ", err)
+
+    def test_pop3stls_capa_stls_login_retr(self):
+        d = self.direct(**tls_env())
+        self.assertEqual(d.line(), b"+OK \r\n")
+        d.send("CAPA\r\nUSER alice\r\nSTLS x\r\nSTLS\r\n")
+        capa = [d.line() for _ in range(7)]
+        self.assertEqual(capa, [b"+OK \r\n", b"PIPELINING\r\n", b"TOP\r\n", b"UIDL\r\n", b"USER\r\n",
+                                b"STLS\r\n", b".\r\n"])
+        self.assertEqual(d.line(), b"+OK \r\n")
+        self.assertEqual(d.line(), b"-ERR Syntax error\r\n")
+        self.assertEqual(d.line(), b"+OK Begin TLS negotiation\r\n")
+        d.start_tls()
+        # RFC 2595 4: capabilities without STLS; USER forgotten; no second STLS
+        d.send("CAPA\r\nPASS " + PASSWORD + "\r\nSTLS\r\n")
+        self.assertEqual([d.line() for _ in range(6)],
+                         [b"+OK \r\n", b"PIPELINING\r\n", b"TOP\r\n", b"UIDL\r\n", b"USER\r\n", b".\r\n"])
+        self.assertEqual(d.line(), b"-ERR Send USER first\r\n")
+        self.assertEqual(d.line(), b"-ERR Command not permitted when TLS active\r\n")
+        # login, then the second stage through the relay; STAT pipelined after PASS
+        d.send("USER alice\r\nPASS " + PASSWORD + "\r\nSTAT\r\n")
+        self.assertEqual(d.line(), b"+OK \r\n")                 # USER
+        self.assertEqual(d.line(), b"+OK \r\n")                 # pop3front-maildir's greeting
+        msgs = self.messages()
+        self.assertEqual(d.line(), f"+OK 2 {sum(map(len, msgs))}\r\n".encode())
+        # the relay (our direct child) runs as the user too, groups reduced
+        with open(f"/proc/{d.proc.pid}/status") as f:
+            status = dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
+        self.assertEqual(status["Uid"].split(), [str(UID)] * 4)
+        self.assertEqual(status["Gid"].split(), [str(GID)] * 4)
+        self.assertEqual(status["Groups"].split(), [str(GID)])
+        d.send("RETR 2\r\nQUIT\r\n")
+        self.assertTrue(d.line().startswith(b"+OK"))
+        body = b""
+        while True:
+            line = d.line()
+            if line == b".\r\n":
+                break
+            body += line
+        # pop3front-maildir sends one extra CRLF after the content (pop3.md)
+        self.assertIn(body.replace(b"\r\n", b"\n").replace(b"\n..", b"\n."), [m + b"\n" for m in msgs])
+        self.assertTrue(d.line().startswith(b"+OK"))
+        self.assertEqual(d.rest(), b"")          # clean TLS close after QUIT
+        rc, err = d.finish(self)
+        self.assertEqual(rc, 0)
+        self.assertIn(b"TLS handshake: TLS1.3 ", err)
+        self.assertIn(b"pop3front-maildir[", err)
+        self.assertNotIn(PASSWORD.encode(), err)
+
+    def test_pop3stls_injection_discarded(self):
+        d = self.direct(**tls_env())
+        self.assertEqual(d.line(), b"+OK \r\n")
+        d.send("STLS\r\nUSER alice\r\n")        # one packet
+        self.assertEqual(d.line(), b"+OK Begin TLS negotiation\r\n")
+        d.start_tls()
+        d.send("PASS " + PASSWORD + "\r\nQUIT\r\n")
+        self.assertEqual(d.line(), b"-ERR Send USER first\r\n")   # USER was not run
+        self.assertEqual(d.line(), b"+OK \r\n")
+        rc, err = d.finish(self)
+        self.assertEqual(rc, 0)
+        self.assertIn(b"STLS: discarded 12 bytes pipelined before the handshake", err)
+        self.assertNotIn(b"USER alice", err)
+
+    def test_pop3stls_handshake_failure(self):
+        d = self.direct(**tls_env())
+        d.send("STLS\r\n")
+        self.assertEqual(d.line(), b"+OK \r\n")
+        self.assertEqual(d.line(), b"+OK Begin TLS negotiation\r\n")
+        d.send(b"this is not a TLS client hello\r\n" * 4)
+        d.sock.shutdown(socket.SHUT_WR)
+        d.rest()
+        rc, err = d.finish(self)
+        self.assertEqual(rc, 1)
+        self.assertIn(b"TLS handshake failed: ", err)
+
+    def test_pop3stls_exec_failure_inside_tls(self):
+        # bob's home does not exist: the child's chdir fails after the fork
+        d = self.direct(**tls_env())
+        d.send("STLS\r\n")
+        d.line(), d.line()
+        d.start_tls()
+        d.send("USER bob\r\nPASS bobpw\r\n")
+        self.assertEqual(d.line(), b"+OK \r\n")
+        self.assertEqual(d.line(), b"-ERR Internal error\r\n")
+        self.assertEqual(d.rest(), b"")
+        rc, err = d.finish(self)
+        self.assertEqual(rc, 1)
+        # a missing program: the error comes from the child through the relay
+        d = self.direct(program=["/nonexistent/program"], **tls_env())
+        d.send("STLS\r\n")
+        d.line(), d.line()
+        d.start_tls()
+        d.send("USER alice\r\nPASS " + PASSWORD + "\r\n")
+        self.assertEqual(d.line(), b"+OK \r\n")
+        self.assertEqual(d.line(), b"-ERR Could not execute second stage\r\n")
+        rc, err = d.finish(self)
+        self.assertEqual(rc, 1)
+
+    def test_pop3stls_show_ids_and_relay_process(self):
+        d = self.direct(program=[self.u.show, "x"], **tls_env())
+        d.send("STLS\r\n")
+        d.line(), d.line()
+        d.start_tls()
+        d.send("USER alice\r\nPASS " + PASSWORD + "\r\n")
+        d.line()
+        out = d.rest()
+        rc, err = d.finish(self)
+        self.assertEqual(rc, 0)
+        self.assertTrue(out.startswith(b"+OK SHOW\n"), out)
+        self.assertIn(f"ids {UID} {UID} {GID} {GID} groups={GID}".encode(), out)
+        self.assertIn(b"env USER=alice\n", out)
+
+    def test_pop3stls_idle_timeout(self):
+        # the second stage waits forever; the relay's $TIMEOUT ends the session
+        d = self.direct(program=["/bin/sleep", "30"], TIMEOUT="1", **tls_env())
+        d.send("STLS\r\n")
+        d.line(), d.line()
+        d.start_tls()
+        d.send("USER alice\r\nPASS " + PASSWORD + "\r\n")
+        self.assertEqual(d.line(), b"+OK \r\n")
+        self.assertEqual(d.rest(), b"")
+        rc, err = d.finish(self)
+        self.assertIn(b"TLS relay: idle timeout", err)
+        self.assertNotEqual(rc, 0)
+
+    def test_pop3stls_auth_requires_tls(self):
+        d = self.direct(AUTH_REQUIRES_TLS="1", CVM_SASL_PLAIN=PWFILE_CVM, **tls_env())
+        d.send("CAPA\r\nUSER alice\r\nPASS x\r\nAUTH PLAIN AGFsaWNlAHg=\r\nSTLS\r\n")
+        got = [d.line() for _ in range(11)]
+        self.assertEqual(got, [b"+OK \r\n", b"+OK \r\n", b"PIPELINING\r\n", b"TOP\r\n", b"UIDL\r\n", b"STLS\r\n",
+                               b".\r\n"] + [b"-ERR Authentication requires TLS (use STLS)\r\n"] * 3
+                         + [b"+OK Begin TLS negotiation\r\n"])
+        d.start_tls()
+        d.send("CAPA\r\nUSER alice\r\nPASS " + PASSWORD + "\r\nQUIT\r\n")
+        got = [d.line() for _ in range(9)]
+        self.assertEqual(got, [b"+OK \r\n", b"SASL LOGIN PLAIN\r\n", b"PIPELINING\r\n", b"TOP\r\n", b"UIDL\r\n",
+                               b"USER\r\n", b".\r\n", b"+OK \r\n", b"+OK \r\n"])
+        self.assertTrue(d.line().startswith(b"+OK"))      # pop3front-maildir's QUIT
+        rc, err = d.finish(self)
+        self.assertEqual(rc, 0)
+        # TLS not configured (here: the certificate is missing): fails closed
+        d = self.direct(AUTH_REQUIRES_TLS="", TLS_CERTFILE=os.path.join(CERT["dir"], "missing.pem"))
+        d.send("CAPA\r\nUSER alice\r\nPASS " + PASSWORD + "\r\nSTLS\r\nQUIT\r\n")
+        self.assertEqual(d.rest(), b"+OK \r\n+OK \r\nPIPELINING\r\nTOP\r\nUIDL\r\n.\r\n"
+                                   + b"-ERR Authentication requires TLS (use STLS)\r\n" * 2
+                                   + b"-ERR Unimplemented\r\n+OK \r\n")
+        rc, err = d.finish(self)
+        self.assertEqual(rc, 0)
+
+
+class Pop3StlsClients(Pop3StlsBase):
+    def test_pop3stls_poplib_retr(self):
+        with self.server(**tls_env()) as (port, srv):
+            c = poplib.POP3("127.0.0.1", port, timeout=TIMEOUT)
+            self.assertIn("STLS", c.capa())
+            c.stls(context=client_context())
+            self.assertNotIn("STLS", c.capa())
+            c.user("alice")
+            c.pass_(PASSWORD)
+            msgs = self.messages()
+            self.assertEqual(c.stat(), (2, sum(map(len, msgs))))
+            got = []
+            for i in (1, 2):
+                resp, lines, octets = c.retr(i)
+                got.append(b"\n".join(lines) + b"\n")
+            # byte for byte; pop3front-maildir sends one extra CRLF (pop3.md)
+            self.assertEqual(sorted(got), sorted(m + b"\n" for m in msgs))
+            c.quit()
+            log = srv.stderr.read()
+        self.assertIn(b"TLS handshake: ", log)
+        self.assertNotIn(b"AddressSanitizer", log)
+        self.assertIn("999999999.M2P2.test:2,S", os.listdir(os.path.join(self.u.maildir, "cur")))
+
+    def test_pop3stls_poplib_large_message_and_pipelining(self):
+        # 3 MB through the relay to the client, many commands to the server
+        big = b"".join(b"Line %07d ..... with a leading dot below\n.%d\n" % (i, i) for i in range(60000))
+        name = os.path.join(self.u.maildir, "new", "1000000001.M3P3.test")
+        with open(name, "wb") as f:
+            f.write(b"Subject: big\n\n" + big)
+        os.chown(name, UID, GID)
+        with self.server(**tls_env()) as (port, srv):
+            c = poplib.POP3("127.0.0.1", port, timeout=TIMEOUT)
+            c.stls(context=client_context())
+            c.user("alice")
+            c.pass_(PASSWORD)
+            count, size = c.stat()
+            self.assertEqual(count, 3)
+            found = None
+            for i in range(1, 4):
+                resp, lines, octets = c.retr(i)
+                if b"Subject: big" in lines:
+                    found = b"\n".join(lines) + b"\n"
+            self.assertEqual(found, b"Subject: big\n\n" + big + b"\n")
+            c._putcmd("\r\n".join(["NOOP"] * 2000))      # 2000 pipelined commands in one write
+            for _ in range(2000):
+                self.assertTrue(c._getresp().startswith(b"+OK"))
+            c.quit()
+            log = srv.stderr.read()
+        self.assertNotIn(b"AddressSanitizer", log)
+
+    def test_pop3stls_openssl_s_client(self):
+        with self.server(**tls_env(TLS_PRIORITY="NORMAL:-VERS-TLS1.3")) as (port, srv):
+            p = subprocess.run(["openssl", "s_client", "-starttls", "pop3", "-connect", f"127.0.0.1:{port}",
+                                "-CAfile", CERT["cert"], "-verify_return_error", "-quiet", "-servername", "mx.test"],
+                               input=b"USER alice\r\nPASS " + PASSWORD.encode() + b"\r\nSTAT\r\nTOP 1 0\r\nQUIT\r\n",
+                               capture_output=True, timeout=60)
+            out = p.stdout
+            log = srv.stderr.read()
+        msgs = self.messages()
+        self.assertIn(f"+OK 2 {sum(map(len, msgs))}\r\n".encode(), out, p.stderr)
+        self.assertIn(b"Subject: ", out)
+        self.assertTrue(out.endswith(b"+OK \r\n") or b"+OK" in out.splitlines()[-1], out)
+        self.assertIn(b"TLS handshake: TLS1.2 ", log)
+        self.assertNotIn(b"AddressSanitizer", log)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -26,8 +26,9 @@ WARN   := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wm
 CPPFL  := -D_GNU_SOURCE -Iinclude -Isrc -DMODULE_DIR='"$(MODULEDIR)"' -DQMAIL_HOME='"$(QMAILHOME)"'
 ALLCF  := -std=c11 $(WARN) $(CFLAGS) $(SAN) -fPIC -MMD -MP $(CPPFL)
 LDSAN  := $(SAN)
-# Libraries every program needs because src/lib (libmf.a) uses them.
-LIBS_COMMON := -lgnutls
+# Libraries every program needs because src/lib (libmf.a) uses them
+# (dlopen of the TLS implementation, mailfront-tls.so).
+LIBS_COMMON := -ldl
 
 kinds_of = $(sort $(basename $(notdir $(wildcard src/$(1)/*.c))) $(notdir $(patsubst %/,%,$(wildcard src/$(1)/*/))))
 srcs_of  = $(or $(wildcard src/$(1)/$(2).c),$(wildcard src/$(1)/$(2)/*.c))
@@ -47,7 +48,7 @@ LIB_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(wildcard src/lib/*.c))
 CORE_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(wildcard src/core/*.c))
 LIBMF    := $(BUILD)/libmf.a
 
-MODULE_FILES := $(PROTOCOLS:%=$(BUILD)/lib/protocol-%.so) $(BACKENDS:%=$(BUILD)/lib/backend-%.so) $(PLUGINS:%=$(BUILD)/lib/plugin-%.so)
+MODULE_FILES := $(BUILD)/lib/mailfront-tls.so $(PROTOCOLS:%=$(BUILD)/lib/protocol-%.so) $(BACKENDS:%=$(BUILD)/lib/backend-%.so) $(PLUGINS:%=$(BUILD)/lib/plugin-%.so)
 PROGRAM_FILES := $(BUILD)/bin/mailfront $(PROGRAMS:%=$(BUILD)/bin/%) $(SCRIPTS:%=$(BUILD)/bin/%)
 UNIT_FILES := $(UNITTESTS:%=$(BUILD)/tests/%)
 
@@ -65,6 +66,12 @@ $(BUILD)/bin/mailfront: $(CORE_OBJ) $(LIBMF)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDSAN) -rdynamic -o $@ $(CORE_OBJ) -Wl,--whole-archive $(LIBMF) -Wl,--no-whole-archive -ldl $(LIBS_COMMON)
 
+# TLS (GnuTLS) in its own object, loaded only when TLS is configured.
+TLS_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(wildcard src/tls/*.c))
+$(BUILD)/lib/mailfront-tls.so: $(TLS_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDSAN) -shared -Wl,-Bsymbolic -o $@ $^ -lgnutls
+
 define module_rule
 $(BUILD)/lib/$(2)-$(3).so: $(call objs_of,$(1),$(3))
 	@mkdir -p $$(dir $$@)
@@ -77,7 +84,7 @@ $(foreach m,$(PLUGINS),$(eval $(call module_rule,plugins,plugin,$(m))))
 define program_rule
 $(BUILD)/bin/$(1): $(call objs_of,programs,$(1)) $(LIBMF)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDSAN) -o $$@ $$^ $$($(1)_LIBS) $$(LIBS_COMMON)
+	$$(CC) $$(LDSAN) -rdynamic -o $$@ $$^ $$($(1)_LIBS) $$(LIBS_COMMON)
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
 

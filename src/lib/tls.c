@@ -1,310 +1,85 @@
-/* tls.c -- server-side TLS with GnuTLS over ibuf/obuf (see tls.h).
+/* tls.c -- the TLS facade (API: tls.h).
  *
- * Contract: protocols.md "Built-in STARTTLS (2.22; GnuTLS)".  The GnuTLS
- * session reads and writes the connection's descriptors through our own
- * pull/push functions, which wait with poll(2) no longer than the stream's
- * per-operation timeout and the session deadline (ETIMEDOUT otherwise), so
- * neither the handshake nor any later record I/O can block forever.  After
- * the handshake an io_transport is installed on both streams; protocols
- * keep using ibuf/obuf unchanged.  Errors are returned as log lines.
- * tls_start() sets TCP_NODELAY on a TCP connection (see there). */
+ * The GnuTLS implementation (src/tls/gnutls.c) lives in mailfront-tls.so in
+ * the module directory ($MODULE_PATH, else MODULE_DIR) and is dlopen()ed by
+ * tls_prepare() only when $TLS_CERTFILE is set and non-empty, so plain-text
+ * sessions never load GnuTLS.  Every other function works on a session made
+ * by tls_prepare(), so the implementation is loaded whenever they run with
+ * a non-NULL session.  A missing or broken mailfront-tls.so is reported as
+ * a `TLS init failed: ...` log line and TLS is not offered. */
 #include "lib/tls.h"
-#include <errno.h>
-#include <gnutls/gnutls.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
+#include <dlfcn.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
-struct tls
+struct tls_impl
 {
-  gnutls_certificate_credentials_t cred;
-  gnutls_priority_t prio;
-  gnutls_dh_params_t dh;
-  gnutls_session_t session;
-  int compat;
-  int active;
-  int rfd, wfd;
-  ibuf* in;                    /* the streams, for timeouts and deadline */
-  obuf* out;
-  struct io_transport tr;
+  struct tls* (*prepare)(const char* (*)(const char*), str*);
+  int (*start)(struct tls*, ibuf*, obuf*, unsigned long*, str*);
+  void (*get_info)(const struct tls*, struct tls_info*);
+  int (*params)(const struct tls*, str*);
+  int (*active)(const struct tls*);
+  int (*close)(struct tls*);
+  void (*free)(struct tls*);
 };
 
-static int global_ok;
+static struct tls_impl impl;
+static int loaded;
 
-static long long now_ms(void)
+static int load(str* err)
 {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Wait for fd like iobuf.c does: 1 ready, -1 with errno (ETIMEDOUT). */
-static int wait_fd(int fd, short events, unsigned timeout_ms, const long long* deadline)
-{
-  long long end = timeout_ms ? now_ms() + timeout_ms : -1;
-  if (deadline && *deadline > 0 && (end < 0 || *deadline < end)) end = *deadline;
-  for (;;) {
-    int wait = -1;
-    if (end >= 0) {
-      long long left = end - now_ms();
-      if (left <= 0) { errno = ETIMEDOUT; return -1; }
-      wait = left > 0x7fffffff ? 0x7fffffff : (int)left;
-    }
-    struct pollfd p = { fd, events, 0 };
-    int r = poll(&p, 1, wait);
-    if (r > 0) return 1;
-    if (r < 0 && errno != EINTR) return -1;
-  }
-}
-
-static ssize_t pull(gnutls_transport_ptr_t ptr, void* buf, size_t len)
-{
-  struct tls* t = ptr;
-  for (;;) {
-    if (wait_fd(t->rfd, POLLIN, t->in->timeout_ms, t->in->deadline_ms) < 0) {
-      if (errno == ETIMEDOUT) t->in->timedout = 1;
-      gnutls_transport_set_errno(t->session, errno);
-      return -1;
-    }
-    ssize_t r = read(t->rfd, buf, len);
-    if (r >= 0) return r;
-    if (errno == EINTR || errno == EAGAIN) continue;
-    gnutls_transport_set_errno(t->session, errno);
+  if (loaded) return 0;
+  const char* dir = getenv("MODULE_PATH");
+  if (!dir || !*dir) dir = MODULE_DIR;
+  str path = {0, 0, 0};
+  if (!str_cat2s(&path, dir, "/mailfront-tls.so")) return -1;
+  void* h = dlopen(path.s, RTLD_NOW | RTLD_LOCAL);
+  str_free(&path);
+  static const char* const names[] = {
+    "tls_prepare", "tls_start", "tls_get_info", "tls_params", "tls_active", "tls_close", "tls_free"
+  };
+  void* f[7];
+  for (int i = 0; h && i < 7; i++)
+    if (!(f[i] = dlsym(h, names[i]))) { h = 0; break; }
+  if (!h) {
+    const char* e = dlerror();
+    if (!str_copys(err, "TLS init failed: cannot load mailfront-tls.so: ") || !str_cats(err, e ? e : "unknown error"))
+      err->len = 0;
     return -1;
   }
-}
-
-static ssize_t push(gnutls_transport_ptr_t ptr, const void* buf, size_t len)
-{
-  struct tls* t = ptr;
-  for (;;) {
-    if (wait_fd(t->wfd, POLLOUT, t->out->timeout_ms, t->out->deadline_ms) < 0) {
-      if (errno == ETIMEDOUT) t->out->timedout = 1;
-      gnutls_transport_set_errno(t->session, errno);
-      return -1;
-    }
-    ssize_t r = write(t->wfd, buf, len);
-    if (r >= 0) return r;
-    if (errno == EINTR || errno == EAGAIN) continue;
-    gnutls_transport_set_errno(t->session, errno);
-    return -1;
-  }
-}
-
-/* ---- the io_transport installed after the handshake ---- */
-
-static long tr_read(void* ctx, char* buf, unsigned long len)
-{
-  struct tls* t = ctx;
-  for (;;) {
-    ssize_t r = gnutls_record_recv(t->session, buf, len);
-    if (r >= 0) return (long)r;
-    switch (r) {
-    case GNUTLS_E_INTERRUPTED:
-    case GNUTLS_E_AGAIN:
-      errno = EAGAIN;
-      return -1;
-    case GNUTLS_E_REHANDSHAKE:           /* refused: we never renegotiate */
-      gnutls_alert_send(t->session, GNUTLS_AL_WARNING, GNUTLS_A_NO_RENEGOTIATION);
-      continue;
-    case GNUTLS_E_PREMATURE_TERMINATION: /* peer closed without close_notify */
-      return 0;
-    default:
-      if (gnutls_error_is_fatal((int)r) == 0) continue;
-      if (!t->in->timedout) errno = EIO;
-      else errno = ETIMEDOUT;
-      return -1;
-    }
-  }
-}
-
-static long tr_write(void* ctx, const char* buf, unsigned long len)
-{
-  struct tls* t = ctx;
-  for (;;) {
-    ssize_t r = gnutls_record_send(t->session, buf, len);
-    if (r >= 0) return (long)r;
-    if (r == GNUTLS_E_INTERRUPTED || r == GNUTLS_E_AGAIN) continue;  /* bounded by push */
-    errno = t->out->timedout ? ETIMEDOUT : EIO;
-    return -1;
-  }
-}
-
-static int tr_pending(void* ctx)
-{
-  struct tls* t = ctx;
-  return gnutls_record_check_pending(t->session) > 0;
-}
-
-/* ---- set-up ---- */
-
-static int fail(str* err, const char* prefix, int code)
-{
-  err->len = 0;
-  if (!str_cat2s(err, prefix, gnutls_strerror(code))) err->len = 0;
-  return -1;
-}
-
-static const char* get(const char* (*getenv_fn)(const char*), const char* name)
-{
-  return getenv_fn ? getenv_fn(name) : getenv(name);
-}
-
-/* DH parameters from a PEM PKCS#3 file. */
-static int load_dh(struct tls* t, const char* file, str* err)
-{
-  gnutls_datum_t data = { 0, 0 };
-  int r = gnutls_load_file(file, &data);
-  if (r < 0) return fail(err, "TLS error reading DH params: ", r);
-  r = gnutls_dh_params_init(&t->dh);
-  if (r >= 0) r = gnutls_dh_params_import_pkcs3(t->dh, &data, GNUTLS_X509_FMT_PEM);
-  gnutls_free(data.data);
-  if (r < 0) return fail(err, "TLS error parsing DH params: ", r);
-  gnutls_certificate_set_dh_params(t->cred, t->dh);
+  /* POSIX guarantees that dlsym's object pointers convert to functions. */
+  *(void**)&impl.prepare = f[0];
+  *(void**)&impl.start = f[1];
+  *(void**)&impl.get_info = f[2];
+  *(void**)&impl.params = f[3];
+  *(void**)&impl.active = f[4];
+  *(void**)&impl.close = f[5];
+  *(void**)&impl.free = f[6];
+  loaded = 1;
   return 0;
 }
 
 struct tls* tls_prepare(const char* (*getenv_fn)(const char* name), str* err)
 {
+  const char* cert = getenv_fn ? getenv_fn("TLS_CERTFILE") : getenv("TLS_CERTFILE");  /* NULL: getenv */
   err->len = 0;
-  if (err->s) err->s[0] = 0;
-  const char* cert = get(getenv_fn, "TLS_CERTFILE");
   if (!cert || !*cert) return 0;
-  const char* key = get(getenv_fn, "TLS_KEYFILE");
-  if (!key) key = cert;
-  if (!*key) return 0;
-  const char* prio = get(getenv_fn, "TLS_PRIORITY");
-  if (!prio || !*prio) prio = "NORMAL";
-  const char* dh = get(getenv_fn, "TLS_DH_PARAMS");
-  int r;
-
-  if (!global_ok) {
-    if ((r = gnutls_global_init()) < 0) { fail(err, "TLS init failed: ", r); return 0; }
-    global_ok = 1;
-  }
-  struct tls* t = calloc(1, sizeof *t);
-  if (!t) { fail(err, "TLS init failed: ", GNUTLS_E_MEMORY_ERROR); return 0; }
-  t->rfd = t->wfd = -1;
-  t->compat = get(getenv_fn, "TLS_COMPAT") != 0;
-  if ((r = gnutls_certificate_allocate_credentials(&t->cred)) < 0
-      || (r = gnutls_certificate_set_x509_key_file(t->cred, cert, key, GNUTLS_X509_FMT_PEM)) < 0) {
-    fail(err, "TLS init failed: ", r);
-    goto bad;
-  }
-  if (dh && *dh && load_dh(t, dh, err) < 0) goto bad;
-  const char* where = 0;
-  if ((r = gnutls_priority_init(&t->prio, prio, &where)) < 0) {
-    t->prio = 0;
-    fail(err, "TLS priority error: ", r);
-    goto bad;
-  }
-  if ((r = gnutls_init(&t->session, GNUTLS_SERVER)) < 0
-      || (r = gnutls_priority_set(t->session, t->prio)) < 0
-      || (r = gnutls_credentials_set(t->session, GNUTLS_CRD_CERTIFICATE, t->cred)) < 0) {
-    fail(err, "TLS init failed: ", r);
-    goto bad;
-  }
-  gnutls_certificate_server_set_request(t->session, GNUTLS_CERT_IGNORE);
-  if (t->compat) gnutls_session_enable_compatibility_mode(t->session);
-  return t;
-bad:
-  tls_free(t);
-  return 0;
+  if (load(err) < 0) return 0;
+  return impl.prepare(getenv_fn, err);
 }
 
 int tls_start(struct tls* t, ibuf* in, obuf* out, unsigned long* dropped, str* err)
 {
-  err->len = 0;
-  if (t->active || t->in) { str_copys(err, "TLS handshake failed: already started"); return -1; }
-  /* The go-ahead reply must leave now, in plaintext, even though the I/O
-   * layer would hold it back while pipelined input is buffered. */
-  if (obuf_flush(out) < 0) { str_copys(err, "TLS handshake failed: cannot send reply"); return -1; }
-  unsigned long n = ibuf_discard(in);
-  if (dropped) *dropped = n;
-  t->in = in;
-  t->out = out;
-  t->rfd = in->fd;
-  t->wfd = out->fd;
-  /* Each obuf flush becomes one TLS record in one write; without
-   * TCP_NODELAY a record sent after an unacknowledged one (a handshake
-   * flight, a session ticket) waits for the peer's delayed ACK (~40 ms).
-   * Not a socket (pipes): the call fails harmlessly. */
-  int one = 1;
-  (void)setsockopt(t->wfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  gnutls_transport_set_ptr(t->session, t);
-  gnutls_transport_set_pull_function(t->session, pull);
-  gnutls_transport_set_push_function(t->session, push);
-  int r;
-  do r = gnutls_handshake(t->session);
-  while (r < 0 && !gnutls_error_is_fatal(r));
-  if (r < 0) {
-    if (in->timedout || out->timedout) str_copys(err, "TLS handshake failed: timed out");
-    else fail(err, "TLS handshake failed: ", r);
-    return -1;
-  }
-  t->tr.read = tr_read;
-  t->tr.write = tr_write;
-  t->tr.pending = tr_pending;
-  t->tr.ctx = t;
-  in->tr = &t->tr;
-  out->tr = &t->tr;
-  /* Anything the I/O layer saw before is gone: start clean. */
-  in->head = in->tail = 0;
-  in->eof = 0;
-  t->active = 1;
-  return 0;
+  if (!t) { str_copys(err, "TLS handshake failed: not configured"); return -1; }
+  return impl.start(t, in, out, dropped, err);
 }
-
-static const char* nz(const char* s) { return s && *s ? s : "unknown"; }
 
 void tls_get_info(const struct tls* t, struct tls_info* info)
 {
-  gnutls_session_t s = t->session;
-  info->protocol = nz(gnutls_protocol_get_name(gnutls_protocol_get_version(s)));
-  info->keyex = nz(gnutls_kx_get_name(gnutls_kx_get(s)));
-  info->cipher = nz(gnutls_cipher_get_name(gnutls_cipher_get(s)));
-  info->mac = nz(gnutls_mac_get_name(gnutls_mac_get(s)));
+  if (t) { impl.get_info(t, info); return; }
+  info->protocol = info->keyex = info->cipher = info->mac = "unknown";
 }
 
-int tls_params(const struct tls* t, str* out)
-{
-  struct tls_info i;
-  tls_get_info(t, &i);
-  out->len = 0;
-  return str_cat3s(out, i.protocol, " ", i.keyex) && str_cat3s(out, " ", i.cipher, " ")
-    && str_cats(out, i.mac) ? 0 : -1;
-}
-
-int tls_active(const struct tls* t) { return t && t->active ? 1 : 0; }
-
-int tls_close(struct tls* t)
-{
-  if (!t || !t->active) return -1;
-  if (t->active == 2) return 0;
-  int r = obuf_flush(t->out);
-  t->active = 2;               /* closed: still counts as active */
-  if (r < 0 || t->out->error || t->out->timedout) return -1;
-  int g;
-  do g = gnutls_bye(t->session, GNUTLS_SHUT_WR);
-  while (g == GNUTLS_E_AGAIN || g == GNUTLS_E_INTERRUPTED);
-  return g < 0 ? -1 : 0;
-}
-
-void tls_free(struct tls* t)
-{
-  if (!t) return;
-  if (t->active == 1 && t->out && !t->out->error && !t->out->timedout)
-    gnutls_bye(t->session, GNUTLS_SHUT_WR);
-  if (t->in && t->in->tr == &t->tr) t->in->tr = 0;
-  if (t->out && t->out->tr == &t->tr) t->out->tr = 0;
-  if (t->session) gnutls_deinit(t->session);
-  if (t->prio) gnutls_priority_deinit(t->prio);
-  if (t->cred) gnutls_certificate_free_credentials(t->cred);
-  if (t->dh) gnutls_dh_params_deinit(t->dh);
-  free(t);
-}
+int tls_params(const struct tls* t, str* out) { return t ? impl.params(t, out) : (str_copys(out, "unknown unknown unknown unknown") ? 0 : -1); }
+int tls_active(const struct tls* t) { return t ? impl.active(t) : 0; }
+int tls_close(struct tls* t) { return t ? impl.close(t) : -1; }
+void tls_free(struct tls* t) { if (t) impl.free(t); }

@@ -5,7 +5,7 @@
  * handshake deadline.  The key and self-signed certificate are generated
  * here with GnuTLS into a temporary directory. */
 #include "tap.h"
-#include "../../src/lib/tls.c"
+#include "../../src/tls/gnutls.c"
 #include <gnutls/x509.h>
 #include <signal.h>
 #include <stdio.h>

@@ -1,0 +1,1 @@
+tls_session_LIBS = -lgnutls

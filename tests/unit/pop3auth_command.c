@@ -3,27 +3,27 @@
 #include "tap.h"
 #include "programs/pop3front-auth/command.c"
 
-static struct pop3auth_cmdline c;
+static struct pop3_cmdline c;
 
-static void split(const char* s) { pop3auth_split(s, strlen(s), &c); }
+static void split(const char* s) { pop3_split(s, strlen(s), &c); }
 
 int main(void)
 {
   split("USER alice");
-  CHECK(c.verblen == 4 && pop3auth_verb_is(&c, "USER") && c.arglen == 5 && memcmp(c.arg, "alice", 5) == 0, "USER alice");
+  CHECK(c.verblen == 4 && pop3_verb_is(&c, "USER") && c.arglen == 5 && memcmp(c.arg, "alice", 5) == 0, "USER alice");
   split("pass   two words ");
-  CHECK(pop3auth_verb_is(&c, "PASS") && c.arglen == 10 && memcmp(c.arg, "two words ", 10) == 0,
+  CHECK(pop3_verb_is(&c, "PASS") && c.arglen == 10 && memcmp(c.arg, "two words ", 10) == 0,
         "argument is the rest after the spaces");
   split("user\tx");
-  CHECK(!pop3auth_verb_is(&c, "USER") && c.arglen == 0, "TAB is not a separator");
+  CHECK(!pop3_verb_is(&c, "USER") && c.arglen == 0, "TAB is not a separator");
   split("");
-  CHECK(c.verblen == 0 && c.arglen == 0 && !pop3auth_verb_is(&c, "QUIT"), "empty line");
+  CHECK(c.verblen == 0 && c.arglen == 0 && !pop3_verb_is(&c, "QUIT"), "empty line");
   split("QUITX");
-  CHECK(!pop3auth_verb_is(&c, "QUIT"), "no prefix match");
+  CHECK(!pop3_verb_is(&c, "QUIT"), "no prefix match");
   split("QUI");
-  CHECK(!pop3auth_verb_is(&c, "QUIT"), "no short match");
+  CHECK(!pop3_verb_is(&c, "QUIT"), "no short match");
   split("Auth PLAIN abc=");
-  CHECK(pop3auth_verb_is(&c, "AUTH") && pop3auth_mech_len(c.arg, c.arglen) == 5, "mechanism length");
+  CHECK(pop3_verb_is(&c, "AUTH") && pop3auth_mech_len(c.arg, c.arglen) == 5, "mechanism length");
   CHECK(pop3auth_mech_len("LOGIN", 5) == 5 && pop3auth_mech_len("", 0) == 0, "mechanism alone");
   CHECK(pop3auth_chomp("x\r\n", 3) == 1 && pop3auth_chomp("x\n", 2) == 1 && pop3auth_chomp("x", 1) == 1
         && pop3auth_chomp("\r\n", 2) == 0 && pop3auth_chomp("x\r", 2) == 1, "chomp");
@@ -37,8 +37,8 @@ int main(void)
   }
   {
     const char line[] = "USER a\0b";
-    pop3auth_split(line, sizeof line - 1, &c);
-    CHECK(pop3auth_verb_is(&c, "USER") && c.arglen == 3, "NUL inside the argument is data");
+    pop3_split(line, sizeof line - 1, &c);
+    CHECK(pop3_verb_is(&c, "USER") && c.arglen == 3, "NUL inside the argument is data");
   }
   return done();
 }

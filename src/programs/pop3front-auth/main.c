@@ -357,11 +357,11 @@ static const struct command
 };
 
 /* Log the command line as received, without secrets. */
-static void log_command(const struct pop3auth_cmdline* c, const char* line, size_t len)
+static void log_command(const struct pop3_cmdline* c, const char* line, size_t len)
 {
-  if (pop3auth_verb_is(c, "PASS"))
+  if (pop3_verb_is(c, "PASS"))
     log_parts(0, "PASS XXXXXXXX", 0, 0, 0);
-  else if (pop3auth_verb_is(c, "AUTH") && pop3auth_mech_len(c->arg, c->arglen) < c->arglen) {
+  else if (pop3_verb_is(c, "AUTH") && pop3auth_mech_len(c->arg, c->arglen) < c->arglen) {
     size_t keep = (size_t)(c->arg - line) + pop3auth_mech_len(c->arg, c->arglen);
     str t = {0, 0, 0};
     if (str_copyb(&t, line, (unsigned)keep) && str_cats(&t, " XXXXXXXX")) log_bytes(0, "", t.s, t.len);
@@ -373,12 +373,12 @@ static void log_command(const struct pop3auth_cmdline* c, const char* line, size
 
 static void dispatch(struct auth_session* s, const char* line, size_t len)
 {
-  struct pop3auth_cmdline c;
-  pop3auth_split(line, len, &c);
+  struct pop3_cmdline c;
+  pop3_split(line, len, &c);
   log_command(&c, line, len);
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
     const struct command* cmd = &commands[i];
-    if (!pop3auth_verb_is(&c, cmd->name) || (cmd->exists && !cmd->exists(s))) continue;
+    if (!pop3_verb_is(&c, cmd->name) || (cmd->exists && !cmd->exists(s))) continue;
     if ((cmd->arg == TAKES_NONE && c.arglen > 0) || (cmd->arg == TAKES_REQUIRED && c.arglen == 0))
       reply(s, ERR_SYNTAX);
     else

@@ -4,27 +4,6 @@
 #include "command.h"
 #include <limits.h>
 
-void pop3_split(const char* line, size_t len, struct pop3_cmdline* out)
-{
-  size_t i = 0;
-  while (i < len && line[i] != ' ') i++;
-  out->verb = line;
-  out->verblen = i;
-  while (i < len && line[i] == ' ') i++;
-  out->arg = line + i;
-  out->arglen = len - i;
-}
-
-static char ascii_upper(char c) { return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c; }
-
-int pop3_verb_is(const struct pop3_cmdline* c, const char* name)
-{
-  size_t i;
-  for (i = 0; i < c->verblen; i++)
-    if (name[i] == 0 || ascii_upper(c->verb[i]) != name[i]) return 0;
-  return name[i] == 0;
-}
-
 static int is_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
 
 size_t pop3_parse_long(const char* s, size_t len, long* value)

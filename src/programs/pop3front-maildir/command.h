@@ -11,14 +11,7 @@
 #define POP3_COMMAND_H
 
 #include <stddef.h>
-
-struct pop3_cmdline
-{
-  const char* verb;
-  size_t verblen;
-  const char* arg;     /* points into the line; arglen 0 = no argument */
-  size_t arglen;
-};
+#include "lib/pop3cmd.h"   /* struct pop3_cmdline, pop3_split, pop3_verb_is */
 
 enum pop3_arg
 {
@@ -26,11 +19,6 @@ enum pop3_arg
   ARG_SYNTAX,          /* -ERR Syntax error */
   ARG_RANGE            /* -ERR Message number out of range */
 };
-
-void pop3_split(const char* line, size_t len, struct pop3_cmdline* out);
-
-/* 1 if the command word equals NAME (NAME upper case; ASCII case folded). */
-int pop3_verb_is(const struct pop3_cmdline* c, const char* name);
 
 /* strtol(3) on s[0..len): white space, optional sign, decimal digits;
  * saturates at LONG_MIN/LONG_MAX.  Returns the bytes consumed, 0 when no

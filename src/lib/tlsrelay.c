@@ -8,6 +8,8 @@
  * TLS (bounded by the stream timeouts).  Errors are values; nothing here
  * logs or exits. */
 #include "lib/tlsrelay.h"
+#include <sys/prctl.h>
+#include <grp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -219,4 +221,13 @@ int tlsrelay_run(struct tls* t, ibuf* in, obuf* out, int sock, pid_t pid, unsign
   close(sock);
   free(buf);
   return reap(pid, idle_ms);
+}
+
+int tlsrelay_drop_privileges(unsigned long uid, unsigned long gid)
+{
+  gid_t g = (gid_t)gid;
+  if (geteuid() == 0 && setgroups(1, &g) < 0) return -1;
+  if (setgid(g) != 0 || setuid((uid_t)uid) != 0) return -1;
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  return 0;
 }

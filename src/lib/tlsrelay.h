@@ -43,6 +43,12 @@
 
 #define TLSRELAY_CHILD_FAILED (-2)
 
+/* For the relay process (the parent of a login inside TLS): switch to the
+ * user's uid/gid with the user's group as the only supplementary group and
+ * make the process non-dumpable, so the user's own processes cannot read
+ * the TLS keys out of it.  0 ok, -1 (errno). */
+int tlsrelay_drop_privileges(unsigned long uid, unsigned long gid);
+
 int tlsrelay_fork(ibuf* in, obuf* out, int* sock, pid_t* pid, str* err);
 int tlsrelay_run(struct tls* t, ibuf* in, obuf* out, int sock, pid_t pid, unsigned idle_ms, str* err);
 

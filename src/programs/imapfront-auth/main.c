@@ -51,6 +51,7 @@
  * `TAG NO [PRIVACYREQUIRED] Authentication requires TLS (use STARTTLS)`
  * (RFC 3501 6.2.3, RFC 5530). */
 #include "parse.h"
+#include "lib/progenv.h"
 #include "lib/cvm.h"
 #include "lib/log.h"
 #include "lib/sasl.h"
@@ -103,32 +104,6 @@ struct imap_session
   int status;                   /* exit status once ENDED */
 };
 
-static long long mono_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Leading decimal digits of $NAME (0 when unset or none), at most max. */
-static unsigned long env_number(const char* name, unsigned long max)
-{
-  const char* v = getenv(name);
-  unsigned long n = 0;
-  if (!v) return 0;
-  for (; *v >= '0' && *v <= '9'; v++) {
-    unsigned long d = (unsigned long)(*v - '0');
-    if (n > (max - d) / 10) return max;
-    n = n * 10 + d;
-  }
-  return n;
-}
-
-static unsigned long env_override(const char* first, const char* second, unsigned long max)
-{
-  return getenv(first) ? env_number(first, max) : env_number(second, max);
-}
-
 /* $NAME as a C integer (strtol, any base-10 prefix), 0 when unset. */
 static int env_nonzero(const char* name)
 {
@@ -138,13 +113,13 @@ static int env_nonzero(const char* name)
 
 static int session_expired(const struct imap_session* s)
 {
-  return s->deadline_ms > 0 && mono_ms() >= s->deadline_ms;
+  return s->deadline_ms > 0 && mf_mono_ms() >= s->deadline_ms;
 }
 
 static unsigned cvm_deadline(const struct imap_session* s)
 {
   long long t = cvm_timeout_ms();
-  long long left = s->deadline_ms - mono_ms();
+  long long left = s->deadline_ms - mf_mono_ms();
   if (left < t) t = left;
   return t < 1 ? 1 : (unsigned)t;
 }
@@ -441,18 +416,18 @@ static int session_init(struct imap_session* s, char** argv)
   memset(s, 0, sizeof *s);
   s->program = argv + 1;
   s->login_cvm = getenv("CVM_SASL_PLAIN");
-  unsigned long t = env_override("AUTH_TIMEOUT", "TIMEOUT", MAX_TIMEOUT);
-  unsigned long st = env_override("AUTH_SESSION_TIMEOUT", "SESSION_TIMEOUT", MAX_SESSION_TIMEOUT);
-  s->max_line = env_number("MAX_LINE_LENGTH", 1UL << 30);
+  unsigned long t = mf_env_override("AUTH_TIMEOUT", "TIMEOUT", MAX_TIMEOUT);
+  unsigned long st = mf_env_override("AUTH_SESSION_TIMEOUT", "SESSION_TIMEOUT", MAX_SESSION_TIMEOUT);
+  s->max_line = mf_env_number("MAX_LINE_LENGTH", 1UL << 30);
   if (!s->max_line) s->max_line = DEFAULT_MAX_LINE;
-  s->max_literal = env_number("MAX_LITERAL_LENGTH", 1UL << 30);
+  s->max_literal = mf_env_number("MAX_LITERAL_LENGTH", 1UL << 30);
   if (!s->max_literal) s->max_literal = DEFAULT_MAX_LITERAL;
-  s->max_authfail = env_number("MAXAUTHFAIL", ~0UL / 10);
+  s->max_authfail = mf_env_number("MAXAUTHFAIL", ~0UL / 10);
   s->domain = cvm_ucspi_domain();
   if (!s->domain) s->domain = "unknown";
   if (ibuf_init(&s->in, 0, IN_BUFSIZE) < 0 || obuf_init(&s->out, 1, OUT_BUFSIZE) < 0) return -1;
   s->in.timeout_ms = s->out.timeout_ms = (unsigned)((t ? t : DEFAULT_TIMEOUT) * 1000);
-  s->deadline_ms = mono_ms() + (long long)(st ? st : DEFAULT_SESSION_TIMEOUT) * 1000;
+  s->deadline_ms = mf_mono_ms() + (long long)(st ? st : DEFAULT_SESSION_TIMEOUT) * 1000;
   s->in.deadline_ms = s->out.deadline_ms = &s->deadline_ms;
   s->in.tie = &s->out;
   s->auth_requires_tls = getenv("AUTH_REQUIRES_TLS") != 0;
@@ -542,30 +517,19 @@ static int exec_program(struct imap_session* s)
   return 1;
 }
 
-/* The parent of a TLS login: the user's ids, not dumpable (the TLS keys
- * stay out of reach of the user's processes).  0 ok, -1 (errno). */
-static int drop_privileges(const struct cvm_reply* r)
-{
-  gid_t gid = (gid_t)r->gid;
-  if (geteuid() == 0 && setgroups(1, &gid) < 0) return -1;
-  if (setgid(gid) != 0 || setuid((uid_t)r->uid) != 0) return -1;
-  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  return 0;
-}
-
 /* A login inside TLS: the exec path runs in a child on a socketpair; this
  * process relays it through TLS.  Returns the exit status (in the child,
  * only when the exec step failed). */
 static int tls_exec(struct imap_session* s)
 {
-  if (drop_privileges(&s->reply) < 0) {
+  if (tlsrelay_drop_privileges(s->reply.uid, s->reply.gid) < 0) {
     log_parts(LOG_ERR, "Could not switch to the user: ", strerror(errno), 0, 0);
     reply(s, "NO Internal error: could not set UID/GID");
     return 1;
   }
   /* the relay phase: $TIMEOUT idle, $SESSION_TIMEOUT overall */
-  unsigned long t = env_number("TIMEOUT", MAX_TIMEOUT);
-  unsigned long st = env_number("SESSION_TIMEOUT", MAX_SESSION_TIMEOUT);
+  unsigned long t = mf_env_number("TIMEOUT", MAX_TIMEOUT);
+  unsigned long st = mf_env_number("SESSION_TIMEOUT", MAX_SESSION_TIMEOUT);
   unsigned idle = (unsigned)((t ? t : DEFAULT_TIMEOUT) * 1000);
   str err = {0, 0, 0};
   int sock;
@@ -582,7 +546,7 @@ static int tls_exec(struct imap_session* s)
     reply(s, "NO Internal error");
     return 1;
   }
-  s->deadline_ms = mono_ms() + (long long)(st ? st : DEFAULT_SESSION_TIMEOUT) * 1000;
+  s->deadline_ms = mf_mono_ms() + (long long)(st ? st : DEFAULT_SESSION_TIMEOUT) * 1000;
   s->in.timeout_ms = s->out.timeout_ms = idle;
   int status = tlsrelay_run(s->tls, &s->in, &s->out, sock, pid, idle, &err);
   if (err.len) log_parts(0, err.s, 0, 0, 0);

@@ -22,6 +22,7 @@
 #include "command.h"
 #include "maildir.h"
 #include "transmit.h"
+#include "lib/progenv.h"
 #include "lib/log.h"
 #include <mailfront/iobuf.h>
 #include <mailfront/str.h>
@@ -71,30 +72,9 @@ static const char ERR_TIMEOUT[] = "-ERR Connection timed out";
 static const char ERR_TOOLONG[] = "-ERR Line too long";
 static const char OK[] = "+OK ";
 
-static long long mono_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Leading decimal digits of $NAME (0 when unset or none), at most max. */
-static unsigned long env_number(const char* name, unsigned long max)
-{
-  const char* v = getenv(name);
-  unsigned long n = 0;
-  if (!v) return 0;
-  for (; *v >= '0' && *v <= '9'; v++) {
-    unsigned long d = (unsigned long)(*v - '0');
-    if (n > (max - d) / 10) return max;
-    n = n * 10 + d;
-  }
-  return n;
-}
-
 static int session_expired(const struct pop3_session* s)
 {
-  return s->deadline_ms > 0 && mono_ms() >= s->deadline_ms;
+  return s->deadline_ms > 0 && mf_mono_ms() >= s->deadline_ms;
 }
 
 /* ---- replies ---------------------------------------------------------- */
@@ -321,18 +301,18 @@ static void dispatch(struct pop3_session* s, const char* line, size_t len)
 static int session_init(struct pop3_session* s)
 {
   memset(s, 0, sizeof *s);
-  unsigned long t = env_number("TIMEOUT", MAX_TIMEOUT);
-  unsigned long st = env_number("SESSION_TIMEOUT", MAX_SESSION_TIMEOUT);
-  s->max_line = env_number("MAX_LINE_LENGTH", 1UL << 30);
+  unsigned long t = mf_env_number("TIMEOUT", MAX_TIMEOUT);
+  unsigned long st = mf_env_number("SESSION_TIMEOUT", MAX_SESSION_TIMEOUT);
+  s->max_line = mf_env_number("MAX_LINE_LENGTH", 1UL << 30);
   if (!s->max_line) s->max_line = DEFAULT_MAX_LINE;
-  s->limits.max_total = env_number("MAX_MESSAGES", ULONG_MAX / 10);
-  s->limits.max_cur = env_number("MAX_CUR_MESSAGES", ULONG_MAX / 10);
-  s->limits.max_new = env_number("MAX_NEW_MESSAGES", ULONG_MAX / 10);
+  s->limits.max_total = mf_env_number("MAX_MESSAGES", ULONG_MAX / 10);
+  s->limits.max_cur = mf_env_number("MAX_CUR_MESSAGES", ULONG_MAX / 10);
+  s->limits.max_new = mf_env_number("MAX_NEW_MESSAGES", ULONG_MAX / 10);
   if (ibuf_init(&s->in, 0, IN_BUFSIZE) < 0 || obuf_init(&s->out, 1, OUT_BUFSIZE) < 0
       || !(s->filebuf = malloc(FILE_BUFSIZE)))
     return -1;
   s->in.timeout_ms = s->out.timeout_ms = (unsigned)((t ? t : DEFAULT_TIMEOUT) * 1000);
-  s->deadline_ms = mono_ms() + (long long)(st ? st : DEFAULT_SESSION_TIMEOUT) * 1000;
+  s->deadline_ms = mf_mono_ms() + (long long)(st ? st : DEFAULT_SESSION_TIMEOUT) * 1000;
   s->in.deadline_ms = s->out.deadline_ms = &s->deadline_ms;
   s->in.tie = &s->out;
   return 0;

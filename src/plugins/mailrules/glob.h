@@ -12,11 +12,13 @@
  * byte and then ends the match successfully, whatever follows.
  *
  * The matcher is iterative with single-star backtracking: O(plen * slen)
- * time in the worst case, no recursion, no allocation.  Header-only (static
+ * time in the worst case, no recursion, no allocation; after a star it
+ * jumps with memchr to the next occurrence of a literal byte.  Header-only (static
  * functions) so that both plugins share one definition. */
 #ifndef MF_PLUGINS_GLOB_H
 #define MF_PLUGINS_GLOB_H
 #include <stddef.h>
+#include <string.h>
 
 enum glob_set { GLOB_SET_NO, GLOB_SET_YES, GLOB_SET_UNCLOSED };
 
@@ -47,6 +49,7 @@ static int glob_match(const char* p, size_t plen, const char* s, size_t slen)
 {
   size_t pi = 0, si = 0, star_p = 0, star_s = 0;
   int have_star = 0;
+  char c0;
   for (;;) {
     if (pi < plen) {
       char c = p[pi];
@@ -75,6 +78,14 @@ static int glob_match(const char* p, size_t plen, const char* s, size_t slen)
     if (!have_star || star_s >= slen) return 0;
     pi = star_p;
     si = ++star_s;
+    /* After a star, a literal byte can only match where it occurs: jump
+     * there instead of retrying every position (`*word*` patterns). */
+    c0 = p[star_p];
+    if (c0 != '?' && c0 != '[') {
+      const char* q = si < slen ? memchr(s + si, c0, slen - si) : 0;
+      if (!q) return 0;
+      si = star_s = (size_t)(q - s);
+    }
   }
 }
 

@@ -8,6 +8,8 @@
  * TLS (bounded by the stream timeouts).  Errors are values; nothing here
  * logs or exits. */
 #include "lib/tlsrelay.h"
+#include "lib/log.h"
+#include "lib/progenv.h"
 #include <sys/prctl.h>
 #include <grp.h>
 #include <errno.h>
@@ -230,4 +232,35 @@ int tlsrelay_drop_privileges(unsigned long uid, unsigned long gid)
   if (setgid(g) != 0 || setuid((uid_t)uid) != 0) return -1;
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   return 0;
+}
+
+enum tlsrelay_stage tlsrelay_second_stage(struct tls** tls, ibuf* in, obuf* out, long long* deadline_ms,
+                                          unsigned long uid, unsigned long gid, int* status)
+{
+  enum { DEFAULT_IDLE = 1200, DEFAULT_SESSION = 86400 };
+  if (tlsrelay_drop_privileges(uid, gid) < 0) {
+    log_parts(LOG_ERR, "Could not switch to the user: ", strerror(errno), 0, 0);
+    return TLSRELAY_NO_USER;
+  }
+  unsigned long t = mf_env_number("TIMEOUT", 2000000UL);              /* keeps ms in an unsigned */
+  unsigned long st = mf_env_number("SESSION_TIMEOUT", 315360000UL);   /* ten years */
+  unsigned idle = (unsigned)((t ? t : DEFAULT_IDLE) * 1000);
+  str err = {0, 0, 0};
+  int sock;
+  pid_t pid;
+  int r = tlsrelay_fork(in, out, &sock, &pid, &err);
+  if (r == 0 || r == TLSRELAY_CHILD_FAILED) *tls = 0;   /* child: the session is the parent's */
+  if (r == 0) { str_free(&err); return TLSRELAY_EXEC; }
+  if (r < 0) {
+    log_parts(LOG_ERR, err.s ? err.s : "TLS relay failed", 0, 0, 0);
+    str_free(&err);
+    *status = 111;
+    return r == TLSRELAY_CHILD_FAILED ? TLSRELAY_CHILD_GONE : TLSRELAY_NO_FORK;
+  }
+  *deadline_ms = mf_mono_ms() + (long long)(st ? st : DEFAULT_SESSION) * 1000;
+  in->timeout_ms = out->timeout_ms = idle;
+  *status = tlsrelay_run(*tls, in, out, sock, pid, idle, &err);
+  if (err.len) log_parts(0, err.s, 0, 0, 0);
+  str_free(&err);
+  return TLSRELAY_DONE;
 }

@@ -49,6 +49,21 @@
  * the TLS keys out of it.  0 ok, -1 (errno). */
 int tlsrelay_drop_privileges(unsigned long uid, unsigned long gid);
 
+/* The whole second stage behind the relay, for pop3front-auth and
+ * imapfront-auth: drop to uid/gid (tlsrelay_drop_privileges), fork
+ * (tlsrelay_fork), and in the parent arm the relay's limits ($TIMEOUT
+ * idle, $SESSION_TIMEOUT overall, both in seconds with the defaults and
+ * maxima of the programs) and run it.  *tls is cleared in the child.
+ * Failures are logged here.  Returns:
+ *   TLSRELAY_EXEC      in the child: go on with the exec path;
+ *   TLSRELAY_DONE      in the parent: *status is the exit status;
+ *   TLSRELAY_NO_USER   the privilege drop failed: reply an internal error;
+ *   TLSRELAY_NO_FORK   nothing forked: reply an internal error;
+ *   TLSRELAY_CHILD_GONE in a child that could not set up: exit 111, no reply. */
+enum tlsrelay_stage { TLSRELAY_EXEC, TLSRELAY_DONE, TLSRELAY_NO_USER, TLSRELAY_NO_FORK, TLSRELAY_CHILD_GONE };
+enum tlsrelay_stage tlsrelay_second_stage(struct tls** tls, ibuf* in, obuf* out, long long* deadline_ms,
+                                          unsigned long uid, unsigned long gid, int* status);
+
 int tlsrelay_fork(ibuf* in, obuf* out, int* sock, pid_t* pid, str* err);
 int tlsrelay_run(struct tls* t, ibuf* in, obuf* out, int sock, pid_t pid, unsigned idle_ms, str* err);
 

@@ -455,40 +455,19 @@ static int exec_program(struct auth_session* s)
   return 1;
 }
 
-/* A login inside TLS: the exec path runs in a child on a socketpair; this
- * process relays it through TLS.  Returns the exit status (in the child,
- * only when the exec step failed). */
+/* A login inside TLS, or with client input already buffered: the exec path
+ * runs in a child on a socketpair and this process relays to it
+ * (lib/tlsrelay.h, tlsrelay_second_stage).  Returns the exit status (in the
+ * child, only when the exec step failed). */
 static int tls_exec(struct auth_session* s)
 {
-  if (tlsrelay_drop_privileges(s->reply.uid, s->reply.gid) < 0) {
-    log_parts(LOG_ERR, "Could not switch to the user: ", strerror(errno), 0, 0);
-    reply(s, ERR_INTERNAL);
-    return 1;
+  int status = 1;
+  switch (tlsrelay_second_stage(&s->tls, &s->in, &s->out, &s->deadline_ms, s->reply.uid, s->reply.gid, &status)) {
+  case TLSRELAY_EXEC: return exec_program(s);
+  case TLSRELAY_NO_USER: reply(s, ERR_INTERNAL); return 1;
+  case TLSRELAY_NO_FORK: reply(s, ERR_INTERNAL); return 1;
+  case TLSRELAY_CHILD_GONE: case TLSRELAY_DONE: break;
   }
-  /* the relay phase: $TIMEOUT idle, $SESSION_TIMEOUT overall */
-  unsigned long t = mf_env_number("TIMEOUT", MAX_TIMEOUT);
-  unsigned long st = mf_env_number("SESSION_TIMEOUT", MAX_SESSION_TIMEOUT);
-  unsigned idle = (unsigned)((t ? t : DEFAULT_TIMEOUT) * 1000);
-  str err = {0, 0, 0};
-  int sock;
-  pid_t pid;
-  int r = tlsrelay_fork(&s->in, &s->out, &sock, &pid, &err);
-  if (r == 0 || r == TLSRELAY_CHILD_FAILED) {
-    s->tls = 0;                         /* child: the session belongs to the parent */
-    if (r == 0) { str_free(&err); return exec_program(s); }
-  }
-  if (r < 0) {
-    log_parts(LOG_ERR, err.s ? err.s : "TLS relay failed", 0, 0, 0);
-    str_free(&err);
-    if (r == TLSRELAY_CHILD_FAILED) return 111;
-    reply(s, ERR_INTERNAL);
-    return 1;
-  }
-  s->deadline_ms = mf_mono_ms() + (long long)(st ? st : DEFAULT_SESSION_TIMEOUT) * 1000;
-  s->in.timeout_ms = s->out.timeout_ms = idle;
-  int status = tlsrelay_run(s->tls, &s->in, &s->out, sock, pid, idle, &err);
-  if (err.len) log_parts(0, err.s, 0, 0, 0);
-  str_free(&err);
   return status;
 }
 

@@ -9,6 +9,7 @@
  * logs or exits. */
 #include "lib/tlsrelay.h"
 #include "lib/log.h"
+#include "lib/authconn.h"
 #include "lib/progenv.h"
 #include <sys/prctl.h>
 #include <grp.h>
@@ -237,14 +238,13 @@ int tlsrelay_drop_privileges(unsigned long uid, unsigned long gid)
 enum tlsrelay_stage tlsrelay_second_stage(struct tls** tls, ibuf* in, obuf* out, long long* deadline_ms,
                                           unsigned long uid, unsigned long gid, int* status)
 {
-  enum { DEFAULT_IDLE = 1200, DEFAULT_SESSION = 86400 };
   if (tlsrelay_drop_privileges(uid, gid) < 0) {
     log_parts(LOG_ERR, "Could not switch to the user: ", strerror(errno), 0, 0);
     return TLSRELAY_NO_USER;
   }
-  unsigned long t = mf_env_number("TIMEOUT", 2000000UL);              /* keeps ms in an unsigned */
-  unsigned long st = mf_env_number("SESSION_TIMEOUT", 315360000UL);   /* ten years */
-  unsigned idle = (unsigned)((t ? t : DEFAULT_IDLE) * 1000);
+  unsigned long t = mf_env_number("TIMEOUT", AUTHCONN_MAX_TIMEOUT);
+  unsigned long st = mf_env_number("SESSION_TIMEOUT", AUTHCONN_MAX_SESSION_TIMEOUT);
+  unsigned idle = (unsigned)((t ? t : AUTHCONN_DEFAULT_TIMEOUT) * 1000);
   str err = {0, 0, 0};
   int sock;
   pid_t pid;
@@ -257,7 +257,7 @@ enum tlsrelay_stage tlsrelay_second_stage(struct tls** tls, ibuf* in, obuf* out,
     *status = 111;
     return r == TLSRELAY_CHILD_FAILED ? TLSRELAY_CHILD_GONE : TLSRELAY_NO_FORK;
   }
-  *deadline_ms = mf_mono_ms() + (long long)(st ? st : DEFAULT_SESSION) * 1000;
+  *deadline_ms = mf_mono_ms() + (long long)(st ? st : AUTHCONN_DEFAULT_SESSION_TIMEOUT) * 1000;
   in->timeout_ms = out->timeout_ms = idle;
   *status = tlsrelay_run(*tls, in, out, sock, pid, idle, &err);
   if (err.len) log_parts(0, err.s, 0, 0, 0);

@@ -44,6 +44,7 @@
  * answer `-ERR Authentication requires TLS (use STLS)` and CAPA lists
  * neither USER nor SASL. */
 #include "command.h"
+#include "lib/authconn.h"
 #include "lib/progenv.h"
 #include "lib/cvm.h"
 #include "lib/log.h"
@@ -61,14 +62,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_TIMEOUT 1200
-#define DEFAULT_SESSION_TIMEOUT 86400
-#define MAX_TIMEOUT 2000000UL           /* seconds; keeps ms in an unsigned */
-#define MAX_SESSION_TIMEOUT 315360000UL /* ten years */
 #define DEFAULT_MAX_LINE 4096
 #define MAX_CREDENTIAL 255              /* one CVM credential */
-#define IN_BUFSIZE 4096
-#define OUT_BUFSIZE 4096
 
 enum session_state { RUNNING, ENDED, AUTHENTICATED };
 
@@ -369,25 +364,14 @@ static int session_init(struct auth_session* s, char** argv)
   memset(s, 0, sizeof *s);
   s->cvm = argv[1];
   s->program = argv + 2;
-  unsigned long t = mf_env_override("AUTH_TIMEOUT", "TIMEOUT", MAX_TIMEOUT);
-  unsigned long st = mf_env_override("AUTH_SESSION_TIMEOUT", "SESSION_TIMEOUT", MAX_SESSION_TIMEOUT);
   s->max_line = mf_env_number("MAX_LINE_LENGTH", 1UL << 30);
   if (!s->max_line) s->max_line = DEFAULT_MAX_LINE;
   s->max_usercmd = mf_env_number("MAXUSERCMD", ~0UL / 10);
   s->max_authfail = mf_env_number("MAXAUTHFAIL", ~0UL / 10);
   s->domain = cvm_ucspi_domain();
   if (!s->domain) s->domain = "unknown";
-  if (ibuf_init(&s->in, 0, IN_BUFSIZE) < 0 || obuf_init(&s->out, 1, OUT_BUFSIZE) < 0) return -1;
-  s->in.timeout_ms = s->out.timeout_ms = (unsigned)((t ? t : DEFAULT_TIMEOUT) * 1000);
-  s->deadline_ms = mf_mono_ms() + (long long)(st ? st : DEFAULT_SESSION_TIMEOUT) * 1000;
-  s->in.deadline_ms = s->out.deadline_ms = &s->deadline_ms;
-  s->in.tie = &s->out;
   s->auth_requires_tls = getenv("AUTH_REQUIRES_TLS") != 0;
-  str err = {0, 0, 0};
-  s->tls = tls_prepare(0, &err);
-  if (!s->tls && err.len) log_parts(0, err.s, 0, 0, 0);
-  str_free(&err);
-  return 0;
+  return authconn_open(&s->in, &s->out, &s->deadline_ms, &s->tls);
 }
 
 static void session_free(struct auth_session* s)

@@ -20,7 +20,7 @@ QMAILHOME ?= /var/qmail
 CC        ?= cc
 CFLAGS    ?= -O2 -g
 SAN       ?=
-PYTHON    ?= python3
+PYTHON    ?= /usr/bin/python3
 
 WARN   := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wmissing-prototypes
 CPPFL  := -D_GNU_SOURCE -Iinclude -Isrc -DMODULE_DIR='"$(MODULEDIR)"' -DQMAIL_HOME='"$(QMAILHOME)"'
@@ -41,18 +41,22 @@ PROGRAMS  := $(call kinds_of,programs)
 SCRIPTS   := $(notdir $(wildcard scripts/*))
 UNITTESTS := $(basename $(notdir $(wildcard tests/unit/*.c)))
 
-# Extra libraries per module/program (name_LIBS).
-include $(wildcard mk/*.mk)
-
 LIB_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(wildcard src/lib/*.c))
 CORE_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(wildcard src/core/*.c))
 LIBMF    := $(BUILD)/libmf.a
+
+# Per-module settings and extra targets live in mk/*.mk: extra libraries
+# (name_LIBS), and rules of their own whose outputs they add to
+# EXTRA_TARGETS (built by `all`) and EXTRA_INSTALL (installed to BINDIR).
+EXTRA_TARGETS :=
+EXTRA_INSTALL :=
+include $(wildcard mk/*.mk)
 
 MODULE_FILES := $(BUILD)/lib/mailfront-tls.so $(PROTOCOLS:%=$(BUILD)/lib/protocol-%.so) $(BACKENDS:%=$(BUILD)/lib/backend-%.so) $(PLUGINS:%=$(BUILD)/lib/plugin-%.so)
 PROGRAM_FILES := $(BUILD)/bin/mailfront $(PROGRAMS:%=$(BUILD)/bin/%) $(SCRIPTS:%=$(BUILD)/bin/%)
 UNIT_FILES := $(UNITTESTS:%=$(BUILD)/tests/%)
 
-all: $(PROGRAM_FILES) $(MODULE_FILES) $(UNIT_FILES) $(BUILD)/examples/plugin-template.so
+all: $(PROGRAM_FILES) $(MODULE_FILES) $(UNIT_FILES) $(BUILD)/examples/plugin-template.so $(EXTRA_TARGETS)
 
 $(BUILD)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
@@ -119,7 +123,7 @@ bench: all
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MODULEDIR) $(DESTDIR)$(INCDIR)/mailfront
-	install -m 755 $(PROGRAM_FILES) $(DESTDIR)$(BINDIR)
+	install -m 755 $(PROGRAM_FILES) $(EXTRA_INSTALL) $(DESTDIR)$(BINDIR)
 	install -m 755 $(MODULE_FILES) $(DESTDIR)$(MODULEDIR)
 	install -m 644 include/mailfront/*.h $(DESTDIR)$(INCDIR)/mailfront
 

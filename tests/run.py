@@ -9,7 +9,12 @@ Two kinds of tests:
     binaries in $MF_BUILD (never anything found on PATH).
 Usage: MF_BUILD=/abs/build python3 tests/run.py [PATTERN...]
 PATTERN selects Python test modules/classes/methods whose id contains it.
+Python test modules run in parallel, each in its own process ($MF_JOBS at
+a time, default: number of CPUs + 1); each module starts its servers once
+(setUpClass), so modules must not share ports or files.
 """
+import concurrent.futures
+import re
 import os
 import subprocess
 import sys
@@ -66,9 +71,9 @@ def flatten(suite):
             yield t
 
 
-def run_python(patterns):
+def run_python(patterns, module=None):
     loader = unittest.TestLoader()
-    suite = loader.discover(HERE, pattern="test_*.py", top_level_dir=HERE)
+    suite = loader.discover(HERE, pattern=(module + ".py") if module else "test_*.py", top_level_dir=HERE)
     selected = unittest.TestSuite([t for t in flatten(suite) if matches(t, patterns)])
     runner = unittest.TextTestRunner(verbosity=1 if not os.environ.get("MF_VERBOSE") else 2,
                                      stream=sys.stdout, resultclass=Counting)
@@ -81,7 +86,51 @@ def run_python(patterns):
     return passed, failed, skipped
 
 
+SUMMARY = re.compile(r"^@@ (\d+) passed, (\d+) failed, (\d+) skipped$", re.M)
+
+
+def run_one_module(module, patterns):
+    """Child mode: run one module's tests, print a machine-readable summary."""
+    pp, pf, ps = run_python(patterns, module)
+    print(f"@@ {pp} passed, {pf} failed, {ps} skipped")
+    return 0 if pf == 0 else 1
+
+
+def run_python_parallel(patterns):
+    modules = sorted(n[:-3] for n in os.listdir(HERE) if n.startswith("test_") and n.endswith(".py"))
+    jobs = int(os.environ.get("MF_JOBS", "0") or 0) or (os.cpu_count() or 1) + 1
+    deadline = int(os.environ.get("MF_MODULE_TIMEOUT", "1500"))
+
+    def one(module):
+        t0 = time.time()
+        try:
+            p = subprocess.run([sys.executable, os.path.abspath(__file__), "--module", module] + patterns,
+                               capture_output=True, text=True, errors="replace", timeout=deadline)
+            out = p.stdout + p.stderr
+        except subprocess.TimeoutExpired as e:
+            out = (e.stdout or "") if isinstance(e.stdout, str) else ""
+            return module, out + f"\nFAIL {module}: module timed out after {deadline}s", (0, 1, 0), time.time() - t0
+        m = SUMMARY.search(p.stdout)
+        counts = tuple(int(x) for x in m.groups()) if m else (0, 1, 0)
+        if not m:
+            out += f"\nFAIL {module}: no summary (exit status {p.returncode})"
+        return module, out, counts, time.time() - t0
+
+    tp = tf = ts = 0
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        for module, out, (p_, f_, s_), dt in pool.map(one, modules):
+            if p_ + f_ + s_ == 0:
+                continue
+            print(f"--- {module}: {p_} passed, {f_} failed, {s_} skipped ({dt:.1f}s)")
+            if f_:
+                print(out[-20000:])
+            tp, tf, ts = tp + p_, tf + f_, ts + s_
+    return tp, tf, ts
+
+
 def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "--module":
+        return run_one_module(sys.argv[2], sys.argv[3:])
     build = os.environ.get("MF_BUILD")
     if not build or not os.path.isdir(build):
         print("MF_BUILD must name a build directory (run `make test`)")
@@ -90,7 +139,7 @@ def main():
     patterns = sys.argv[1:]
     t0 = time.time()
     up, uf = run_unit(build, patterns)
-    pp, pf, ps = run_python(patterns)
+    pp, pf, ps = run_python_parallel(patterns)
     passed, failed = up + pp, uf + pf
     print(f"time: {time.time() - t0:.1f}s build: {build}")
     tail = f", {ps} skipped" if ps else ""

@@ -7,6 +7,10 @@ core_queuedir_LIBS = -ldl
 # -rdynamic (modules resolve the ABI functions against the program).
 CORE_LIB_OBJ := $(filter-out $(BUILD)/obj/core/main.o,$(CORE_OBJ))
 
+# (This file is included before the Makefile's first rule: keep `all` the
+# default goal although a rule follows.)
+.DEFAULT_GOAL := all
+
 # 10,000 sessions through mf_session in one process (tests/unit/core_sessions.c).
 $(BUILD)/tests/core_sessions: tests/unit/core_sessions.c $(CORE_LIB_OBJ) $(LIBMF)
 	@mkdir -p $(dir $@)

@@ -201,8 +201,8 @@ class RblSessionTest(RblBase):
             self.assertEqual(out, [DNS_ERROR], env)
             self.assertTrue(any(l.startswith("Warning: rbl: invalid $DNSCACHE") for l in log_lines(p)))
 
-    def make_queue(self):
-        q = os.path.join(self.tmp, "rblq")
+    def make_queue(self, name="rblq"):
+        q = os.path.join(self.tmp, name)
         for d in ("", "tmp", "new"):
             os.makedirs(os.path.join(q, d), exist_ok=True)
         return q
@@ -232,6 +232,36 @@ class RblSessionTest(RblBase):
                               RBL_QUEUEDIR=q)
         self.assertEqual(out[-1], "250 Received 2 bytes.")
         self.assertEqual(os.listdir(os.path.join(q, "new")), [])
+
+    def test_rbl_capture_with_queuedir_backend(self):
+        """Capture and backend-queuedir each have their own writer: a listed
+        client's message lands in $RBL_QUEUEDIR only, an unlisted one's in
+        $QUEUEDIR only, both files complete, no temporary file left."""
+        rq, bq = self.make_queue("rblq"), self.make_queue("backq")
+        lines = MAIL + ["DATA", "Subject: x", "", "body", ".", "QUIT"]
+        env = dict(RBL_BLACKLISTS="bl.test", RBL_QUEUEDIR=rq, QUEUEDIR=bq, QUEUEDIR_NOSYNC="1")
+
+        def files(q):
+            names = sorted(os.listdir(os.path.join(q, "new")))
+            self.assertEqual(os.listdir(os.path.join(q, "tmp")), [])
+            out = []
+            for n in names:
+                with open(os.path.join(q, "new", n), "rb") as f:
+                    out.append(f.read())
+                os.unlink(os.path.join(q, "new", n))
+            return out
+
+        want = b"a@b.example\0c@d.example\0\0Subject: x\n\nbody\n"
+        for ip, reply, rfiles, bfiles in (("127.0.0.2", BLOCKED, [want], []),
+                                          ("127.0.0.1", "250 2.6.0 Message accepted.", [], [want])):
+            p = harness.mailfront(["smtp", "queuedir", "rbl", "accept"], crlf(*lines), timeout=30,
+                                  **dns_env(TCPREMOTEIP=ip, **env))
+            assert_no_sanitizer_report(self, p)
+            out = p.stdout.decode("latin-1").split("\r\n")[:-1]
+            self.assertEqual(out, [GREETING, "250 2.1.0 Sender accepted.", "250 2.1.5 Recipient accepted.",
+                                   "354 End your message with a period on a line by itself.",
+                                   reply, "221 2.0.0 Good bye."], ip)
+            self.assertEqual((files(rq), files(bq)), (rfiles, bfiles), ip)
 
     def test_rbl_capture_queue_error(self):
         out, _ = self.run_rbl(MAIL, TCPREMOTEIP="127.0.0.2", RBL_BLACKLISTS="bl.test",

@@ -185,14 +185,19 @@ int get_netstring_len(ibuf* in, unsigned long* i);
 int get_netstring(ibuf* in, str* s);
 
 /* The queue-directory writer, parameterised by a variable prefix
- * (QUEUEDIR for backend-queuedir, RBL_QUEUEDIR for rbl). */
-extern void queuedir_init(const char* prefix);
-extern const response* queuedir_reset(void);
-extern const response* queuedir_sender(str* address, str* params);
-extern const response* queuedir_recipient(str* address, str* params);
-extern const response* queuedir_data_start(int fd);
-extern const response* queuedir_data_block(const char* bytes, unsigned long len);
-extern const response* queuedir_message_end(int fd);
+ * (QUEUEDIR for backend-queuedir, RBL_QUEUEDIR for rbl).  One instance
+ * per user and session: queuedir_open (NULL when memory is short; the
+ * steps then answer 451), queuedir_close (removes an unfinished message
+ * and frees).  The prefix string must outlive the instance. */
+struct queuedir;
+extern struct queuedir* queuedir_open(const char* prefix);
+extern void queuedir_close(struct queuedir* q);
+extern const response* queuedir_reset(struct queuedir* q);
+extern const response* queuedir_sender(struct queuedir* q, str* address, str* params);
+extern const response* queuedir_recipient(struct queuedir* q, str* address, str* params);
+extern const response* queuedir_data_start(struct queuedir* q, int fd);
+extern const response* queuedir_data_block(struct queuedir* q, const char* bytes, unsigned long len);
+extern const response* queuedir_message_end(struct queuedir* q, int fd);
 
 /* Session state.
  * session_getenv: first NAME= entry of the session environment, else the

@@ -31,6 +31,9 @@
 
 #define SESSIONS_DFLT 10000
 
+#if defined(__SANITIZE_ADDRESS__)
+int __lsan_do_recoverable_leak_check(void);
+#endif
 const char* __asan_default_options(void);
 const char* __asan_default_options(void) { return "detect_leaks=1"; }
 
@@ -300,8 +303,6 @@ int main(int argc, char** argv)
     }
   }
   int fds_after = count_fds();
-  if (saved_err >= 0) { dup2(saved_err, 2); close(saved_err); }
-  if (logfd >= 0) close(logfd);
   CHECK(bad_io == 0, "every session ran over its socketpair");
   CHECK(bad_reply == 0, "every reply stream is exact");
   CHECK(bad_file == 0, "every queued file is exact, nothing else queued or left in tmp/");
@@ -319,6 +320,67 @@ int main(int argc, char** argv)
   CHECK(bytes_lines == sessions, "one bytes line per session");
   unlink(logpath);
 
+  /* The qmail back end changes nothing in this process: directory, signal
+   * mask and SIGPIPE disposition stay as they were. */
+  char script[400], home[300], cwd_before[PATH_MAX], cwd_after[PATH_MAX];
+  snprintf(home, sizeof home, "%s/qmail", qdir);
+  mkdir(home, 0700);
+  snprintf(script, sizeof script, "%s/qq.sh", home);
+  FILE* sf = fopen(script, "w");
+  if (sf) { fputs("#!/bin/sh\ncat > msg && cat <&1 > env\n", sf); fclose(sf); }
+  chmod(script, 0700);
+  char qhome[400], qprog[500];
+  snprintf(qhome, sizeof qhome, "QMAILHOME=%s", home);
+  snprintf(qprog, sizeof qprog, "QMAILQUEUE=%s", script);
+  char* env_qmail[] = { qhome, qprog, "TCPLOCALHOST=mx.test", 0 };
+  char* a5[] = { "smtp", "qmail", "accept", 0 };
+  struct mf_config* qcfg = mf_load(3, a5, loadenv, &err);
+  CHECK(qcfg != 0, "the qmail configuration loads");
+  sigset_t mask_before, mask_after;
+  sigprocmask(SIG_SETMASK, 0, &mask_before);
+  if (!getcwd(cwd_before, sizeof cwd_before)) cwd_before[0] = 0;
+  int qbad = 0;
+  for (int i = 0; qcfg && i < 20; i++) {
+    int status = -1;
+    in.len = want.len = got.len = 0;
+    putf(&in, "HELO x\r\nMAIL FROM:<q%d@t>\r\nRCPT TO:<r@t>\r\nDATA\r\nhi %d\r\n.\r\nQUIT\r\n", i, i);
+    if (run_session(qcfg, &in, &got, env_qmail, &status) < 0 || status != 0) { qbad++; continue; }
+    char msgpath[400], envpath[400], tmp[256];
+    snprintf(msgpath, sizeof msgpath, "%s/msg", home);
+    snprintf(envpath, sizeof envpath, "%s/env", home);
+    struct buf m = {0, 0, 0}, e = {0, 0, 0}, wm = {0, 0, 0}, we = {0, 0, 0};
+    FILE* fm = fopen(msgpath, "rb");
+    FILE* fe = fopen(envpath, "rb");
+    size_t k;
+    while (fm && (k = fread(tmp, 1, sizeof tmp, fm)) > 0) put(&m, tmp, k);
+    while (fe && (k = fread(tmp, 1, sizeof tmp, fe)) > 0) put(&e, tmp, k);
+    if (fm) fclose(fm);
+    if (fe) fclose(fe);
+    putf(&wm, "hi %d\n", i);
+    putf(&we, "Fq%d@t%cTr@t%c%c", i, 0, 0, 0);
+    if (!got.s || !strstr(got.s, "250 2.6.0 Accepted message qp ") || !strstr(got.s, "\r\n221 2.0.0 Good bye.\r\n")
+        || m.len != wm.len || memcmp(m.s, wm.s, m.len) || e.len != we.len || memcmp(e.s, we.s, e.len)) qbad++;
+    free(m.s); free(e.s); free(wm.s); free(we.s);
+    unlink(msgpath);
+    unlink(envpath);
+  }
+  sigprocmask(SIG_SETMASK, 0, &mask_after);
+  struct sigaction pipe_now;
+  sigaction(SIGPIPE, 0, &pipe_now);
+  if (!getcwd(cwd_after, sizeof cwd_after)) cwd_after[0] = 1;
+  CHECK(qbad == 0, "20 messages through qmail-queue: replies, message and envelope exact");
+  CHECK(strcmp(cwd_before, cwd_after) == 0, "the working directory is unchanged");
+  int same_mask = 1;
+  for (int sig = 1; sig < NSIG; sig++) if (sigismember(&mask_before, sig) != sigismember(&mask_after, sig)) same_mask = 0;
+  if (!same_mask || pipe_now.sa_handler != SIG_IGN) printf("# mask same %d, SIGPIPE ignored %d\n", same_mask, pipe_now.sa_handler == SIG_IGN);
+  CHECK(same_mask && pipe_now.sa_handler == SIG_IGN,
+        "the signal mask and SIGPIPE's disposition are unchanged");
+  unlink(script);
+  rmdir(home);
+  mf_free(qcfg);
+  if (saved_err >= 0) { dup2(saved_err, 2); close(saved_err); }
+  if (logfd >= 0) close(logfd);
+
   CHECK(mf_reload(cfgs[0], &err) == 0, "reload without reload hooks succeeds");
   for (int i = 0; i < 3; i++) mf_free(cfgs[i]);
   free(in.s); free(want.s); free(got.s); free(files[0].s); free(files[1].s);
@@ -326,5 +388,8 @@ int main(int argc, char** argv)
   snprintf(sub, sizeof sub, "%s/new", qdir); rmdir(sub);
   rmdir(qdir);
   (void)argv;
+#if defined(__SANITIZE_ADDRESS__)
+  CHECK(__lsan_do_recoverable_leak_check() == 0, "LeakSanitizer finds no leak");
+#endif
   return done();
 }

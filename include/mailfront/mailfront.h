@@ -64,6 +64,7 @@
 #define PLUGIN_VERSION 3
 #define PLUGIN_VERSION_4 4
 #define PROTOCOL_VERSION 3
+#define PROTOCOL_VERSION_4 4
 
 /* A command added to SMTP by a plugin or backend.  Matching is
  * case-insensitive on `name`.  fn_enabled (optional) returning 0 hides the
@@ -132,7 +133,12 @@ extern void* plugin_context(const struct plugin* self);
 /* A wire protocol.  name appears in Received: headers.  respond_line
  * encodes one reply line (final = last line of the reply) and returns 0 on
  * write failure.  init returns non-zero to abort start-up.  mainloop owns
- * the connection and returns the process exit status. */
+ * the connection and returns the process exit status.
+ * Version 4 (PROTOCOL_VERSION_4; version 3 still loads) adds per-session
+ * state: session_open runs first in every session (before the plugins'),
+ * setting *ctx (an error ends the session with exit status 1);
+ * session_close runs last, after the final flush.  The protocol's
+ * functions find it with protocol_context(). */
 struct protocol
 {
   unsigned version;
@@ -141,7 +147,13 @@ struct protocol
                       const char* msg, unsigned long len);
   int (*init)(void);
   int (*mainloop)(const struct command* commands);
+  /* version 4 */
+  const response* (*session_open)(void** ctx);
+  void (*session_close)(void* ctx);
 };
+
+/* The context the protocol's session_open set, or NULL. */
+extern void* protocol_context(void);
 
 /* ${PROTO}NAME from the environment ($PROTO defaults to TCP); NULL when
  * unset or empty.  getprotoenv(NULL) or ("") returns the prefix itself. */

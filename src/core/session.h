@@ -46,6 +46,8 @@ struct session
   unsigned flags;                  /* cfg's, plus switched back ends' */
   void** ctx;                      /* per-session contexts: [0] back end, [1+i] plugin i */
   unsigned nopened;                /* how many of those were opened */
+  void* proto_ctx;                 /* the protocol's (version 4) */
+  int proto_opened;
   char** extra_env;                /* mf_session's env, before the process's */
   int fd;                          /* temporary message file, or -1 */
   const response* data_error;      /* stored error of the current message */

@@ -22,9 +22,9 @@
  * with the spec's text, exit status 111.  Nothing here exits.
  *
  * Memory: struct qmxp owns its address and parameter strings (freed by
- * qmxp_free).  The only file-scope state is the reply being assembled by
- * qmxp_respond_line, because the ABI's respond_line has no context
- * argument; it is empty again after every final line. */
+ * qmxp_free).  The reply being assembled by qmxp_respond_line lives in
+ * the protocol's per-session context (struct qmxp_reply, protocol ABI
+ * version 4: qmxp_session_open/qmxp_session_close); no file-scope state. */
 #ifndef MF_QMXP_H
 #define MF_QMXP_H
 
@@ -71,30 +71,46 @@ QMXP_FN int qmxp_encode(str* out, unsigned number, const char* text, unsigned lo
   return 1;
 }
 
-/* Lines of the reply being assembled (see the header comment). */
-static str qmxp_lines;
-static str qmxp_wire;
+/* The reply being assembled: its lines so far, and the encoded netstring. */
+struct qmxp_reply { str lines, wire; };
+
+QMXP_FN const response* qmxp_session_open(void** ctx)
+{
+  *ctx = calloc(1, sizeof(struct qmxp_reply));
+  return *ctx ? 0 : &resp_oom;
+}
+
+QMXP_FN void qmxp_session_close(void* ctx)
+{
+  struct qmxp_reply* r = ctx;
+  if (!r) return;
+  str_free(&r->lines);
+  str_free(&r->wire);
+  free(r);
+}
 
 /* protocol.respond_line: lines of one reply are joined with '\n' and sent
  * as a single netstring when the final line arrives. */
 QMXP_FN int qmxp_respond_line(unsigned number, int final, const char* msg, unsigned long len)
 {
-  if (!final || qmxp_lines.len > 0) {
-    if (len >= STR_MAX || !str_catb(&qmxp_lines, msg, (unsigned)len)
-        || (!final && !str_catc(&qmxp_lines, '\n'))) {
-      qmxp_lines.len = 0;
+  struct qmxp_reply* rp = protocol_context();
+  if (!rp) return 0;
+  if (!final || rp->lines.len > 0) {
+    if (len >= STR_MAX || !str_catb(&rp->lines, msg, (unsigned)len)
+        || (!final && !str_catc(&rp->lines, '\n'))) {
+      rp->lines.len = 0;
       return 0;
     }
     if (!final) return 1;
-    msg = qmxp_lines.s;
-    len = qmxp_lines.len;
+    msg = rp->lines.s;
+    len = rp->lines.len;
   }
-  qmxp_wire.len = 0;
-  int ok = qmxp_encode(&qmxp_wire, number, msg, len)
-    && obuf_write(session_output(), qmxp_wire.s, qmxp_wire.len) == 0;
-  qmxp_lines.len = 0;
-  if (qmxp_wire.size > 65536) str_free(&qmxp_wire);
-  if (qmxp_lines.size > 65536) str_free(&qmxp_lines);
+  rp->wire.len = 0;
+  int ok = qmxp_encode(&rp->wire, number, msg, len)
+    && obuf_write(session_output(), rp->wire.s, rp->wire.len) == 0;
+  rp->lines.len = 0;
+  if (rp->wire.size > 65536) str_free(&rp->wire);
+  if (rp->lines.size > 65536) str_free(&rp->lines);
   return ok;
 }
 

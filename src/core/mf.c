@@ -153,11 +153,11 @@ static void protocol_close(struct session* s)
   s->proto_opened = 0;
 }
 
-static void exit_report(struct session* s)
+static void exit_report(struct session* s, int status)
 {
   handle_reset();
   obuf_flush(&s->out);
-  log_fmt(0, "bytes in: %llu bytes out: %llu", s->in.count, s->out.count);
+  log_session_end(status, s->in.count, s->out.count, 1);
 }
 
 static int run(struct session* s)
@@ -176,8 +176,9 @@ int mf_session(struct mf_config* cfg, int in_fd, int out_fd, char** env)
     log_parts(LOG_FATAL, "Out of memory", 0, 0, 0);
     return 111;
   }
+  log_session_begin(getprotoenv("REMOTEIP"));
   int status = run(&s);
-  exit_report(&s);
+  exit_report(&s, status);
   contexts_close(&s);
   protocol_close(&s);
   session_free(&s);

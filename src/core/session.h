@@ -51,6 +51,7 @@ struct session
   char** extra_env;                /* mf_session's env, before the process's */
   int fd;                          /* temporary message file, or -1 */
   const response* data_error;      /* stored error of the current message */
+  unsigned long long msg_bytes;    /* data bytes of the current message */
   char** env; unsigned nenv, capenv; /* session environment, NAME=VALUE */
   struct kvlist strs, nums;
   ibuf in; obuf out;

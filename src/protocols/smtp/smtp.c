@@ -154,7 +154,7 @@ static int cmd_ehlo(struct smtp* s, str* arg)
 static int cmd_mail(struct smtp* s, str* arg)
 {
   const response* r;
-  msg2("MAIL ", arg->s);
+  log_cmd("MAIL ", arg->s, arg->len);
   r = handle_reset();
   if (is_error(r)) { reply(s, r, 0); s->status = 0; return 0; }
   s->saw_mail = s->saw_rcpt = 0;
@@ -166,7 +166,7 @@ static int cmd_mail(struct smtp* s, str* arg)
 
 static int cmd_rcpt(struct smtp* s, str* arg)
 {
-  msg2("RCPT ", arg->s);
+  log_cmd("RCPT ", arg->s, arg->len);
   if (!s->saw_mail) return reply(s, &resp_mail_first, 0);
   if (smtp_parse_address(arg->s, arg->len, &s->addr, &s->params) < 0) return reply(s, &resp_bad_addr, 0);
   const response* r = handle_recipient(&s->addr, &s->params);
@@ -320,7 +320,7 @@ static int unknown(struct smtp* s, const char* word, unsigned long wlen, str* ar
   str_catb(&l, word, (unsigned)wlen);
   str_catc(&l, ' ');
   str_cat(&l, arg);
-  log_bytes(0, "", l.s ? l.s : "", l.len);
+  log_cmd("", l.s ? l.s : "", l.len);
   str_free(&l);
   s->notimpl++;
   if (s->maxnotimpl > 0 && s->notimpl > s->maxnotimpl) {

@@ -16,11 +16,20 @@
  *   `cc -shared -fPIC` and leave them unresolved.
  *
  * HOOK ORDER (SMTP)
- *   load once per configuration; per session: session_open (version 4),
- *   init; HELO/EHLO: reset, helo; MAIL: reset, sender; RCPT:
- *   recipient; DATA: data_start, data_block x n, message_end; reset at
- *   exit, then session_close.  QMQP/QMTP per message: reset, data_start, data_block x n,
- *   sender, recipient x n, message_end.
+ *   load once per configuration (version 4); per session: session_open
+ *   (version 4), init; HELO/EHLO: reset, helo; MAIL: reset, sender;
+ *   RCPT: recipient; DATA: data_start, data_block x n, message_end;
+ *   reset at exit, then session_close (version 4).  QMQP/QMTP per
+ *   message: reset, data_start, data_block x n, sender, recipient x n,
+ *   message_end.
+ *
+ * ONE PROCESS, MANY SESSIONS
+ *   A listener (mailfrontd) or a test may load the modules once and run
+ *   many sessions in one process, one after another.  Keep per-session
+ *   state in the version-4 context, not in statics; what `load` builds is
+ *   shared by all sessions and must not change while they run.  A
+ *   version-3 plugin that keeps state in statics still works when each
+ *   session runs in its own process (mailfront, mailfrontd's children).
  *
  * CHAIN RULE (one step)
  *   Plugins are called in list order, skipping those without the hook.
@@ -86,11 +95,13 @@ struct command
  * loaded by).  The flags of every loaded module are or-ed into the
  * session's flags.
  *
- * VERSION 4 (PLUGIN_VERSION_4) adds the fields after message_end; the core
- * reads them only when version is 4, so a version-3 object (which ends at message_end,
- * e.g. a binary plugin built for mailfront 2.x) loads unchanged.
+ * VERSION 4 (PLUGIN_VERSION_4) adds the fields after message_end; the
+ * core reads them only when version is 4, so a version-3 object (which
+ * ends at message_end, e.g. a binary plugin built for mailfront 2.x)
+ * loads unchanged.
  *   load          once when the configuration is loaded (mf_load), before
- *                 any session: parse rule files, certificates, ... once.
+ *                 any session, plugins in list order then the back end:
+ *                 parse rule files, certificates, ... once.
  *                 An error aborts loading.  In a listener this runs in the
  *                 parent; keep what it builds read-only afterwards.
  *   reload        on SIGHUP of a listener (mf_reload): rebuild what load

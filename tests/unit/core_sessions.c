@@ -381,6 +381,70 @@ int main(int argc, char** argv)
   if (saved_err >= 0) { dup2(saved_err, 2); close(saved_err); }
   if (logfd >= 0) close(logfd);
 
+  /* ABI version 4 through the example plugin (build/examples): load reads
+   * $TEMPLATE_BLOCK once, mf_reload again; the recipient count is kept per
+   * session (session_open/session_close, plugin_context). */
+  char vdir[300], link_to[PATH_MAX + 64], link_at[400];
+  snprintf(vdir, sizeof vdir, "%s/v4mods", qdir);
+  mkdir(vdir, 0700);
+  const char* const links[][2] = { { "lib/protocol-smtp.so", "protocol-smtp.so" },
+                                   { "lib/backend-queuedir.so", "backend-queuedir.so" },
+                                   { "examples/plugin-template.so", "plugin-template.so" } };
+  for (int i = 0; i < 3; i++) {
+    snprintf(link_to, sizeof link_to, "%s/%s", exe, links[i][0]);
+    snprintf(link_at, sizeof link_at, "%s/%s", vdir, links[i][1]);
+    if (symlink(link_to, link_at) < 0) CHECK(0, "symlink");
+  }
+  char vmodenv[400];
+  snprintf(vmodenv, sizeof vmodenv, "MODULE_PATH=%s", vdir);
+  char* vloadenv[] = { vmodenv, 0 };
+  char* a6[] = { "smtp", "queuedir", "template:accept", 0 };
+  setenv("TEMPLATE_BLOCK", "blocked", 1);
+  struct mf_config* vcfg = mf_load(3, a6, vloadenv, &err);
+  CHECK(vcfg != 0, "a version-4 plugin loads beside version-3 ones");
+  setenv("TEMPLATE_BLOCK", "other", 1);            /* not seen until reload */
+  int vbad = 0;
+  for (int i = 0; vcfg && i < 200; i++) {
+    int status = -1, nr = 1 + i % 3;
+    struct buf file = {0, 0, 0};
+    in.len = want.len = got.len = 0;
+    puts_(&in, "HELO x\r\nMAIL FROM:<a@t>\r\nRCPT TO:<blocked@t>\r\n");
+    puts_(&want, "220 mx.test mailfront ESMTP\r\n250 mx.test\r\n" R_SENDER
+                 "553 5.7.1 That recipient is blocked by the template plugin.\r\n");
+    putf(&file, "a@t%c", 0);
+    for (int k = 0; k < nr; k++) {
+      putf(&in, "RCPT TO:<r%d@t>\r\n", k);
+      puts_(&want, R_RCPT);
+      putf(&file, "r%d@t%c", k, 0);
+    }
+    putf(&file, "%cX-Template-Recipients: %d\nx\n", 0, nr);
+    puts_(&in, "DATA\r\nx\r\n.\r\nQUIT\r\n");
+    puts_(&want, R_354 R_MSG R_BYE);
+    if (run_session(vcfg, &in, &got, env_plain, &status) < 0 || status != 0
+        || got.len != want.len || memcmp(got.s, want.s, got.len) != 0 || !check_queue(&file, 1)) {
+      if (!vbad) dprintf(saved_err, "v4 session %d: got\n%s\n", i, got.s ? got.s : "");
+      vbad++;
+    }
+    free(file.s);
+  }
+  CHECK(vbad == 0, "200 sessions: per-session counts, the block read by load");
+  CHECK(vcfg && mf_reload(vcfg, &err) == 0, "mf_reload runs the reload hook");
+  if (vcfg) {
+    int status = -1;
+    in.len = got.len = 0;
+    puts_(&in, "HELO x\r\nMAIL FROM:<a@t>\r\nRCPT TO:<blocked@t>\r\nRCPT TO:<other@t>\r\nQUIT\r\n");
+    run_session(vcfg, &in, &got, env_plain, &status);
+    CHECK(got.s && strstr(got.s, "\r\n250 2.1.5 Recipient accepted.\r\n553 5.7.1 That recipient is blocked"),
+          "after reload the new block applies");
+  }
+  unsetenv("TEMPLATE_BLOCK");
+  mf_free(vcfg);
+  for (int i = 0; i < 3; i++) {
+    snprintf(link_at, sizeof link_at, "%s/%s", vdir, links[i][1]);
+    unlink(link_at);
+  }
+  rmdir(vdir);
+
   CHECK(mf_reload(cfgs[0], &err) == 0, "reload without reload hooks succeeds");
   for (int i = 0; i < 3; i++) mf_free(cfgs[i]);
   free(in.s); free(want.s); free(got.s); free(files[0].s); free(files[1].s);

@@ -378,8 +378,6 @@ int main(int argc, char** argv)
   unlink(script);
   rmdir(home);
   mf_free(qcfg);
-  if (saved_err >= 0) { dup2(saved_err, 2); close(saved_err); }
-  if (logfd >= 0) close(logfd);
 
   /* ABI version 4 through the example plugin (build/examples): load reads
    * $TEMPLATE_BLOCK once, mf_reload again; the recipient count is kept per
@@ -444,6 +442,8 @@ int main(int argc, char** argv)
     unlink(link_at);
   }
   rmdir(vdir);
+  if (saved_err >= 0) { dup2(saved_err, 2); close(saved_err); }
+  if (logfd >= 0) close(logfd);
 
   CHECK(mf_reload(cfgs[0], &err) == 0, "reload without reload hooks succeeds");
   for (int i = 0; i < 3; i++) mf_free(cfgs[i]);

@@ -176,7 +176,7 @@ int mf_session(struct mf_config* cfg, int in_fd, int out_fd, char** env)
     log_parts(LOG_FATAL, "Out of memory", 0, 0, 0);
     return 111;
   }
-  log_session_begin(getprotoenv("REMOTEIP"));
+  if (log_get_format() == LOG_KV) log_session_begin(getprotoenv("REMOTEIP"));
   int status = run(&s);
   exit_report(&s, status);
   contexts_close(&s);

@@ -208,6 +208,7 @@ static void emit(const char* prefix, const char* const* parts, int n, const unsi
 
 void log_session_begin(const char* ip)
 {
+  if (lg.format != LOG_KV) return;     /* classic lines carry no session */
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   lg.sessions++;
@@ -248,6 +249,10 @@ static int is_secret(const char* verb, unsigned long vlen)
 void log_cmd(const char* prefix, const char* arg, unsigned long len)
 {
   if (!prefix) prefix = "";
+  if (lg.format != LOG_KV) {      /* byte for byte the original line */
+    log_bytes(0, prefix, arg, len);
+    return;
+  }
   if (!arg) { arg = ""; len = 0; }
   /* the verb: the prefix's first word, else the argument's */
   const char* verb = *prefix ? prefix : arg;
@@ -256,10 +261,6 @@ void log_cmd(const char* prefix, const char* arg, unsigned long len)
   while (vlen < vmax && verb[vlen] != ' ') vlen++;
   const char* rest = *prefix ? arg : arg + vlen + (vlen < len);
   unsigned long rlen = *prefix ? len : len - vlen - (vlen < len);
-  if (lg.format != LOG_KV) {      /* byte for byte the original line */
-    log_bytes(0, prefix, arg, len);
-    return;
-  }
   str v = {0, 0, 0};
   str_catb(&v, verb, (unsigned)vlen);
   for (unsigned i = 0; i < v.len; i++) if (v.s[i] >= 'a' && v.s[i] <= 'z') v.s[i] = (char)(v.s[i] - 'a' + 'A');

@@ -188,6 +188,9 @@ extern void warn1(const char* a);
 extern void warn2(const char* a, const char* b);
 
 /* Extensions of this implementation (not in upstream's ABI). */
+/* The protocol name session_protocol() reports from now on (a string of
+ * static storage; e.g. SMTP says "ESMTP" after EHLO). */
+extern void session_set_protocol_name(const char* name);
 /* Whole-session limit ($SESSION_TIMEOUT): re-arm, and test for expiry. */
 extern void session_set_timeout(unsigned seconds);
 extern int session_expired(void);

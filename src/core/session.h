@@ -17,6 +17,7 @@ struct kvlist { struct kv* v; unsigned n, cap; };
 struct session
 {
   struct protocol* protocol;
+  const char* protocol_name;       /* set by the protocol (EHLO: ESMTP), else protocol->name */
   struct plugin* backend;
   struct plugin* plugins;          /* ordered list, linked by ->next */
   unsigned flags;                  /* or of every loaded module's flags */

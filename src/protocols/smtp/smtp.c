@@ -1,29 +1,32 @@
 /* smtp.c -- protocol-smtp.so: the SMTP state machine (protocols.md "SMTP").
  *
- * One `struct smtp` per connection is passed to every command handler.
- * Commands are dispatched by table: plugin/backend commands first, then
- * the built-ins.  Each handler returns 1 to go on or 0 to end the session
- * with s->status.  Replies go through the core's respond(), which logs
- * errors and flushes each complete reply.
+ * One `struct smtp` per connection is passed to every command handler; it
+ * holds the session's settings and one `struct smtp_txn`, the transaction,
+ * whose `phase` says which commands may come next.  Commands are
+ * dispatched by table: plugin/backend commands first, then the built-ins,
+ * each with the set of phases it is allowed in; a command outside its
+ * phases gets the phase's refusal (phase_refusal[]).  Each handler returns
+ * 1 to go on or 0 after end_session() recorded the exit status.  Replies
+ * go through the core's respond(), which logs errors and flushes each
+ * complete reply.  No file-scope state: everything lives in struct smtp.
  *
  * Beyond the original: command lines are bounded ($SMTP_MAXLINE, default
  * 4096 bytes: longer ones are read to their end and answered 500); a
  * session whose first line ends in CRLF is strict about the body's line
  * ends ($SMTP_BARE_NEWLINE = reject (default) or normalize), see body.c.
  *
- * Built-in STARTTLS (RFC 3207, protocols.md "Built-in STARTTLS"): set up in
- * protocol init from $TLS_* (lib/tls.h); $TLS_IMMEDIATE handshakes before
- * the greeting.  Beyond the original: a completed handshake (either way)
- * forgets the HELO/EHLO domain and the transaction, and bytes pipelined
- * after the STARTTLS line are discarded, never executed (CVE-2011-0411). */
+ * Built-in STARTTLS (RFC 3207, protocols.md "Built-in STARTTLS"): set up at
+ * the start of the session from $TLS_* (lib/tls.h); $TLS_IMMEDIATE
+ * handshakes before the greeting.  Beyond the original: a completed
+ * handshake (either way) forgets the HELO/EHLO domain and the transaction,
+ * and bytes pipelined after the STARTTLS line are discarded, never
+ * executed (CVE-2011-0411). */
 #include "smtp.h"
 #include "lib/log.h"
 #include "lib/tls.h"
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-extern struct protocol protocol;
 
 static RESPONSE(mail_first, 503, "5.5.1 You must send MAIL FROM: first");
 static RESPONSE(rcpt_first, 503, "5.5.1 You must send RCPT TO: first");
@@ -42,6 +45,30 @@ static RESPONSE(nul_byte, 500, "5.5.2 Syntax error, NUL byte in command.");
 static RESPONSE(tls_ready, 220, "2.0.0 Ready to start TLS");
 static RESPONSE(bare_newline, 550, "5.6.0 Message refused: bare CR or LF in the body (RFC 5321 section 2.3.8).");
 
+/* The phases of an SMTP conversation, as far as commands care. */
+enum smtp_phase
+{
+  PH_IDLE,                   /* no transaction: MAIL may start one */
+  PH_MAIL,                   /* a sender was accepted */
+  PH_RCPT,                   /* and at least one recipient */
+  PH_COUNT
+};
+#define IN(p) (1u << (p))
+#define ANY_PHASE (IN(PH_COUNT) - 1)
+
+/* The reply to a command that its phase does not allow. */
+static const response* const phase_refusal[PH_COUNT] = {
+  [PH_IDLE] = &resp_mail_first,
+  [PH_MAIL] = &resp_rcpt_first,
+  [PH_RCPT] = &resp_notimpl,         /* unused: every command allows it */
+};
+
+/* One mail transaction (MAIL .. end of data). */
+struct smtp_txn
+{
+  enum smtp_phase phase;
+};
+
 struct smtp
 {
   ibuf* in;
@@ -49,7 +76,7 @@ struct smtp
   const char* localhost;
   str line;                  /* current command line (line end stripped) */
   str addr, params, caps, text;
-  int saw_mail, saw_rcpt;
+  struct smtp_txn txn;
   int lines_seen, strict, normalize;
   unsigned long maxnotimpl, notimpl, maxline;
   int status;                /* exit status when a handler returns 0 */
@@ -60,8 +87,25 @@ struct builtin
 {
   const char* name;
   int (*fn)(struct smtp* s, str* arg);
-  int counts_as_unknown;     /* STARTTLS without TLS: 500 but not counted */
+  unsigned phases;           /* IN(phase) bits where the command is allowed */
+  const char* log_prefix;    /* logged with the argument before anything else */
 };
+
+/* The one place a session ends: record the exit status, log the reason
+ * (if any).  Returns 0, the handlers' "end the session". */
+static int end_session(struct smtp* s, int status, const char* reason)
+{
+  if (reason) msg1(reason);
+  s->status = status;
+  return 0;
+}
+
+/* Forget the transaction (after RSET, HELO/EHLO, end of data, TLS). */
+static void txn_forget(struct smtp* s)
+{
+  memset(&s->txn, 0, sizeof s->txn);
+  s->txn.phase = PH_IDLE;
+}
 
 /* Send r, or dflt when r is NULL; a text-less acceptance takes dflt's text. */
 static int reply(struct smtp* s, const response* r, const response* dflt)
@@ -74,13 +118,8 @@ static int reply(struct smtp* s, const response* r, const response* dflt)
     r = &tmp;
   }
   if (respond(r)) return 1;
-  s->status = 1;
-  return 0;
+  return end_session(s, 1, 0);
 }
-
-/* The TLS session prepared by protocol init, handed to mainloop's struct
- * smtp (init has no session argument): the only file-scope state. */
-static struct tls* prepared_tls;
 
 /* Offer STARTTLS: configured, not yet used, and no other TLS layer
  * (starttls-ucspi) completed. */
@@ -100,7 +139,7 @@ static int is_error(const response* r) { return r && (r->number & RESPONSE_MASK)
 static int do_helo_common(struct smtp* s, str* arg, str* caps, const response** helo_r)
 {
   const response* r = handle_reset();
-  s->saw_mail = s->saw_rcpt = 0;
+  txn_forget(s);
   if (is_error(r)) return reply(s, r, 0) ? -1 : 0;
   r = handle_helo(arg, caps);
   if (is_error(r)) return reply(s, r, 0) ? -1 : 0;
@@ -136,7 +175,7 @@ static int caps_has(const str* caps, const char* cap)
 
 static int cmd_ehlo(struct smtp* s, str* arg)
 {
-  protocol.name = "ESMTP";
+  session_set_protocol_name("ESMTP");
   s->caps.len = 0;
   if (!str_copys(&s->caps, "")) return reply(s, &resp_oom, 0);
   const response* unused = 0;     /* EHLO sends its capabilities */
@@ -153,24 +192,20 @@ static int cmd_ehlo(struct smtp* s, str* arg)
 
 static int cmd_mail(struct smtp* s, str* arg)
 {
-  const response* r;
-  msg2("MAIL ", arg->s);
-  r = handle_reset();
-  if (is_error(r)) { reply(s, r, 0); s->status = 0; return 0; }
-  s->saw_mail = s->saw_rcpt = 0;
+  const response* r = handle_reset();
+  if (is_error(r)) { reply(s, r, 0); return end_session(s, 0, 0); }
+  txn_forget(s);
   if (smtp_parse_address(arg->s, arg->len, &s->addr, &s->params) < 0) return reply(s, &resp_bad_addr, 0);
   r = handle_sender(&s->addr, &s->params);
-  if (!is_error(r)) s->saw_mail = 1;
+  if (!is_error(r)) s->txn.phase = PH_MAIL;
   return reply(s, r, &resp_accepted_sender);
 }
 
 static int cmd_rcpt(struct smtp* s, str* arg)
 {
-  msg2("RCPT ", arg->s);
-  if (!s->saw_mail) return reply(s, &resp_mail_first, 0);
   if (smtp_parse_address(arg->s, arg->len, &s->addr, &s->params) < 0) return reply(s, &resp_bad_addr, 0);
   const response* r = handle_recipient(&s->addr, &s->params);
-  if (!is_error(r)) s->saw_rcpt = 1;
+  if (!is_error(r)) s->txn.phase = PH_RCPT;
   return reply(s, r, &resp_accepted_recip);
 }
 
@@ -190,25 +225,25 @@ static int read_body(struct smtp* s, struct smtp_body* b)
   }
 }
 
+/* The connection ended inside a message: nothing is delivered. */
+static int lost_in_body(struct smtp* s)
+{
+  handle_reset();
+  if (session_expired()) return end_session(s, 0, 0);
+  return end_session(s, 1, s->in->timedout ? "Timed out" : "Connection dropped");
+}
+
 static int cmd_data(struct smtp* s, str* arg)
 {
   (void)arg;
-  if (!s->saw_mail) return reply(s, &resp_mail_first, 0);
-  if (!s->saw_rcpt) return reply(s, &resp_rcpt_first, 0);
   const response* r = handle_data_start();
   if (is_error(r)) return reply(s, r, 0);
   if (!reply(s, &resp_go_ahead, 0)) return 0;
   struct smtp_body body;
   smtp_body_start(&body, s->strict, s->normalize, emit_data, s);
   int k = read_body(s, &body);
-  s->saw_mail = s->saw_rcpt = 0;
-  if (k <= 0) {
-    handle_reset();
-    if (session_expired()) { s->status = 0; return 0; }
-    msg1(s->in->timedout ? "Timed out" : "Connection dropped");
-    s->status = 1;
-    return 0;
-  }
+  txn_forget(s);
+  if (k <= 0) return lost_in_body(s);
   if (body.bare && !body.normalize) {
     handle_reset();
     return reply(s, &resp_bare_newline, 0);
@@ -221,8 +256,8 @@ static int cmd_rset(struct smtp* s, str* arg)
 {
   (void)arg;
   const response* r = handle_reset();
-  if (is_error(r)) { reply(s, r, 0); s->status = 0; return 0; }
-  s->saw_mail = s->saw_rcpt = 0;
+  if (is_error(r)) { reply(s, r, 0); return end_session(s, 0, 0); }
+  txn_forget(s);
   return reply(s, &resp_ok, 0);
 }
 
@@ -234,8 +269,7 @@ static int cmd_quit(struct smtp* s, str* arg)
   (void)arg;
   reply(s, &resp_quit, 0);
   if (tls_active(s->tls)) tls_close(s->tls);   /* close_notify after the 221 */
-  s->status = 0;
-  return 0;
+  return end_session(s, 0, 0);
 }
 /* Handshake on the session's streams and record the results: log lines,
  * tls_state and the tls_* strings.  0 ok, -1 failed (logged). */
@@ -275,23 +309,24 @@ static int cmd_starttls(struct smtp* s, str* arg)
   (void)arg;                       /* the argument is ignored (2.22) */
   if (!tls_available(s)) return reply(s, &resp_notimpl, 0);
   if (!reply(s, &resp_tls_ready, 0)) return 0;
-  if (tls_handshake(s->tls) < 0) { s->status = 1; return 0; }
-  s->saw_mail = s->saw_rcpt = 0;
+  if (tls_handshake(s->tls) < 0) return end_session(s, 1, 0);
+  txn_forget(s);
   return 1;
 }
 
+#define TXN (IN(PH_MAIL) | IN(PH_RCPT))
 static const struct builtin builtins[] = {
-  { "HELO", cmd_helo, 0 },
-  { "EHLO", cmd_ehlo, 0 },
-  { "MAIL", cmd_mail, 0 },
-  { "RCPT", cmd_rcpt, 0 },
-  { "DATA", cmd_data, 0 },
-  { "RSET", cmd_rset, 0 },
-  { "NOOP", cmd_noop, 0 },
-  { "VRFY", cmd_vrfy, 0 },
-  { "HELP", cmd_help, 0 },
-  { "QUIT", cmd_quit, 0 },
-  { "STARTTLS", cmd_starttls, 0 },
+  { "HELO", cmd_helo, ANY_PHASE, 0 },
+  { "EHLO", cmd_ehlo, ANY_PHASE, 0 },
+  { "MAIL", cmd_mail, ANY_PHASE, "MAIL " },
+  { "RCPT", cmd_rcpt, TXN, "RCPT " },
+  { "DATA", cmd_data, IN(PH_RCPT), 0 },
+  { "RSET", cmd_rset, ANY_PHASE, 0 },
+  { "NOOP", cmd_noop, ANY_PHASE, 0 },
+  { "VRFY", cmd_vrfy, ANY_PHASE, 0 },
+  { "HELP", cmd_help, ANY_PHASE, 0 },
+  { "QUIT", cmd_quit, ANY_PHASE, 0 },
+  { "STARTTLS", cmd_starttls, ANY_PHASE, 0 },
 };
 
 /* ---- dispatch ---- */
@@ -310,8 +345,7 @@ static int run_plugin_cmd(struct smtp* s, const struct command* c, str* arg)
     if (!c->fn_hasparam) return reply(s, &resp_needs_param, 0);
     if (c->fn_hasparam(arg)) return 1;
   }
-  s->status = 1;
-  return 0;
+  return end_session(s, 1, 0);
 }
 
 static int unknown(struct smtp* s, const char* word, unsigned long wlen, str* arg)
@@ -325,10 +359,42 @@ static int unknown(struct smtp* s, const char* word, unsigned long wlen, str* ar
   s->notimpl++;
   if (s->maxnotimpl > 0 && s->notimpl > s->maxnotimpl) {
     reply(s, &resp_too_many, 0);
-    s->status = 1;
-    return 0;
+    return end_session(s, 1, 0);
   }
   return reply(s, &resp_notimpl, 0);
+}
+
+/* A plugin or backend command; -1 when none matches. */
+static int dispatch_plugin(struct smtp* s, const char* word, unsigned long w, str* arg)
+{
+  for (const struct command* c = s->plugin_cmds; c && c->name; c++) {
+    if (!word_is(word, w, c->name)) continue;
+    if (c->fn_enabled && !c->fn_enabled()) continue;
+    s->notimpl = 0;
+    unsigned long st;
+    int had_tls = session_hasnum("tls_state", &st);
+    int k = run_plugin_cmd(s, c, arg);
+    /* A plugin switched to TLS (starttls-ucspi): the transaction is
+     * forgotten here too (RFC 3207 4.2). */
+    if (!had_tls && session_hasnum("tls_state", &st)) txn_forget(s);
+    return k;
+  }
+  return -1;
+}
+
+/* A built-in command, refused when its phase does not allow it; -1 when
+ * none matches. */
+static int dispatch_builtin(struct smtp* s, const char* word, unsigned long w, str* arg)
+{
+  for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
+    const struct builtin* b = &builtins[i];
+    if (!word_is(word, w, b->name)) continue;
+    s->notimpl = 0;
+    if (b->log_prefix) msg2(b->log_prefix, arg->s);
+    if (!(b->phases & IN(s->txn.phase))) return reply(s, phase_refusal[s->txn.phase], 0);
+    return b->fn(s, arg);
+  }
+  return -1;
 }
 
 static int dispatch(struct smtp* s)
@@ -341,23 +407,8 @@ static int dispatch(struct smtp* s)
   while (a < len && (line[a] == ' ' || line[a] == '\t')) a++;
   str arg = {0, 0, 0};
   if (!str_copyb(&arg, line + a, (unsigned)(len - a))) return reply(s, &resp_oom, 0);
-  int k = -1;
-  for (const struct command* c = s->plugin_cmds; c && c->name && k < 0; c++) {
-    if (!word_is(line, w, c->name)) continue;
-    if (c->fn_enabled && !c->fn_enabled()) continue;
-    s->notimpl = 0;
-    unsigned long st;
-    int had_tls = session_hasnum("tls_state", &st);
-    k = run_plugin_cmd(s, c, &arg);
-    /* A plugin switched to TLS (starttls-ucspi): the transaction is
-     * forgotten here too (RFC 3207 4.2). */
-    if (!had_tls && session_hasnum("tls_state", &st)) s->saw_mail = s->saw_rcpt = 0;
-  }
-  for (size_t i = 0; k < 0 && i < sizeof builtins / sizeof builtins[0]; i++)
-    if (word_is(line, w, builtins[i].name)) {
-      s->notimpl = 0;
-      k = builtins[i].fn(s, &arg);
-    }
+  int k = dispatch_plugin(s, line, w, &arg);
+  if (k < 0) k = dispatch_builtin(s, line, w, &arg);
   if (k < 0) k = unknown(s, line, w, &arg);
   str_free(&arg);
   return k;
@@ -369,7 +420,7 @@ static int read_command(struct smtp* s)
   int toolong;
   for (;;) {
     int r = ibuf_getline(s->in, &s->line, s->maxline, &toolong);
-    if (r <= 0) { s->status = 0; return 0; }  /* EOF, timeout: silently */
+    if (r <= 0) return end_session(s, 0, 0);  /* EOF, timeout: silently */
     int had_lf = s->line.len > 0 && s->line.s[s->line.len - 1] == '\n';
     int had_crlf = had_lf && s->line.len > 1 && s->line.s[s->line.len - 2] == '\r';
     if (toolong) {
@@ -399,30 +450,52 @@ static unsigned long env_ulong(const char* name, unsigned long dflt)
   return end == v ? dflt : n;
 }
 
-static int smtp_mainloop(const struct command* cmds)
+/* Prepare built-in TLS (problems are logged and TLS is not offered);
+ * $TLS_IMMEDIATE (SMTPS): handshake now.  0 ok, -1 the handshake failed. */
+static int smtp_tls_setup(struct smtp* s)
 {
-  struct smtp s;
-  memset(&s, 0, sizeof s);
-  s.in = session_input();
-  s.plugin_cmds = cmds;
-  s.tls = prepared_tls;
-  s.localhost = getprotoenv("LOCALHOST");
-  if (!s.localhost) s.localhost = UNKNOWN;
-  s.maxnotimpl = env_ulong("MAXNOTIMPL", 0);
-  s.maxline = env_ulong("SMTP_MAXLINE", 4096);
-  if (s.maxline < 512) s.maxline = 512;
-  const char* bare = getenv("SMTP_BARE_NEWLINE");
-  s.normalize = bare && (strcasecmp(bare, "normalize") == 0 || strcasecmp(bare, "normalise") == 0);
+  str err = {0, 0, 0};
+  s->tls = tls_prepare(session_getenv, &err);
+  if (!s->tls && err.len) msg1(err.s);
+  str_free(&err);
+  if (s->tls && session_getenv("TLS_IMMEDIATE") && tls_handshake(s->tls) < 0) return -1;
+  return 0;
+}
 
+static void smtp_settings(struct smtp* s, const struct command* cmds)
+{
+  memset(s, 0, sizeof *s);
+  s->in = session_input();
+  s->plugin_cmds = cmds;
+  s->localhost = getprotoenv("LOCALHOST");
+  if (!s->localhost) s->localhost = UNKNOWN;
+  s->maxnotimpl = env_ulong("MAXNOTIMPL", 0);
+  s->maxline = env_ulong("SMTP_MAXLINE", 4096);
+  if (s->maxline < 512) s->maxline = 512;
+  const char* bare = getenv("SMTP_BARE_NEWLINE");
+  s->normalize = bare && (strcasecmp(bare, "normalize") == 0 || strcasecmp(bare, "normalise") == 0);
+  txn_forget(s);
+}
+
+static int greet(struct smtp* s)
+{
   const char* greeting = getenv("SMTPGREETING");
   str g = {0, 0, 0};
   if (greeting) str_copys(&g, greeting);
-  else str_cat2s(&g, s.localhost, " mailfront");
+  else str_cat2s(&g, s->localhost, " mailfront");
   str_cats(&g, " ESMTP");
   response gr = { 220, g.s };
   int go = g.s && respond(&gr);
   str_free(&g);
-  if (go)
+  return go;
+}
+
+static int smtp_mainloop(const struct command* cmds)
+{
+  struct smtp s;
+  smtp_settings(&s, cmds);
+  if (smtp_tls_setup(&s) < 0) return 1;
+  if (greet(&s))
     while (read_command(&s) && dispatch(&s)) {}
   str_free(&s.line);
   str_free(&s.addr);
@@ -443,22 +516,9 @@ static int smtp_respond_line(unsigned number, int final, const char* msg, unsign
   return obuf_write(out, code, 4) == 0 && obuf_write(out, msg, len) == 0 && obuf_write(out, "\r\n", 2) == 0;
 }
 
-/* Protocol init: prepare TLS (problems are logged and TLS is not offered);
- * $TLS_IMMEDIATE (SMTPS): handshake now, failure ends with exit 1. */
-static int smtp_init(void)
-{
-  str err = {0, 0, 0};
-  prepared_tls = tls_prepare(session_getenv, &err);
-  if (!prepared_tls && err.len) msg1(err.s);
-  str_free(&err);
-  if (prepared_tls && session_getenv("TLS_IMMEDIATE") && tls_handshake(prepared_tls) < 0) return 1;
-  return 0;
-}
-
-struct protocol protocol = {
+const struct protocol protocol = {
   .version = PROTOCOL_VERSION,
   .name = "SMTP",
   .respond_line = smtp_respond_line,
-  .init = smtp_init,
   .mainloop = smtp_mainloop,
 };

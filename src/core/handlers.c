@@ -185,6 +185,11 @@ void handle_data_bytes(const char* bytes, unsigned len)
   }
 }
 
+const response* handle_data_status(void)
+{
+  return session_current()->data_error;
+}
+
 const response* handle_message_end(void)
 {
   struct session* s = session_current();

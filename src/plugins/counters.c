@@ -10,6 +10,10 @@
  * EHLO advertises `SIZE N`.  Deliberate fix of a reference quirk: the
  * mailrules reset deletes `maxdatabytes`, so the helo hook re-derives it
  * from $DATABYTES before advertising (the reference says `SIZE 0`).
+ * When recipients per message or messages per session are limited, EHLO
+ * also advertises `LIMITS RCPTMAX=n MAILMAX=n` (RFC 9422, only the limits
+ * set), so that clients split their transactions; $SMTP_LIMITS=0 turns
+ * that off.
  *
  * State: one `struct counters` for the session (the ABI gives hooks no
  * context pointer, so it is the single file-scope object; every hook goes
@@ -153,12 +157,36 @@ static const response* c_init(void)
   return 0;
 }
 
+/* The LIMITS capability line (RFC 9422): one item per limit set, none
+ * when no limit is set.  0 ok, -1 out of memory. */
+struct limits_item { const char* keyword; const char* num; const char* var; };
+static const struct limits_item limits_items[] = {
+  { "RCPTMAX", "maxrcpts", "MAXRCPTS" },
+  { "MAILMAX", "maxmsgs", "MAXMSGS" },
+};
+
+static int cat_limits(str* caps)
+{
+  const char* v = session_getenv("SMTP_LIMITS");
+  if (v && strcmp(v, "0") == 0) return 0;
+  int any = 0;
+  for (size_t i = 0; i < sizeof limits_items / sizeof limits_items[0]; i++) {
+    unsigned long m = limit(limits_items[i].num, limits_items[i].var);
+    if (m == 0) continue;
+    if (!(any ? str_catc(caps, ' ') : str_cats(caps, "LIMITS "))
+        || !str_cat2s(caps, limits_items[i].keyword, "=") || !str_catu(caps, m))
+      return -1;
+    any = 1;
+  }
+  return any && !str_catc(caps, '\n') ? -1 : 0;
+}
+
 static const response* c_helo(str* hostname, str* capabilities)
 {
   (void)hostname;
   limit("maxdatabytes", "DATABYTES");   /* re-derive after a mailrules reset */
   if (!str_cats(capabilities, "SIZE ") || !str_catu(capabilities, current_maxdatabytes())
-      || !str_catc(capabilities, '\n'))
+      || !str_catc(capabilities, '\n') || cat_limits(capabilities) < 0)
     return &resp_oom;
   return 0;
 }

@@ -24,6 +24,7 @@
 #include "smtp.h"
 #include "lib/log.h"
 #include "lib/tls.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -44,6 +45,14 @@ static RESPONSE(too_long, 500, "5.5.2 Line too long.");
 static RESPONSE(nul_byte, 500, "5.5.2 Syntax error, NUL byte in command.");
 static RESPONSE(tls_ready, 220, "2.0.0 Ready to start TLS");
 static RESPONSE(bare_newline, 550, "5.6.0 Message refused: bare CR or LF in the body (RFC 5321 section 2.3.8).");
+static RESPONSE(bdat_open, 503, "5.5.1 A BDAT transfer is in progress: send BDAT with LAST, or RSET.");
+static RESPONSE(bdat_syntax, 501, "5.5.4 Syntax error in BDAT size, closing connection.");
+static RESPONSE(no_binarymime, 555, "5.5.4 BODY=BINARYMIME is not supported.");
+static RESPONSE(no_smtputf8, 555, "5.5.4 SMTPUTF8 is not offered.");
+static RESPONSE(smtputf8_value, 501, "5.5.4 SMTPUTF8 takes no value.");
+static RESPONSE(utf8_needed, 553, "5.6.7 Non-ASCII address requires SMTPUTF8.");
+static RESPONSE(bad_utf8_sender, 553, "5.1.7 Invalid UTF-8 in the sender address.");
+static RESPONSE(bad_utf8_recip, 553, "5.1.3 Invalid UTF-8 in the recipient address.");
 
 /* The phases of an SMTP conversation, as far as commands care. */
 enum smtp_phase
@@ -51,6 +60,7 @@ enum smtp_phase
   PH_IDLE,                   /* no transaction: MAIL may start one */
   PH_MAIL,                   /* a sender was accepted */
   PH_RCPT,                   /* and at least one recipient */
+  PH_BDAT,                   /* BDAT chunks came, the LAST one not yet */
   PH_COUNT
 };
 #define IN(p) (1u << (p))
@@ -61,12 +71,29 @@ static const response* const phase_refusal[PH_COUNT] = {
   [PH_IDLE] = &resp_mail_first,
   [PH_MAIL] = &resp_rcpt_first,
   [PH_RCPT] = &resp_notimpl,         /* unused: every command allows it */
+  [PH_BDAT] = &resp_bdat_open,
 };
+
+/* The ESMTP extensions built in, in EHLO order.  Each is offered unless
+ * its variable is 0; STARTTLS also needs TLS configured (tls_available). */
+enum smtp_ext { EXT_8BITMIME, EXT_ENHANCEDSTATUSCODES, EXT_PIPELINING, EXT_CHUNKING, EXT_SMTPUTF8, EXT_COUNT };
+struct extension { const char* keyword; const char* variable; };
+static const struct extension extensions[EXT_COUNT] = {
+  [EXT_8BITMIME] = { "8BITMIME", "SMTP_8BITMIME" },
+  [EXT_ENHANCEDSTATUSCODES] = { "ENHANCEDSTATUSCODES", "SMTP_ENHANCEDSTATUSCODES" },
+  [EXT_PIPELINING] = { "PIPELINING", "SMTP_PIPELINING" },
+  [EXT_CHUNKING] = { "CHUNKING", "SMTP_CHUNKING" },
+  [EXT_SMTPUTF8] = { "SMTPUTF8", "SMTP_SMTPUTF8" },
+};
+#define EXT(e) (1u << (e))
 
 /* One mail transaction (MAIL .. end of data). */
 struct smtp_txn
 {
   enum smtp_phase phase;
+  int utf8;                  /* MAIL FROM declared SMTPUTF8 */
+  unsigned long long chunked; /* BDAT: bytes received in chunks */
+  struct smtp_body body;     /* BDAT: the decoder, across chunks */
 };
 
 struct smtp
@@ -77,6 +104,7 @@ struct smtp
   str line;                  /* current command line (line end stripped) */
   str addr, params, caps, text;
   struct smtp_txn txn;
+  unsigned ext;              /* EXT() bits of the extensions offered */
   int lines_seen, strict, normalize;
   unsigned long maxnotimpl, notimpl, maxline;
   int status;                /* exit status when a handler returns 0 */
@@ -88,6 +116,7 @@ struct builtin
   const char* name;
   int (*fn)(struct smtp* s, str* arg);
   unsigned phases;           /* IN(phase) bits where the command is allowed */
+  unsigned needs;            /* EXT() bits: without them it is unknown */
   const char* log_prefix;    /* logged with the argument before anything else */
 };
 
@@ -105,6 +134,7 @@ static void txn_forget(struct smtp* s)
 {
   memset(&s->txn, 0, sizeof s->txn);
   s->txn.phase = PH_IDLE;
+  session_delnum("smtputf8");
 }
 
 /* Send r, or dflt when r is NULL; a text-less acceptance takes dflt's text. */
@@ -182,12 +212,38 @@ static int cmd_ehlo(struct smtp* s, str* arg)
   int k = do_helo_common(s, arg, &s->caps, &unused);
   if (k <= 0) return k < 0;
   s->text.len = 0;
-  if (!str_cat2s(&s->text, s->localhost, "\n") || !str_cat(&s->text, &s->caps)
-      || !str_cats(&s->text, "8BITMIME\nENHANCEDSTATUSCODES\nPIPELINING")
-      || (tls_available(s) && !caps_has(&s->caps, "STARTTLS") && !str_cats(&s->text, "\nSTARTTLS")))
-    return reply(s, &resp_oom, 0);
+  int ok = str_cat2s(&s->text, s->localhost, "\n") && str_cat(&s->text, &s->caps);
+  for (unsigned e = 0; e < EXT_COUNT; e++)
+    if (s->ext & EXT(e)) ok = ok && str_cat2s(&s->text, extensions[e].keyword, "\n");
+  if (tls_available(s) && !caps_has(&s->caps, "STARTTLS")) ok = ok && str_cats(&s->text, "STARTTLS\n");
+  if (!ok) return reply(s, &resp_oom, 0);
+  s->text.s[--s->text.len] = 0;     /* no LF after the last line */
   response r = { 250, s->text.s };
   return reply(s, &r, 0);
+}
+
+/* The MAIL parameters this module acts on (RFC 6531, RFC 3030): NULL to
+ * go on (txn.utf8 set), or the refusal. */
+static const response* mail_params(struct smtp* s)
+{
+  const char* v;
+  if (smtp_param_find(&s->params, "SMTPUTF8", &v)) {
+    if (!(s->ext & EXT(EXT_SMTPUTF8))) return &resp_no_smtputf8;
+    if (v) return &resp_smtputf8_value;
+    s->txn.utf8 = 1;
+  }
+  if (smtp_param_find(&s->params, "BODY", &v) && v && strcasecmp(v, "BINARYMIME") == 0)
+    return &resp_no_binarymime;      /* no back end carries binary bodies */
+  return 0;
+}
+
+/* Non-ASCII in an address: only valid UTF-8, only when declared. */
+static const response* address_utf8(const struct smtp* s, const response* invalid)
+{
+  int k = smtp_utf8_check(s->addr.s, s->addr.len);
+  if (k < 0) return invalid;
+  if (k > 0 && !s->txn.utf8) return &resp_utf8_needed;
+  return 0;
 }
 
 static int cmd_mail(struct smtp* s, str* arg)
@@ -196,15 +252,23 @@ static int cmd_mail(struct smtp* s, str* arg)
   if (is_error(r)) { reply(s, r, 0); return end_session(s, 0, 0); }
   txn_forget(s);
   if (smtp_parse_address(arg->s, arg->len, &s->addr, &s->params) < 0) return reply(s, &resp_bad_addr, 0);
+  if ((r = mail_params(s)) != 0 || (r = address_utf8(s, &resp_bad_utf8_sender)) != 0) {
+    txn_forget(s);
+    return reply(s, r, 0);
+  }
+  if (s->txn.utf8) session_setnum("smtputf8", 1);
   r = handle_sender(&s->addr, &s->params);
-  if (!is_error(r)) s->txn.phase = PH_MAIL;
+  if (is_error(r)) txn_forget(s);
+  else s->txn.phase = PH_MAIL;
   return reply(s, r, &resp_accepted_sender);
 }
 
 static int cmd_rcpt(struct smtp* s, str* arg)
 {
   if (smtp_parse_address(arg->s, arg->len, &s->addr, &s->params) < 0) return reply(s, &resp_bad_addr, 0);
-  const response* r = handle_recipient(&s->addr, &s->params);
+  const response* r = address_utf8(s, &resp_bad_utf8_recip);
+  if (r) return reply(s, r, 0);
+  r = handle_recipient(&s->addr, &s->params);
   if (!is_error(r)) s->txn.phase = PH_RCPT;
   return reply(s, r, &resp_accepted_recip);
 }
@@ -233,6 +297,8 @@ static int lost_in_body(struct smtp* s)
   return end_session(s, 1, s->in->timedout ? "Timed out" : "Connection dropped");
 }
 
+static int message_end(struct smtp* s, const struct smtp_body* body);
+
 static int cmd_data(struct smtp* s, str* arg)
 {
   (void)arg;
@@ -242,14 +308,81 @@ static int cmd_data(struct smtp* s, str* arg)
   struct smtp_body body;
   smtp_body_start(&body, s->strict, s->normalize, emit_data, s);
   int k = read_body(s, &body);
-  txn_forget(s);
   if (k <= 0) return lost_in_body(s);
-  if (body.bare && !body.normalize) {
+  return message_end(s, &body);
+}
+
+/* The end of a message (DATA's end line, BDAT LAST): refuse bare line
+ * ends unless normalized, else the message_end step; then the transaction
+ * is over whatever the answer. */
+static int message_end(struct smtp* s, const struct smtp_body* body)
+{
+  const response* r;
+  if (body->bare && !body->normalize) {
     handle_reset();
-    return reply(s, &resp_bare_newline, 0);
-  }
-  r = handle_message_end();
+    r = &resp_bare_newline;
+  } else r = handle_message_end();
+  txn_forget(s);
   return reply(s, r, &resp_accepted_message);
+}
+
+/* Read exactly n bytes of a BDAT chunk, each run of buffered bytes to
+ * feed (NULL: drop them).  1 ok, 0 EOF, -1 read error. */
+static int read_chunk(struct smtp* s, unsigned long long n, struct smtp_body* feed)
+{
+  while (n > 0) {
+    int r = ibuf_fill(s->in);
+    if (r <= 0) return r;
+    unsigned long avail = s->in->tail - s->in->head;
+    unsigned long take = n < avail ? (unsigned long)n : avail;
+    unsigned long used;
+    if (feed) smtp_body_feed(feed, s->in->buf + s->in->head, take, &used);
+    s->in->head += take;
+    n -= take;
+  }
+  return 1;
+}
+
+/* BDAT n [LAST] (RFC 3030).  The n bytes follow the command whatever the
+ * reply, so they are always read: streamed through the data hooks in the
+ * transaction, dropped otherwise.  A size that cannot be parsed leaves no
+ * way to find the next command: the session ends. */
+static int cmd_bdat(struct smtp* s, str* arg)
+{
+  unsigned long long n;
+  int last;
+  if (smtp_parse_bdat(arg->s, arg->len, &n, &last) < 0) {
+    reply(s, &resp_bdat_syntax, 0);
+    return end_session(s, 1, 0);
+  }
+  const response* refusal = 0;
+  if (s->txn.phase != PH_RCPT && s->txn.phase != PH_BDAT) refusal = phase_refusal[s->txn.phase];
+  else if (s->txn.phase == PH_RCPT) {
+    refusal = handle_data_start();
+    if (is_error(refusal)) txn_forget(s);    /* the core reset the transaction */
+    else {
+      refusal = 0;
+      smtp_body_start_chunked(&s->txn.body, s->normalize, emit_data, s);
+      s->txn.phase = PH_BDAT;
+    }
+  }
+  int k = read_chunk(s, n, refusal ? 0 : &s->txn.body);
+  if (k <= 0) return lost_in_body(s);
+  if (refusal) return reply(s, refusal, 0);
+  s->txn.chunked += n;
+  if (last) {
+    smtp_body_finish(&s->txn.body);
+    return message_end(s, &s->txn.body);
+  }
+  smtp_body_flush(&s->txn.body);
+  const response* failed = handle_data_status();
+  if (failed) { txn_forget(s); return reply(s, failed, 0); }
+  char num[24];
+  snprintf(num, sizeof num, "%llu", n);
+  s->text.len = 0;
+  if (!str_cat3s(&s->text, "2.0.0 ", num, " bytes received.")) return reply(s, &resp_oom, 0);
+  response ok = { 250, s->text.s };
+  return reply(s, &ok, 0);
 }
 
 static int cmd_rset(struct smtp* s, str* arg)
@@ -315,18 +448,21 @@ static int cmd_starttls(struct smtp* s, str* arg)
 }
 
 #define TXN (IN(PH_MAIL) | IN(PH_RCPT))
+#define NOT_BDAT (ANY_PHASE & ~IN(PH_BDAT))
 static const struct builtin builtins[] = {
-  { "HELO", cmd_helo, ANY_PHASE, 0 },
-  { "EHLO", cmd_ehlo, ANY_PHASE, 0 },
-  { "MAIL", cmd_mail, ANY_PHASE, "MAIL " },
-  { "RCPT", cmd_rcpt, TXN, "RCPT " },
-  { "DATA", cmd_data, IN(PH_RCPT), 0 },
-  { "RSET", cmd_rset, ANY_PHASE, 0 },
-  { "NOOP", cmd_noop, ANY_PHASE, 0 },
-  { "VRFY", cmd_vrfy, ANY_PHASE, 0 },
-  { "HELP", cmd_help, ANY_PHASE, 0 },
-  { "QUIT", cmd_quit, ANY_PHASE, 0 },
-  { "STARTTLS", cmd_starttls, ANY_PHASE, 0 },
+  { "HELO", cmd_helo, ANY_PHASE, 0, 0 },
+  { "EHLO", cmd_ehlo, ANY_PHASE, 0, 0 },
+  { "MAIL", cmd_mail, NOT_BDAT, 0, "MAIL " },
+  { "RCPT", cmd_rcpt, TXN, 0, "RCPT " },
+  { "DATA", cmd_data, IN(PH_RCPT), 0, 0 },
+  /* BDAT checks its phase itself, after reading the chunk that follows. */
+  { "BDAT", cmd_bdat, ANY_PHASE, EXT(EXT_CHUNKING), 0 },
+  { "RSET", cmd_rset, ANY_PHASE, 0, 0 },
+  { "NOOP", cmd_noop, ANY_PHASE, 0, 0 },
+  { "VRFY", cmd_vrfy, ANY_PHASE, 0, 0 },
+  { "HELP", cmd_help, ANY_PHASE, 0, 0 },
+  { "QUIT", cmd_quit, ANY_PHASE, 0, 0 },
+  { "STARTTLS", cmd_starttls, ANY_PHASE, 0, 0 },
 };
 
 /* ---- dispatch ---- */
@@ -388,7 +524,7 @@ static int dispatch_builtin(struct smtp* s, const char* word, unsigned long w, s
 {
   for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
     const struct builtin* b = &builtins[i];
-    if (!word_is(word, w, b->name)) continue;
+    if (!word_is(word, w, b->name) || (b->needs & ~s->ext)) continue;
     s->notimpl = 0;
     if (b->log_prefix) msg2(b->log_prefix, arg->s);
     if (!(b->phases & IN(s->txn.phase))) return reply(s, phase_refusal[s->txn.phase], 0);
@@ -474,6 +610,10 @@ static void smtp_settings(struct smtp* s, const struct command* cmds)
   if (s->maxline < 512) s->maxline = 512;
   const char* bare = getenv("SMTP_BARE_NEWLINE");
   s->normalize = bare && (strcasecmp(bare, "normalize") == 0 || strcasecmp(bare, "normalise") == 0);
+  for (unsigned e = 0; e < EXT_COUNT; e++) {
+    const char* v = getenv(extensions[e].variable);
+    if (!v || strcmp(v, "0") != 0) s->ext |= EXT(e);
+  }
   txn_forget(s);
 }
 

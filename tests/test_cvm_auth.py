@@ -513,6 +513,16 @@ class DifferentialTest(CvmTestBase):
                     {"CVM_SASL_PLAIN": PWFILE, "AUTH_REQUIRES_TLS": "1"}):
             ours = self.smtp(s, plugins=plugins, **env)
             ref = self.smtp(s, plugins=plugins, argv0=harness.REFERENCE, **env)
+            if "AUTH_REQUIRES_TLS" in env:
+                # AUTH is an unknown command here: the reference logs its
+                # arguments and the continuation lines (credentials); ours
+                # masks them (issue 10 item 4), one log line each.
+                self.assertEqual(ours.stdout, ref.stdout, env)
+                self.assertEqual(len(ours.stderr.splitlines()), len(ref.stderr.splitlines()))
+                for secret in (plain(b"alice", b"secret"), b64(b"secret"), plain(b"alice", b"bad")):
+                    self.assertIn(secret.encode(), ref.stderr)
+                    self.assertNotIn(secret.encode(), ours.stderr)
+                continue
             self.assertEqual(self.normalized(ours), self.normalized(ref), env)
 
     def test_misbehaving_modules_against_reference(self):

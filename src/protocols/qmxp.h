@@ -14,7 +14,9 @@
  *     than the limit ($QMQP_MAXADDR / $QMTP_MAXADDR, default
  *     QMXP_MAXADDR_DFLT bytes) is skipped, not stored, and refuses the
  *     message with a permanent reply; so is an address containing a NUL
- *     byte (it would forge envelope entries in NUL-separated queue formats).
+ *     byte (it would forge envelope entries in NUL-separated queue formats)
+ *     and an empty recipient (no null forward-path exists; in a
+ *     NUL-separated envelope it would read as the list's end).
  *
  * Errors: parsers return 1 (ok), 0 (format error) or -1 (end of input,
  * read error or read timeout, which the protocols treat alike).  Format
@@ -44,6 +46,7 @@ static RESPONSE(qmxp_sender_long, 553, "5.1.7 Sender address too long.");
 static RESPONSE(qmxp_recip_long, 553, "5.1.3 Recipient address too long.");
 static RESPONSE(qmxp_sender_nul, 553, "5.1.7 Sender address contains a NUL byte.");
 static RESPONSE(qmxp_recip_nul, 553, "5.1.3 Recipient address contains a NUL byte.");
+static RESPONSE(qmxp_recip_empty, 554, "5.1.2 Recipient address may not be empty");
 
 /* ---- reply encoding ---- */
 
@@ -268,6 +271,8 @@ QMXP_FN void qmxp_envelope(struct qmxp* q, int is_sender, int toolong)
     q->err = is_sender ? &resp_qmxp_sender_long : &resp_qmxp_recip_long;
   else if (memchr(q->addr.s ? q->addr.s : "", 0, q->addr.len))
     q->err = is_sender ? &resp_qmxp_sender_nul : &resp_qmxp_recip_nul;
+  else if (!is_sender && q->addr.len == 0)
+    q->err = &resp_qmxp_recip_empty;
   else
     qmxp_keep(q, is_sender ? handle_sender(&q->addr, &q->params)
                            : handle_recipient(&q->addr, &q->params));

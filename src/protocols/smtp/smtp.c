@@ -13,14 +13,17 @@
  * Beyond the original: command lines are bounded ($SMTP_MAXLINE, default
  * 4096 bytes: longer ones are read to their end and answered 500); a
  * session whose first line ends in CRLF is strict about the body's line
- * ends ($SMTP_BARE_NEWLINE = reject (default) or normalize), see body.c.
+ * ends ($SMTP_BARE_NEWLINE = reject (default) or normalize), see body.c;
+ * a HELO/EHLO argument with a control byte is refused (501) and so is an
+ * empty recipient (554, before any plugin); AUTH's arguments, and the
+ * lines after an AUTH refused as unknown, are never logged in clear.
  *
  * Built-in STARTTLS (RFC 3207, protocols.md "Built-in STARTTLS"): set up at
  * the start of the session from $TLS_* (lib/tls.h); $TLS_IMMEDIATE
  * handshakes before the greeting.  Beyond the original: a completed
- * handshake (either way) forgets the HELO/EHLO domain and the transaction,
- * and bytes pipelined after the STARTTLS line are discarded, never
- * executed (CVE-2011-0411). */
+ * handshake (either way) forgets the HELO/EHLO domain, the transaction and
+ * any authentication (forget_client), and bytes pipelined after the
+ * STARTTLS line are discarded, never executed (CVE-2011-0411). */
 #include "smtp.h"
 #include "lib/log.h"
 #include "lib/tls.h"
@@ -44,6 +47,8 @@ static RESPONSE(needs_param, 501, "5.5.2 Syntax error, command requires a parame
 static RESPONSE(too_long, 500, "5.5.2 Line too long.");
 static RESPONSE(nul_byte, 500, "5.5.2 Syntax error, NUL byte in command.");
 static RESPONSE(tls_ready, 220, "2.0.0 Ready to start TLS");
+static RESPONSE(helo_ctl, 501, "5.5.2 Syntax error, control character in the domain.");
+static RESPONSE(empty_rcpt, 554, "5.1.2 Recipient address may not be empty");
 static RESPONSE(bare_newline, 550, "5.6.0 Message refused: bare CR or LF in the body (RFC 5321 section 2.3.8).");
 static RESPONSE(bdat_open, 503, "5.5.1 A BDAT transfer is in progress: send BDAT with LAST, or RSET.");
 static RESPONSE(bdat_syntax, 501, "5.5.4 Syntax error in BDAT size, closing connection.");
@@ -109,6 +114,8 @@ struct smtp
   unsigned long maxnotimpl, notimpl, maxline;
   int status;                /* exit status when a handler returns 0 */
   struct tls* tls;           /* built-in TLS, NULL when not offered */
+  int auth_refused;          /* an AUTH was refused as unknown: the client's
+                                next unknown lines are its credentials */
 };
 
 struct builtin
@@ -168,6 +175,11 @@ static int is_error(const response* r) { return r && (r->number & RESPONSE_MASK)
  * after an error reply. */
 static int do_helo_common(struct smtp* s, str* arg, str* caps, const response** helo_r)
 {
+  /* A control byte (bare CR, TAB, ESC, DEL...) would reach the Received
+   * header through helo_domain: refused before any plugin sees it. */
+  for (unsigned i = 0; i < arg->len; i++)
+    if ((unsigned char)arg->s[i] < 0x20 || (unsigned char)arg->s[i] == 0x7f)
+      return reply(s, &resp_helo_ctl, 0) ? -1 : 0;
   const response* r = handle_reset();
   txn_forget(s);
   if (is_error(r)) return reply(s, r, 0) ? -1 : 0;
@@ -266,6 +278,9 @@ static int cmd_mail(struct smtp* s, str* arg)
 static int cmd_rcpt(struct smtp* s, str* arg)
 {
   if (smtp_parse_address(arg->s, arg->len, &s->addr, &s->params) < 0) return reply(s, &resp_bad_addr, 0);
+  /* RFC 5321 has no null forward-path; an empty recipient would also be
+   * ambiguous in NUL-separated envelopes (queuedir). */
+  if (s->addr.len == 0) return reply(s, &resp_empty_rcpt, 0);
   const response* r = address_utf8(s, &resp_bad_utf8_recip);
   if (r) return reply(s, r, 0);
   r = handle_recipient(&s->addr, &s->params);
@@ -404,6 +419,19 @@ static int cmd_quit(struct smtp* s, str* arg)
   if (tls_active(s->tls)) tls_close(s->tls);   /* close_notify after the 221 */
   return end_session(s, 0, 0);
 }
+/* RFC 3207 4.2: after a TLS handshake, forget what the client said
+ * before: the transaction, the HELO/EHLO domain and any authentication. */
+static void forget_client(void)
+{
+  static const char* const strs[] = {
+    "helo_domain", "auth_user", "auth_realname", "auth_domain", "auth_mailbox",
+  };
+  static const char* const nums[] = { "authenticated", "auth_uid", "auth_gid" };
+  handle_reset();
+  for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) session_delstr(strs[i]);
+  for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) session_delnum(nums[i]);
+}
+
 /* Handshake on the session's streams and record the results: log lines,
  * tls_state and the tls_* strings.  0 ok, -1 failed (logged). */
 static int tls_handshake(struct tls* tls)
@@ -429,9 +457,7 @@ static int tls_handshake(struct tls* tls)
   session_setstr("tls_cipher", i.cipher);
   session_setstr("tls_mac", i.mac);
   session_setnum("tls_state", 1);
-  /* RFC 3207 4.2: forget what the client said before. */
-  handle_reset();
-  session_delstr("helo_domain");
+  forget_client();
   str_free(&err);
   str_free(&params);
   return 0;
@@ -484,14 +510,32 @@ static int run_plugin_cmd(struct smtp* s, const struct command* c, str* arg)
   return end_session(s, 1, 0);
 }
 
-static int unknown(struct smtp* s, const char* word, unsigned long wlen, str* arg)
+/* Log an unknown command line.  AUTH carries credentials (an initial
+ * response, or a base64 word where the mechanism belongs): its arguments
+ * are never logged, and the lines that follow a refused AUTH (the client's
+ * continuation lines) are logged masked until a known command arrives. */
+static void log_unknown(struct smtp* s, const char* word, unsigned long wlen, const str* arg)
 {
+  if (word_is(word, wlen, "AUTH")) {
+    s->auth_refused = 1;
+    msg1(arg->len ? "AUTH [arguments hidden]" : "AUTH");
+    return;
+  }
+  if (s->auth_refused) {
+    msg1("[line hidden after a refused AUTH]");
+    return;
+  }
   str l = {0, 0, 0};
   str_catb(&l, word, (unsigned)wlen);
   str_catc(&l, ' ');
   str_cat(&l, arg);
   log_bytes(0, "", l.s ? l.s : "", l.len);
   str_free(&l);
+}
+
+static int unknown(struct smtp* s, const char* word, unsigned long wlen, str* arg)
+{
+  log_unknown(s, word, wlen, arg);
   s->notimpl++;
   if (s->maxnotimpl > 0 && s->notimpl > s->maxnotimpl) {
     reply(s, &resp_too_many, 0);
@@ -506,13 +550,16 @@ static int dispatch_plugin(struct smtp* s, const char* word, unsigned long w, st
   for (const struct command* c = s->plugin_cmds; c && c->name; c++) {
     if (!word_is(word, w, c->name)) continue;
     if (c->fn_enabled && !c->fn_enabled()) continue;
-    s->notimpl = 0;
+    s->notimpl = s->auth_refused = 0;
     unsigned long st;
     int had_tls = session_hasnum("tls_state", &st);
     int k = run_plugin_cmd(s, c, arg);
     /* A plugin switched to TLS (starttls-ucspi): the transaction is
      * forgotten here too (RFC 3207 4.2). */
-    if (!had_tls && session_hasnum("tls_state", &st)) txn_forget(s);
+    if (!had_tls && session_hasnum("tls_state", &st)) {
+      txn_forget(s);
+      forget_client();
+    }
     return k;
   }
   return -1;
@@ -525,7 +572,7 @@ static int dispatch_builtin(struct smtp* s, const char* word, unsigned long w, s
   for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
     const struct builtin* b = &builtins[i];
     if (!word_is(word, w, b->name) || (b->needs & ~s->ext)) continue;
-    s->notimpl = 0;
+    s->notimpl = s->auth_refused = 0;
     if (b->log_prefix) msg2(b->log_prefix, arg->s);
     if (!(b->phases & IN(s->txn.phase))) return reply(s, phase_refusal[s->txn.phase], 0);
     return b->fn(s, arg);

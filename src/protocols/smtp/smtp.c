@@ -97,7 +97,6 @@ struct smtp_txn
 {
   enum smtp_phase phase;
   int utf8;                  /* MAIL FROM declared SMTPUTF8 */
-  unsigned long long chunked; /* BDAT: bytes received in chunks */
   struct smtp_body body;     /* BDAT: the decoder, across chunks */
 };
 
@@ -384,7 +383,6 @@ static int cmd_bdat(struct smtp* s, str* arg)
   int k = read_chunk(s, n, refusal ? 0 : &s->txn.body);
   if (k <= 0) return lost_in_body(s);
   if (refusal) return reply(s, refusal, 0);
-  s->txn.chunked += n;
   if (last) {
     smtp_body_finish(&s->txn.body);
     return message_end(s, &s->txn.body);

@@ -271,6 +271,25 @@ class Transcripts(unittest.TestCase):
                 self.assertNotIn(b"Received", p.stderr)
 
 
+@unittest.skipUnless(harness.reference_available(), "Debian's mailfront 2.12 not installed")
+class DifferentialDefaults(unittest.TestCase):
+    """With the new extensions on, a session that does not use them differs
+    from Debian's 2.12 only by the two EHLO keywords."""
+
+    def test_only_the_ehlo_keywords_differ(self):
+        data = crlf("EHLO x", "MAIL FROM:<a@b> SIZE=10 BODY=8BITMIME", "RCPT TO:<c@d>", "DATA", "Subject: x", "",
+                    "..body", ".", "HELO y", "RSET", "VRFY z", "NOOP", "RCPT TO:<e@f>", "EHLO", "QUIT")
+        ours = run(data)
+        assert_no_sanitizer_report(self, ours)
+        ref = subprocess.run([harness.REFERENCE, "smtp", "echo", "accept"], input=data, capture_output=True,
+                             env={"PATH": "/usr/bin:/bin", "TCPLOCALHOST": LOCAL}, timeout=30)
+        added = b"250-PIPELINING\r\n250-CHUNKING\r\n250 SMTPUTF8\r\n"
+        expected = ref.stdout.replace(b"250 PIPELINING\r\n", added)
+        self.assertEqual(expected.count(added), 2)
+        self.assertEqual(ours.stdout, expected)
+        self.assertEqual(ours.returncode, ref.returncode)
+
+
 class QueueFiles(TempDirTest):
     """What BDAT delivers, compared with DATA, in queue files."""
 

@@ -348,6 +348,48 @@ class QueueFiles(TempDirTest):
         self.assertEqual(sorted(withs), [[b"  with ESMTP"], [b"  with UTF8SMTP"]])
 
 
+class ReceivedWithTypes(TempDirTest):
+    """add-received's RFC 6531 `with` types for each TLS/AUTH combination;
+    a Lua plugin reads the `smtputf8` session number and stands in for TLS
+    (`tls_state`) and AUTH (`authenticated`), chosen by the sender."""
+
+    SCRIPT = """
+function sender(address, params)
+  msg("smtputf8=" .. getnum("smtputf8", 0))
+  if address == "s@x" or address == "sa@x" then setnum("tls_state", 1) end
+  if address == "a@x" or address == "sa@x" then setnum("authenticated", 1) end
+end
+function reset() delnum("tls_state") delnum("authenticated") end
+"""
+
+    def test_with_types(self):
+        lua = os.path.join(self.tmp, "types.lua")
+        with open(lua, "w") as f:
+            f.write(self.SCRIPT)
+        expected = {b"p@x": b"UTF8SMTP", b"s@x": b"UTF8SMTPS", b"a@x": b"UTF8SMTPA", b"sa@x": b"UTF8SMTPSA"}
+        session = crlf("EHLO c")
+        for sender in expected:
+            session += crlf(b"MAIL FROM:<" + sender + b"> SMTPUTF8", b"RCPT TO:<c@d>") + bdat(b"x\r\n", True)
+        session += crlf("MAIL FROM:<sa@x>", "RCPT TO:<c@d>", "DATA", "y", ".", "QUIT")
+        qd = make_queuedir(self.tmp)
+        p = harness.mailfront(["smtp", "queuedir", "lua", "add-received", "accept"], session, timeout=30,
+                              **env_ext(QUEUEDIR=qd, QUEUEDIR_NOSYNC="1", LUA_SCRIPT=lua, TCPREMOTEIP="192.0.2.1",
+                                        TCPLOCALIP="192.0.2.2", PROTO="TCP"))
+        assert_no_sanitizer_report(self, p)
+        self.assertEqual(p.stdout, wire(GREET, *EHLO, *[SENDER_OK, RCPT_OK, MSG_OK] * 4, SENDER_OK, RCPT_OK,
+                                        "354 End your message with a period on a line by itself.", MSG_OK, QUIT))
+        self.assertEqual(p.stderr.count(b"smtputf8=1"), 4, p.stderr)
+        self.assertEqual(p.stderr.count(b"smtputf8=0"), 1, p.stderr)
+        got = {}
+        for f in queue_files(qd):
+            sender = f.split(b"\0")[0]
+            (line,) = [l for l in f.split(b"\n") if l.startswith(b"  with ")]
+            got.setdefault(sender, []).append(line.split(b" via ")[0][len(b"  with "):])
+        want = {k: [v] for k, v in expected.items()}
+        want[b"sa@x"] = [b"ESMTP", b"UTF8SMTPSA"]
+        self.assertEqual({k: sorted(v) for k, v in got.items()}, want)
+
+
 def read_reply(f):
     """One (possibly multi-line) reply from a socket file: (code, lines)."""
     lines = []

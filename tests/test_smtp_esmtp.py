@@ -348,6 +348,36 @@ class QueueFiles(TempDirTest):
         self.assertEqual(sorted(withs), [[b"  with ESMTP"], [b"  with UTF8SMTP"]])
 
 
+class Utf8ThroughPluginsAndBackEnds(TempDirTest):
+    """UTF-8 addresses reach mailrules (matched byte-wise) and the qmail
+    back end (qmail-queue stand-in) unchanged; queuedir: QueueFiles."""
+
+    def test_qmail_backend_envelope(self):
+        out = os.path.join(self.tmp, "qq")
+        standin = os.path.join(os.path.dirname(os.path.abspath(__file__)), "qmail_queue_standin.py")
+        p = run(crlf(b"EHLO c", b"MAIL FROM:<" + UTF8_SENDER + b"> SMTPUTF8", b"RCPT TO:<" + UTF8_RCPT + b">")
+                + bdat(b"Subject: q\r\n\r\nbody\r\n", True) + crlf(b"QUIT"),
+                ("accept",), "qmail", QMAILHOME=self.tmp, QMAILQUEUE=standin, QQ_OUT=out)
+        assert_no_sanitizer_report(self, p)
+        self.assertRegex(p.stdout.split(b"\r\n")[-3], rb"^250 2\.6\.0 Accepted message qp \d+ bytes 17$")
+        with open(out + ".env", "rb") as f:
+            self.assertEqual(f.read(), b"F" + UTF8_SENDER + b"\0T" + UTF8_RCPT + b"\0\0")
+        with open(out + ".msg", "rb") as f:
+            self.assertEqual(f.read(), b"Subject: q\n\nbody\n")
+
+    def test_mailrules_match_bytewise(self):
+        rules = os.path.join(self.tmp, "rules")
+        with open(rules, "wb") as f:
+            f.write(b":r\nd*:*@\xe4\xbe\x8b\xe5\xad\x90.*:5.7.1 no UTF-8 domain here\n"
+                    b"d*:j\xc3\xb6*:5.7.1 no j\xc3\xb6 users\n")
+        p = run(crlf(b"MAIL FROM:<a@b> SMTPUTF8", b"RCPT TO:<" + UTF8_RCPT + b">", b"RCPT TO:<j\xc3\xb6rg@x>",
+                     b"RCPT TO:<jo@x>", b"QUIT"), ("mailrules", "accept"), MAILRULES=rules)
+        assert_no_sanitizer_report(self, p)
+        self.assertEqual(p.stdout, wire("220 mx.test mailfront ESMTP", "250 Sender='a@b'. [SMTPUTF8]",
+                                        "553 5.7.1 no UTF-8 domain here", "553 5.7.1 no j\xc3\xb6 users",
+                                        "250 Recipient='jo@x'.", QUIT))
+
+
 class ReceivedWithTypes(TempDirTest):
     """add-received's RFC 6531 `with` types for each TLS/AUTH combination;
     a Lua plugin reads the `smtputf8` session number and stands in for TLS

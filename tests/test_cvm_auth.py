@@ -417,7 +417,8 @@ class HostileTest(CvmTestBase):
         self.assertEqual(self.recorded(), [])   # the CVM was never asked
         err = p.stderr.decode()
         self.assertIn("SASL AUTH LOGIN failed: aborted\n", err)
-        self.assertIn("SASL AUTH FOO failed: bad response\n", err)
+        # an unknown mechanism word may be a credential: hidden (issue 10)
+        self.assertIn("SASL AUTH [hidden] failed: bad response\n", err)
 
     def test_nul_bytes(self):
         s = (f"AUTH LOGIN\r\n{b64(b'ali' + bytes(1) + b'ce')}\r\n{b64(b'secret')}\r\n"
@@ -523,7 +524,11 @@ class DifferentialTest(CvmTestBase):
                     self.assertIn(secret.encode(), ref.stderr)
                     self.assertNotIn(secret.encode(), ours.stderr)
                 continue
-            self.assertEqual(self.normalized(ours), self.normalized(ref), env)
+            # Beyond 2.12: a mechanism word that is no registered mechanism
+            # name (FOO here; `AUTH <base64>` in real life) is not logged.
+            want = self.normalized(ref)
+            want = (want[0], want[1].replace(b"SASL AUTH FOO failed", b"SASL AUTH [hidden] failed"))
+            self.assertEqual(self.normalized(ours), want, env)
 
     def test_misbehaving_modules_against_reference(self):
         if not harness.reference_available():

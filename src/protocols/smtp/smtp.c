@@ -113,8 +113,9 @@ struct smtp
   unsigned long maxnotimpl, notimpl, maxline;
   int status;                /* exit status when a handler returns 0 */
   struct tls* tls;           /* built-in TLS, NULL when not offered */
-  int auth_refused;          /* an AUTH was refused as unknown: the client's
-                                next unknown lines are its credentials */
+  int after_auth;            /* the last known command was AUTH (refused,
+                                failed or not): the client's next unknown
+                                lines may be its credentials */
 };
 
 struct builtin
@@ -511,15 +512,17 @@ static int run_plugin_cmd(struct smtp* s, const struct command* c, str* arg)
 /* Log an unknown command line.  AUTH carries credentials (an initial
  * response, or a base64 word where the mechanism belongs): its arguments
  * are never logged, and the lines that follow a refused AUTH (the client's
- * continuation lines) are logged masked until a known command arrives. */
+ * continuation lines) are logged masked until a known command arrives;
+ * so are those after an AUTH run by a plugin (a failed exchange leaves a
+ * client that was not in step sending its credentials as commands). */
 static void log_unknown(struct smtp* s, const char* word, unsigned long wlen, const str* arg)
 {
   if (word_is(word, wlen, "AUTH")) {
-    s->auth_refused = 1;
+    s->after_auth = 1;
     msg1(arg->len ? "AUTH [arguments hidden]" : "AUTH");
     return;
   }
-  if (s->auth_refused) {
+  if (s->after_auth) {
     msg1("[line hidden after a refused AUTH]");
     return;
   }
@@ -548,7 +551,8 @@ static int dispatch_plugin(struct smtp* s, const char* word, unsigned long w, st
   for (const struct command* c = s->plugin_cmds; c && c->name; c++) {
     if (!word_is(word, w, c->name)) continue;
     if (c->fn_enabled && !c->fn_enabled()) continue;
-    s->notimpl = s->auth_refused = 0;
+    s->notimpl = 0;
+    s->after_auth = word_is(word, w, "AUTH");
     unsigned long st;
     int had_tls = session_hasnum("tls_state", &st);
     int k = run_plugin_cmd(s, c, arg);
@@ -570,7 +574,7 @@ static int dispatch_builtin(struct smtp* s, const char* word, unsigned long w, s
   for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++) {
     const struct builtin* b = &builtins[i];
     if (!word_is(word, w, b->name) || (b->needs & ~s->ext)) continue;
-    s->notimpl = s->auth_refused = 0;
+    s->notimpl = s->after_auth = 0;
     if (b->log_prefix) msg2(b->log_prefix, arg->s);
     if (!(b->phases & IN(s->txn.phase))) return reply(s, phase_refusal[s->txn.phase], 0);
     return b->fn(s, arg);

@@ -6,6 +6,7 @@
  *   - smtp_parse_bdat: random strings over digits, signs, blanks and LAST,
  *     against a tokenizing reference, plus fixed edge cases (2^64-1, 2^64);
  *   - smtp_param_find: fixed cases;
+ *   - smtp_parse_address: 500k random arguments stay within bounds;
  *   - the chunk-mode body decoder: random bodies cut at random places give
  *     the output of a one-shot reference (CRLF -> LF, bare CR/LF counted),
  *     with "." lines and "\r\n.\r\n" kept as content.
@@ -179,6 +180,36 @@ static void test_params(void)
   str_free(&p);
 }
 
+/* ---- address parser over generated inputs ---- */
+
+/* Random MAIL/RCPT arguments from the characters that matter to the
+ * parser: it must not crash, and a parse must take no more bytes than it
+ * got, leave no blank inside the parameter list and be repeatable. */
+static void test_address_generated(void)
+{
+  static const char alphabet[] = "<>\"\\:@ ,aZ\xc3\xa4\x80\xff=FROM";
+  char in[64];
+  str a = {0, 0, 0}, p = {0, 0, 0}, a2 = {0, 0, 0}, p2 = {0, 0, 0};
+  unsigned long bad = 0, parsed = 0;
+  for (unsigned t = 0; t < 500000; t++) {
+    unsigned len = rnd() % sizeof in;
+    for (unsigned k = 0; k < len; k++) in[k] = alphabet[rnd() % (sizeof alphabet - 1)];
+    int r = smtp_parse_address(in, len, &a, &p);
+    if (r == 0) {
+      parsed++;
+      if (a.len > len || p.len > len || memchr(p.s, ' ', p.len)) bad++;
+      int k = smtp_utf8_check(a.s, a.len);
+      if (k < -1 || k > 1) bad++;
+    }
+    int r2 = smtp_parse_address(in, len, &a2, &p2);
+    if (r2 != r || (r == 0 && (a2.len != a.len || memcmp(a2.s, a.s, a.len) != 0 || p2.len != p.len
+                                || memcmp(p2.s, p.s, p.len) != 0)))
+      bad++;
+  }
+  CHECK(bad == 0 && parsed > 1000, "address: 500k generated arguments parse within bounds, repeatably");
+  str_free(&a); str_free(&p); str_free(&a2); str_free(&p2);
+}
+
 /* ---- chunk-mode decoder ---- */
 
 struct sink { char* buf; unsigned long len, cap, maxblock; };
@@ -258,6 +289,7 @@ int main(void)
   test_utf8();
   test_bdat();
   test_params();
+  test_address_generated();
   test_chunks();
   return done();
 }

@@ -18,6 +18,15 @@
  * empty recipient (554, before any plugin); AUTH's arguments, and the
  * lines after an AUTH refused as unknown, are never logged in clear.
  *
+ * ESMTP extensions (docs/esmtp.md): the built-in EHLO keywords come from
+ * extensions[], each switched off by its variable set to 0 ($SMTP_CHUNKING
+ * ...).  BDAT (RFC 3030) reads exactly n bytes whatever the reply and
+ * streams them through the data hooks like DATA (body.c chunk mode: no
+ * dots, no end line); a size it cannot parse ends the session.  SMTPUTF8
+ * (RFC 6531): non-ASCII addresses must be valid UTF-8 and declared by MAIL
+ * ... SMTPUTF8, which sets the session number `smtputf8` for the
+ * transaction.  BODY=BINARYMIME is refused (no back end carries it).
+ *
  * Built-in STARTTLS (RFC 3207, protocols.md "Built-in STARTTLS"): set up at
  * the start of the session from $TLS_* (lib/tls.h); $TLS_IMMEDIATE
  * handshakes before the greeting.  Beyond the original: a completed
@@ -297,9 +306,10 @@ static int read_body(struct smtp* s, struct smtp_body* b)
   for (;;) {
     int r = ibuf_fill(s->in);
     if (r <= 0) return r;
-    unsigned long used;
-    int end = smtp_body_feed(b, s->in->buf + s->in->head, s->in->tail - s->in->head, &used);
-    s->in->head += used;
+    unsigned long avail, used;
+    const char* bytes = ibuf_view(s->in, &avail);
+    int end = smtp_body_feed(b, bytes, avail, &used);
+    ibuf_consume(s->in, used);
     if (end) { smtp_body_flush(b); return 1; }
   }
 }
@@ -348,11 +358,11 @@ static int read_chunk(struct smtp* s, unsigned long long n, struct smtp_body* fe
   while (n > 0) {
     int r = ibuf_fill(s->in);
     if (r <= 0) return r;
-    unsigned long avail = s->in->tail - s->in->head;
+    unsigned long avail, used;
+    const char* bytes = ibuf_view(s->in, &avail);
     unsigned long take = n < avail ? (unsigned long)n : avail;
-    unsigned long used;
-    if (feed) smtp_body_feed(feed, s->in->buf + s->in->head, take, &used);
-    s->in->head += take;
+    if (feed) smtp_body_feed(feed, bytes, take, &used);
+    ibuf_consume(s->in, take);
     n -= take;
   }
   return 1;

@@ -328,6 +328,17 @@ class QueueFiles(TempDirTest):
         _, via_bytes = self.deliver(session + crlf("QUIT"))
         self.assertEqual(via_bytes, via_data)
 
+    def test_nothing_queued_without_last(self):
+        for tail in (b"", b"BDAT 5 LAST\r\nab", b"BDAT 6 LAST\r\nabcd\r"):
+            with self.subTest(tail=tail):
+                qd = make_queuedir(self.tmp + "/" + str(random.random()))
+                p = run(crlf("MAIL FROM:<a@b>", "RCPT TO:<c@d>") + bdat(b"x\r\n") + tail, ("accept",), "queuedir",
+                        QUEUEDIR=qd)
+                assert_no_sanitizer_report(self, p)
+                self.assertEqual(queue_files(qd), [])
+                self.assertEqual(p.stdout, wire(GREET, SENDER_OK, RCPT_OK, "250 2.0.0 3 bytes received."))
+                self.assertEqual(p.returncode, 1 if tail else 0)
+
     def test_utf8_envelope_carried_unchanged(self):
         p, files = self.deliver(crlf(b"EHLO c", b"MAIL FROM:<" + UTF8_SENDER + b"> SMTPUTF8",
                                      b"RCPT TO:<" + UTF8_RCPT + b">", b"DATA", b"Subject: x", b"", b"hi", b".",

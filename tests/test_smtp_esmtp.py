@@ -131,12 +131,17 @@ class Transcripts(unittest.TestCase):
                             plugins=("counters", "accept"), **env)
 
     def test_limits_match_enforcement(self):
-        # RCPTMAX=2: the third recipient is refused, as advertised.
-        self.expect(crlf("EHLO x", "MAIL FROM:<a@b>", "RCPT TO:<c@d>", "RCPT TO:<e@f>", "RCPT TO:<g@h>", "QUIT"),
-                    [GREET, f"250-{LOCAL}", "250-SIZE 0", "250-LIMITS RCPTMAX=2"] + EHLO[1:]
-                    + ["250 Sender='a@b'.", "250 Recipient='c@d'.", "250 Recipient='e@f'.",
-                       "550 5.5.3 Too many recipients", QUIT],
+        # RCPTMAX=2: the third recipient is deferred (452: send it in
+        # another transaction), as advertised; without LIMITS the
+        # original's permanent 550.
+        session = crlf("EHLO x", "MAIL FROM:<a@b>", "RCPT TO:<c@d>", "RCPT TO:<e@f>", "RCPT TO:<g@h>", "QUIT")
+        accepted = ["250 Sender='a@b'.", "250 Recipient='c@d'.", "250 Recipient='e@f'."]
+        self.expect(session, [GREET, f"250-{LOCAL}", "250-SIZE 0", "250-LIMITS RCPTMAX=2"] + EHLO[1:] + accepted
+                    + ["452 4.5.3 Too many recipients, send the rest in another transaction", QUIT],
                     plugins=("counters", "accept"), MAXRCPTS="2")
+        self.expect(session, [GREET, f"250-{LOCAL}", "250-SIZE 0"] + EHLO[1:] + accepted
+                    + ["550 5.5.3 Too many recipients", QUIT],
+                    plugins=("counters", "accept"), MAXRCPTS="2", SMTP_LIMITS="0")
 
     # ---- SMTPUTF8 ----
 

@@ -13,7 +13,9 @@
  * When recipients per message or messages per session are limited, EHLO
  * also advertises `LIMITS RCPTMAX=n MAILMAX=n` (RFC 9422, only the limits
  * set), so that clients split their transactions; $SMTP_LIMITS=0 turns
- * that off.
+ * that off.  With LIMITS on, a recipient beyond RCPTMAX gets the temporary
+ * `452 4.5.3` of RFC 5321 4.5.3.1.10 / RFC 9422 (the client sends it in
+ * another transaction) instead of the original's `550 5.5.3`.
  *
  * State: one `struct counters` for the session (the ABI gives hooks no
  * context pointer, so it is the single file-scope object; every hook goes
@@ -27,6 +29,7 @@
 
 static RESPONSE(too_many_msgs, 550, "5.5.0 Too many messages");
 static RESPONSE(too_many_rcpts, 550, "5.5.3 Too many recipients");
+static RESPONSE(rcpt_later, 452, "4.5.3 Too many recipients, send the rest in another transaction");
 static RESPONSE(would_exceed, 552, "5.2.3 The message would exceed the maximum message size.");
 static RESPONSE(too_big, 552, "5.2.3 Sorry, that message exceeds the maximum message length.");
 static RESPONSE(looping, 554, "5.6.0 This message is looping, too many hops.");
@@ -165,10 +168,15 @@ static const struct limits_item limits_items[] = {
   { "MAILMAX", "maxmsgs", "MAXMSGS" },
 };
 
-static int cat_limits(str* caps)
+static int limits_on(void)
 {
   const char* v = session_getenv("SMTP_LIMITS");
-  if (v && strcmp(v, "0") == 0) return 0;
+  return !(v && strcmp(v, "0") == 0);
+}
+
+static int cat_limits(str* caps)
+{
+  if (!limits_on()) return 0;
   int any = 0;
   for (size_t i = 0; i < sizeof limits_items / sizeof limits_items[0]; i++) {
     unsigned long m = limit(limits_items[i].num, limits_items[i].var);
@@ -218,7 +226,8 @@ static const response* c_recipient(str* address, str* params)
   unsigned long m = limit("maxrcpts", "MAXRCPTS");
   limit("maxdatabytes", "DATABYTES");
   cs.rcpts++;
-  return (m > 0 && cs.rcpts > m) ? &resp_too_many_rcpts : 0;
+  if (m == 0 || cs.rcpts <= m) return 0;
+  return limits_on() ? &resp_rcpt_later : &resp_too_many_rcpts;
 }
 
 static const response* c_data_start(int fd)

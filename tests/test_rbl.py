@@ -37,6 +37,9 @@ RECORDS = [
     ("5.0.0.127.bl.test", "first bl"),
     ("5.0.0.127.bl2.test", "second bl"),
     ("6.0.0.127.bl.test", "caf\u00e9 tab\tend"),
+    # empty TXT records (TXT ""): issue 10 item 9
+    ("7.0.0.127.bl.test", ""),
+    ("7.0.0.127.wl.test", ""),
 ]
 DNS = {}
 
@@ -63,7 +66,7 @@ def start_dns():
                 port = s.getsockname()[1]
         argv = [exe, "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", f"--port={port}",
                 f"--listen-address={addr}", "--bind-interfaces", "--local=/bl.test/", "--local=/bl2.test/",
-                "--local=/wl.test/"] + [f"--txt-record={n},{t}" for n, t in RECORDS]
+                "--local=/wl.test/"] + [f"--txt-record={n},{t}" if t else f"--txt-record={n}" for n, t in RECORDS]
         log = tempfile.TemporaryFile()
         p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
         end = time.time() + 5
@@ -154,6 +157,18 @@ class RblSessionTest(RblBase):
         self.assertEqual(out, OK)
         self.assertIn("rbl: whitelisted by wl.test: white3", log_lines(p))
         self.assertFalse(any("blacklisted" in l for l in log_lines(p)), "blacklists not queried after a whitelist hit")
+
+    def test_rbl_empty_txt_record(self):
+        # Whoever answers the zone must not crash a session with TXT "".
+        p0 = dns_query(DNS["addr"], DNS["port"], "7.0.0.127.bl.test")
+        self.assertEqual(struct.unpack(">H", p0[6:8])[0], 1, "dnsmasq answers one TXT record")
+        out, p = self.run_rbl(MAIL, TCPREMOTEIP="127.0.0.7", RBL_BLACKLISTS="bl.test", RBL_DEBUG="1")
+        self.assertEqual(p.returncode, 0, p.stderr[-1000:])
+        self.assertEqual(out[1], "451 Blocked: ")
+        out, p = self.run_rbl(MAIL, TCPREMOTEIP="127.0.0.7", RBL_BLACKLISTS="bl.test", RBL_WHITELISTS="wl.test",
+                              RBL_DEBUG="1")
+        self.assertEqual(p.returncode, 0, p.stderr[-1000:])
+        self.assertEqual(out, OK)
 
     def test_rbl_whitelist_miss_still_blocks(self):
         out, _ = self.run_rbl(MAIL, TCPREMOTEIP="127.0.0.2", RBL_BLACKLISTS="bl.test", RBL_WHITELISTS="wl.test")

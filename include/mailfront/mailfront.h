@@ -143,7 +143,9 @@ extern const response* load_backend(struct plugin** bptr, const char* name);
 /* Make b the active backend; returns the previous one. */
 extern struct plugin* switch_backend(struct plugin* backend);
 
-/* Netstrings: 1 = ok, 0 = format error, -1 = end of input. */
+/* Netstrings: 1 = ok, 0 = format error, -1 = end of input.  get_netstring
+ * refuses (0) a length above $NETSTRING_MAX (default 1 MiB) and allocates
+ * only as the data arrives. */
 int get_netstring_len(ibuf* in, unsigned long* i);
 int get_netstring(ibuf* in, str* s);
 

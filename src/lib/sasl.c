@@ -275,8 +275,10 @@ static int hexval(char h)
 
 static int cram_step(struct sasl_state* st, const str* resp)
 {
-  unsigned sp = str_findlast(resp, ' ');
-  if (sp >= resp->len || resp->len - sp - 1 != 32 || sp == 0) return SASL_RESP_BAD;
+  int found = str_findlast(resp, ' ');
+  if (found <= 0) return SASL_RESP_BAD;
+  unsigned sp = (unsigned)found;
+  if (resp->len - sp - 1 != 32) return SASL_RESP_BAD;
   char digest[16];
   for (int i = 0; i < 16; i++) {
     int hi = hexval(resp->s[sp + 1 + 2 * i]), lo = hexval(resp->s[sp + 2 + 2 * i]);

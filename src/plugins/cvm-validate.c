@@ -43,8 +43,9 @@ static const response* validate_recipient(str* address, str* params)
 {
   (void)params;
   if (lookup.module == 0) return 0;
-  unsigned at = str_findlast(address, '@');
-  if (at >= address->len) return 0;
+  int i = str_findlast(address, '@');
+  if (i < 0) return 0;
+  unsigned at = (unsigned)i;
   unsigned dlen = address->len - at - 1;
   if (at > 255 || dlen > 255) return &resp_no_such;
   struct cvm_credential c[2] = {

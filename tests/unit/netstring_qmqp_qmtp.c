@@ -223,6 +223,19 @@ static void core_readers(void)
   CHECK(get_netstring(&c_in, &s) == 0, "bad length");
   FEED("2:ab,2:cd,");
   CHECK(get_netstring(&c_in, &s) == 1 && get_netstring(&c_in, &s) == 1 && memcmp(s.s, "cd", 2) == 0, "two in a row");
+  /* issue 10 item 13: bounded; memory follows the bytes that arrive */
+  str_free(&s);
+  FEED("2000000000:abc");
+  CHECK(get_netstring(&c_in, &s) == 0 && s.size < 4096, "2 GB announced: format error, nothing allocated");
+  setenv("NETSTRING_MAX", "2100000000", 1);
+  FEED("2000000000:abc");
+  CHECK(get_netstring(&c_in, &s) == -1 && s.size <= 65536 + 65536 / 8 + 64, "allowed length: grows only with the data");
+  setenv("NETSTRING_MAX", "2", 1);
+  FEED("3:abc,");
+  CHECK(get_netstring(&c_in, &s) == 0, "$NETSTRING_MAX respected");
+  FEED("2:ab,");
+  CHECK(get_netstring(&c_in, &s) == 1 && s.len == 2, "length at the limit accepted");
+  unsetenv("NETSTRING_MAX");
 
   str_free(&s);
   ibuf_close(&c_in);

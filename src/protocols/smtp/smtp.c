@@ -533,7 +533,7 @@ static void log_unknown(struct smtp* s, const char* word, unsigned long wlen, co
     return;
   }
   if (s->after_auth) {
-    msg1("[line hidden after a refused AUTH]");
+    msg1("[line hidden after AUTH]");
     return;
   }
   str l = {0, 0, 0};

@@ -59,6 +59,11 @@ void ibuf_close(ibuf* in);
 int ibuf_fill(ibuf* in);
 /* Bytes buffered and not yet consumed. */
 unsigned long ibuf_buffered(const ibuf* in);
+/* The buffered bytes, without copying: *len bytes at the returned
+ * pointer, valid until the next call on in.  ibuf_consume marks the
+ * first n of them read (at most what is buffered). */
+const char* ibuf_view(const ibuf* in, unsigned long* len);
+void ibuf_consume(ibuf* in, unsigned long n);
 /* Drop everything buffered; returns how many bytes were dropped. */
 unsigned long ibuf_discard(ibuf* in);
 int ibuf_getc(ibuf* in, char* c);

@@ -255,6 +255,13 @@ extern void warn1(const char* a);
 extern void warn2(const char* a, const char* b);
 
 /* Extensions of this implementation (not in upstream's ABI). */
+/* The protocol name session_protocol() reports from now on (a string of
+ * static storage; e.g. SMTP says "ESMTP" after EHLO). */
+extern void session_set_protocol_name(const char* name);
+/* The error that ended the current message's data so far (a data_block
+ * hook's refusal, a write failure), or NULL: lets a protocol answer a
+ * BDAT chunk before the message ends.  The data that follows is dropped. */
+extern const response* handle_data_status(void);
 /* Whole-session limit ($SESSION_TIMEOUT): re-arm, and test for expiry. */
 extern void session_set_timeout(unsigned seconds);
 extern int session_expired(void);

@@ -189,6 +189,11 @@ void handle_data_bytes(const char* bytes, unsigned len)
   }
 }
 
+const response* handle_data_status(void)
+{
+  return session_current()->data_error;
+}
+
 /* The message event of the kv log: accepted, deferred (4xx), refused. */
 static const response* message_result(struct session* s, const response* r)
 {

@@ -116,7 +116,12 @@ const response* session_error(unsigned number, const char* a, const char* b, con
 
 ibuf* session_input(void) { return &current->in; }
 obuf* session_output(void) { return &current->out; }
-const char* session_protocol(void) { return current && current->protocol ? current->protocol->name : UNKNOWN; }
+const char* session_protocol(void)
+{
+  if (current && current->protocol_name) return current->protocol_name;
+  return current && current->protocol ? current->protocol->name : UNKNOWN;
+}
+void session_set_protocol_name(const char* name) { if (current) current->protocol_name = name; }
 
 /* ---- session environment ---- */
 

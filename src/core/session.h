@@ -30,6 +30,7 @@ struct mf_plist { struct mf_entry* v; unsigned n, cap; };
 struct mf_config
 {
   struct protocol* protocol;
+  const char* protocol_name;       /* set by the protocol (EHLO: ESMTP), else protocol->name */
   struct plugin* backend;
   struct mf_plist plugins;         /* in call order */
   unsigned flags;                  /* or of every loaded module's flags */

@@ -49,6 +49,18 @@ void ibuf_close(ibuf* in) { free(in->buf); in->buf = 0; in->head = in->tail = 0;
 
 unsigned long ibuf_buffered(const ibuf* in) { return in->tail - in->head; }
 
+const char* ibuf_view(const ibuf* in, unsigned long* len)
+{
+  *len = in->tail - in->head;
+  return in->buf + in->head;
+}
+
+void ibuf_consume(ibuf* in, unsigned long n)
+{
+  if (n > in->tail - in->head) n = in->tail - in->head;
+  in->head += n;
+}
+
 unsigned long ibuf_discard(ibuf* in)
 {
   unsigned long n = in->tail - in->head;

@@ -5,7 +5,12 @@
  * $FIXUP_RECEIVED_HOST/IP) are read once at init.  At data_start the
  * optional fixup header, $HEADER_ADD and the standard header are injected
  * with backend_data_block(), so other plugins and the size limit do not see
- * them.  Authenticated sessions get no header when $AUTH_ADD_RECEIVED is 0. */
+ * them.  Authenticated sessions get no header when $AUTH_ADD_RECEIVED is 0.
+ *
+ * The `with` word is the session's protocol name (SMTP, ESMTP, QMQP, ...),
+ * except for a transaction that declared SMTPUTF8 (session number
+ * `smtputf8`): then the RFC 6531 type UTF8SMTP, with S after STARTTLS
+ * (`tls_state`) and A when authenticated: UTF8SMTPS, UTF8SMTPA, UTF8SMTPSA. */
 #include <mailfront/mailfront.h>
 #include <ctype.h>
 #include <stdio.h>
@@ -67,6 +72,19 @@ static int cat_date(str* s)
 
 static int nonempty(const char* s) { return s && *s; }
 
+/* The `with` protocol type (RFC 3848 and RFC 6531 registries). */
+static const char* with_type(void)
+{
+  static const char* const utf8_types[2][2] = {
+    { "UTF8SMTP", "UTF8SMTPA" },
+    { "UTF8SMTPS", "UTF8SMTPSA" },
+  };
+  if (session_getnum("smtputf8", 0) == 0) return session_protocol();
+  int tls = session_getnum("tls_state", 0) != 0;
+  int auth = session_getnum("authenticated", 0) != 0;
+  return utf8_types[tls][auth];
+}
+
 static int build(str* s)
 {
   int ok = 1;
@@ -91,7 +109,7 @@ static int build(str* s)
   }
   ok = ok && str_cat2s(s, "\n  by ", c.lhost ? c.lhost : c.lip ? c.lip : UNKNOWN);
   if (c.lip) ok = ok && str_cats(s, " (") && cat_ip(s, c.lip) && str_cats(s, ")");
-  ok = ok && str_cat3s(s, "\n  with ", session_protocol(), " via ") && str_cat2s(s, c.link, "; ")
+  ok = ok && str_cat3s(s, "\n  with ", with_type(), " via ") && str_cat2s(s, c.link, "; ")
     && cat_date(s) && str_cats(s, "\n");
   return ok;
 }

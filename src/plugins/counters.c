@@ -10,6 +10,12 @@
  * EHLO advertises `SIZE N`.  Deliberate fix of a reference quirk: the
  * mailrules reset deletes `maxdatabytes`, so the helo hook re-derives it
  * from $DATABYTES before advertising (the reference says `SIZE 0`).
+ * When recipients per message or messages per session are limited, EHLO
+ * also advertises `LIMITS RCPTMAX=n MAILMAX=n` (RFC 9422, only the limits
+ * set), so that clients split their transactions; $SMTP_LIMITS=0 turns
+ * that off.  With LIMITS on, a recipient beyond RCPTMAX gets the temporary
+ * `452 4.5.3` of RFC 5321 4.5.3.1.10 / RFC 9422 (the client sends it in
+ * another transaction) instead of the original's `550 5.5.3`.
  *
  * State: one `struct counters` for the session (the ABI gives hooks no
  * context pointer, so it is the single file-scope object; every hook goes
@@ -23,6 +29,7 @@
 
 static RESPONSE(too_many_msgs, 550, "5.5.0 Too many messages");
 static RESPONSE(too_many_rcpts, 550, "5.5.3 Too many recipients");
+static RESPONSE(rcpt_later, 452, "4.5.3 Too many recipients, send the rest in another transaction");
 static RESPONSE(would_exceed, 552, "5.2.3 The message would exceed the maximum message size.");
 static RESPONSE(too_big, 552, "5.2.3 Sorry, that message exceeds the maximum message length.");
 static RESPONSE(looping, 554, "5.6.0 This message is looping, too many hops.");
@@ -153,12 +160,41 @@ static const response* c_init(void)
   return 0;
 }
 
+/* The LIMITS capability line (RFC 9422): one item per limit set, none
+ * when no limit is set.  0 ok, -1 out of memory. */
+struct limits_item { const char* keyword; const char* num; const char* var; };
+static const struct limits_item limits_items[] = {
+  { "RCPTMAX", "maxrcpts", "MAXRCPTS" },
+  { "MAILMAX", "maxmsgs", "MAXMSGS" },
+};
+
+static int limits_on(void)
+{
+  const char* v = session_getenv("SMTP_LIMITS");
+  return !(v && strcmp(v, "0") == 0);
+}
+
+static int cat_limits(str* caps)
+{
+  if (!limits_on()) return 0;
+  int any = 0;
+  for (size_t i = 0; i < sizeof limits_items / sizeof limits_items[0]; i++) {
+    unsigned long m = limit(limits_items[i].num, limits_items[i].var);
+    if (m == 0) continue;
+    if (!(any ? str_catc(caps, ' ') : str_cats(caps, "LIMITS "))
+        || !str_cat2s(caps, limits_items[i].keyword, "=") || !str_catu(caps, m))
+      return -1;
+    any = 1;
+  }
+  return any && !str_catc(caps, '\n') ? -1 : 0;
+}
+
 static const response* c_helo(str* hostname, str* capabilities)
 {
   (void)hostname;
   limit("maxdatabytes", "DATABYTES");   /* re-derive after a mailrules reset */
   if (!str_cats(capabilities, "SIZE ") || !str_catu(capabilities, current_maxdatabytes())
-      || !str_catc(capabilities, '\n'))
+      || !str_catc(capabilities, '\n') || cat_limits(capabilities) < 0)
     return &resp_oom;
   return 0;
 }
@@ -190,7 +226,8 @@ static const response* c_recipient(str* address, str* params)
   unsigned long m = limit("maxrcpts", "MAXRCPTS");
   limit("maxdatabytes", "DATABYTES");
   cs.rcpts++;
-  return (m > 0 && cs.rcpts > m) ? &resp_too_many_rcpts : 0;
+  if (m == 0 || cs.rcpts <= m) return 0;
+  return limits_on() ? &resp_rcpt_later : &resp_too_many_rcpts;
 }
 
 static const response* c_data_start(int fd)

@@ -7,7 +7,10 @@
  * CRLF) ends the body only at CRLF "." CRLF; bare CR and bare LF are
  * counted, and either kept (the caller refuses the message) or turned into
  * line ends (normalize).  A "." after a bare line end is an ordinary byte,
- * so no setting lets bytes after a non-CRLF dot line become a new message. */
+ * so no setting lets bytes after a non-CRLF dot line become a new message.
+ *
+ * Chunk mode (BDAT, RFC 3030) is strict mode without the dot: the caller
+ * counts the chunk's bytes, the decoder only turns CRLF into LF. */
 #include "smtp.h"
 #include <string.h>
 
@@ -27,6 +30,13 @@ void smtp_body_flush(struct smtp_body* b)
   if (b->outlen) b->emit(b->ctx, b->out, b->outlen);
   b->total += b->outlen;
   b->outlen = 0;
+}
+
+void smtp_body_start_chunked(struct smtp_body* b, int normalize,
+                             void (*emit)(void*, const char*, unsigned), void* ctx)
+{
+  smtp_body_start(b, 1, normalize, emit, ctx);
+  b->chunked = 1;
 }
 
 static inline void put(struct smtp_body* b, char c)
@@ -84,12 +94,22 @@ static int feed_strict(struct smtp_body* b, const char* in, unsigned long len, u
       b->atcrlf = b->period = 0;
       continue;
     }
-    if (c == '.' && b->atcrlf) { b->period = 1; b->atcrlf = 0; continue; }
+    if (c == '.' && b->atcrlf && !b->chunked) { b->period = 1; b->atcrlf = 0; continue; }
     b->period = b->atcrlf = 0;
     put(b, c);
   }
   *used = len;
   return 0;
+}
+
+void smtp_body_finish(struct smtp_body* b)
+{
+  if (b->cr) {
+    b->cr = 0;
+    b->bare++;
+    put(b, b->normalize ? '\n' : '\r');
+  }
+  smtp_body_flush(b);
 }
 
 int smtp_body_feed(struct smtp_body* b, const char* in, unsigned long len, unsigned long* used)

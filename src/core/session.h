@@ -30,7 +30,6 @@ struct mf_plist { struct mf_entry* v; unsigned n, cap; };
 struct mf_config
 {
   struct protocol* protocol;
-  const char* protocol_name;       /* set by the protocol (EHLO: ESMTP), else protocol->name */
   struct plugin* backend;
   struct mf_plist plugins;         /* in call order */
   unsigned flags;                  /* or of every loaded module's flags */
@@ -43,6 +42,7 @@ struct session
 {
   struct mf_config* cfg;
   struct protocol* protocol;
+  const char* protocol_name;       /* set by the protocol (EHLO: ESMTP), else protocol->name */
   struct plugin* backend;          /* cfg's, or one switch_backend chose */
   unsigned flags;                  /* cfg's, plus switched back ends' */
   void** ctx;                      /* per-session contexts: [0] back end, [1+i] plugin i */

@@ -169,7 +169,7 @@ static int check_queue(const struct buf* want, int n)
 }
 
 static const char* const ehlo_reply =
-  "220 mx.test mailfront ESMTP\r\n250-mx.test\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250 PIPELINING\r\n";
+  "220 mx.test mailfront ESMTP\r\n250-mx.test\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 SMTPUTF8\r\n";
 #define R_SENDER "250 2.1.0 Sender accepted.\r\n"
 #define R_RCPT "250 2.1.5 Recipient accepted.\r\n"
 #define R_354 "354 End your message with a period on a line by itself.\r\n"

@@ -36,7 +36,7 @@
  * limit and one body chunk; the body itself is never held. */
 #include <mailfront/mailfront.h>
 #include "../netclient.h"
-#include "headers.h"
+#include "lib/mailheaders.h"
 #include "wire.h"
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,4 +1,5 @@
-/* headers.h -- the message as a milter sees it and as milters change it.
+/* mailheaders.h -- header fields of a message that streams in, and their edits
+ * (plugin-milter, plugin-rspamd).
  *
  * mh_scan splits a message that arrives in pieces into its header fields
  * and its body.  Complete fields go to the `header` callback (name, and the
@@ -18,8 +19,8 @@
  *
  * Memory: the scan and the list own their strs; mh_*_free release them.
  * Errors: -1 (memory, I/O with errno, or a callback's failure). */
-#ifndef MF_MILTER_HEADERS_H
-#define MF_MILTER_HEADERS_H
+#ifndef MF_MAILHEADERS_H
+#define MF_MAILHEADERS_H
 
 #include <mailfront/str.h>
 #include <sys/types.h>

@@ -1,6 +1,6 @@
-/* headers.c -- header fields of a streamed message and milter edits
- * (headers.h). */
-#include "headers.h"
+/* mailheaders.c -- header fields of a streamed message and their edits
+ * (mailheaders.h). */
+#include "mailheaders.h"
 #include "lib/fdio.h"
 #include <errno.h>
 #include <stdlib.h>

@@ -48,6 +48,9 @@ static RESPONSE(tempfail, 451, "4.7.1 Service unavailable - try again later");
 static RESPONSE(discarded, 250, "2.6.0 Message accepted");
 
 enum answer { A_CONTINUE, A_ACCEPT, A_REJECT, A_TEMPFAIL, A_DISCARD, A_REPLY, A_SKIP, A_FAIL };
+static const char* const answer_names[] = {
+  "continue", "accept", "reject", "tempfail", "discard", "replycode", "skip", "failure"
+};
 enum step { S_CONNECT, S_HELO, S_MAIL, S_RCPT, S_DATA, S_HEADER, S_EOH, S_BODY, S_EOM };
 
 static const struct step_info
@@ -328,11 +331,8 @@ static int mv_cipher(void) { return tls_on() && set_val(session_getstr("tls_ciph
 
 static int authed(void) { return session_getnum("authenticated", 0) != 0; }
 static int mv_auth_authen(void) { return authed() && set_val(session_getstr("auth_user")); }
-static int mv_auth_type(void)
-{
-  const char* v = session_getstr("auth_mech");
-  return authed() && set_val(v ? v : "LOGIN");
-}
+/* Only when the authenticating module recorded the mechanism. */
+static int mv_auth_type(void) { return authed() && set_val(session_getstr("auth_mech")); }
 
 static int mv_i(void) { return ms.qid[0] && set_val(ms.qid); }
 static int mv_mail_addr(void) { return ms.tx && str_copy(&ms.val, &ms.sender); }
@@ -502,7 +502,7 @@ static const response* open_all(void)
     case A_FAIL: r = fail(m, "connect"); break;
     }
     if (a != A_CONTINUE && a != A_FAIL && a != A_SKIP)
-      logf_("milter: event=connect milter=%s action=%d", m->text, (int)a);
+      logf_("milter: event=connect milter=%s action=%s", m->text, answer_names[a]);
   }
   return ms.sticky ? ms.sticky : r;
 }
@@ -970,6 +970,11 @@ static const response* mf_message_end(int fd)
     if ((r = late_transaction(fd))) return r;
   }
   if (!ms.scanning) return 0;
+  if (!ms.base_known) {                 /* no data block: the file is all prefix */
+    struct stat st;
+    ms.base = fstat(fd, &st) == 0 ? st.st_size : 0;
+    ms.base_known = 1;
+  }
   if (!ms.result && mh_finish(&ms.scan, &callbacks) < 0 && !ms.result) ms.result = &resp_oom;
   if (!ms.result) flush_chunk();
   if (ms.result) return ms.result;

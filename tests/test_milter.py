@@ -484,6 +484,19 @@ class MilterProtocolErrorsTest(MilterBase):
         self.assertTrue(self.end_of_data(p).startswith("250 2.6.0 Accepted"), replies(p))
         self.assertIsNotNone(msg)
 
+    def test_milter_per_milter_settings(self):
+        # Postfix's { address, name=value } form: this milter alone fails open.
+        spec = "inet:127.0.0.1:%d" % harness.free_port()
+        p, msg, env = self.session(smtp(), "{ %s, default_action=accept, connect_timeout=2s }" % spec)
+        self.assertTrue(self.end_of_data(p).startswith("250 2.6.0 Accepted"), replies(p))
+        m = self.raw(lambda c: None if c == "M" else CONTINUE)
+        t = time.monotonic()
+        p, msg, env = self.session(smtp(), "{%s,command_timeout=1}" % m.spec, MILTER_COMMAND_TIMEOUT="30")
+        self.assertEqual(replies(p)[2], "451 4.7.1 Service unavailable - try again later")
+        self.assertLess(time.monotonic() - t, 8)
+        p, msg, env = self.session(smtp(), "{ %s, bogus_setting=1 }" % spec)
+        self.assertEqual(replies(p)[1], "451 4.7.1 Service unavailable - try again later")
+
     def test_milter_bad_address_in_list(self):
         p, msg, env = self.session(smtp(), "inet:nohostport")
         self.assertEqual(replies(p)[1], "451 4.7.1 Service unavailable - try again later")

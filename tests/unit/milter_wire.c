@@ -83,6 +83,34 @@ int main(void)
   CHECK(mw_spec_parse("inet::25", 8, &sp) < 0, "empty host");
   CHECK(mw_spec_parse("tcp:host:25", 11, &sp) < 0, "unknown kind");
   CHECK(mw_spec_parse("unix:", 5, &sp) < 0, "empty path");
+  const char* list = " inet:a:1,{ unix:/s , default_action = accept,command_timeout=5m }\tinet:b:2 {bad";
+  unsigned pos = 0, len = (unsigned)strlen(list);
+  struct mw_item it;
+  CHECK(mw_list_next(list, len, &pos, &it) == 1 && it.speclen == 8 && memcmp(it.spec, "inet:a:1", 8) == 0
+        && it.optslen == 0, "list: plain item");
+  CHECK(mw_list_next(list, len, &pos, &it) == 1 && it.speclen == 7 && memcmp(it.spec, "unix:/s", 7) == 0,
+        "list: braced item");
+  unsigned opos = 0, nl, vl;
+  const char* nm;
+  const char* val;
+  CHECK(mw_option_next(it.opts, it.optslen, &opos, &nm, &nl, &val, &vl) == 1 && nl == 14
+        && memcmp(nm, "default_action", 14) == 0 && vl == 6 && memcmp(val, "accept", 6) == 0, "option with spaces");
+  CHECK(mw_option_next(it.opts, it.optslen, &opos, &nm, &nl, &val, &vl) == 1 && vl == 2 && memcmp(val, "5m", 2) == 0,
+        "second option");
+  CHECK(mw_option_next(it.opts, it.optslen, &opos, &nm, &nl, &val, &vl) == 0, "end of options");
+  CHECK(mw_list_next(list, len, &pos, &it) == 1 && it.speclen == 8 && memcmp(it.spec, "inet:b:2", 8) == 0,
+        "list: item after a brace");
+  CHECK(mw_list_next(list, len, &pos, &it) < 0, "list: unclosed brace");
+  pos = 0;
+  CHECK(mw_list_next(" , ", 3, &pos, &it) == 0, "list: only separators");
+  opos = 0;
+  CHECK(mw_option_next(" novalue", 8, &opos, &nm, &nl, &val, &vl) < 0, "option without =");
+  unsigned long secs = 0;
+  CHECK(mw_time("10", 2, &secs) == 0 && secs == 10, "time: seconds");
+  CHECK(mw_time("2m", 2, &secs) == 0 && secs == 120, "time: minutes");
+  CHECK(mw_time("1h", 2, &secs) == 0 && secs == 3600, "time: hours");
+  CHECK(mw_time("5x", 2, &secs) < 0 && mw_time("", 0, &secs) < 0 && mw_time("5ss", 3, &secs) < 0
+        && mw_time("99999999999", 11, &secs) < 0, "time: bad values");
   str_free(&sp.host);
   str_free(&out);
   str_free(&text);

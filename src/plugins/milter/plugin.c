@@ -105,6 +105,8 @@ struct milter
   int in_tx;                /* MAIL sent, end of data not yet answered */
   int tx_off;               /* accepted/discarded: nothing more this transaction */
   int skip_body;            /* answered SKIP to a body chunk */
+  unsigned connect_ms, command_ms, content_ms;
+  int dflt;                 /* enum dflt */
 };
 
 enum dflt { D_TEMPFAIL, D_ACCEPT, D_REJECT };
@@ -118,9 +120,7 @@ struct milter_session
   str list;                       /* $MILTERS, split in place */
   struct milter* m;
   unsigned n;
-  enum dflt dflt;
   enum quarantine quarantine_mode;
-  unsigned connect_ms, command_ms, content_ms;
   unsigned long header_max, max_packet;
   const response* sticky;         /* answers every later command */
   response sticky_resp;
@@ -179,41 +179,86 @@ static void logf_(const char* fmt, ...)
 
 /* ---- configuration ---- */
 
+/* Postfix's per-milter settings: { address, name=value, ... }. */
+enum opt { O_CONNECT, O_COMMAND, O_CONTENT, O_DEFAULT };
+static const char* const opt_names[] = { "connect_timeout", "command_timeout", "content_timeout", "default_action" };
+
+static int milter_options(struct milter* m, const struct mw_item* it)
+{
+  unsigned pos = 0, nl, vl;
+  const char* name;
+  const char* v;
+  int r;
+  while ((r = mw_option_next(it->opts, it->optslen, &pos, &name, &nl, &v, &vl)) == 1) {
+    size_t k;
+    for (k = 0; k < sizeof opt_names / sizeof opt_names[0]; k++)
+      if (strlen(opt_names[k]) == nl && strncmp(opt_names[k], name, nl) == 0) break;
+    unsigned long secs = 0;
+    unsigned ms_ = 0;
+    if (k < O_DEFAULT) {
+      if (mw_time(v, vl, &secs) < 0 || secs == 0) return -1;
+      ms_ = secs > 0x7fffffffUL / 1000 ? 0x7fffffffu : (unsigned)(secs * 1000);
+    }
+    switch ((enum opt)k) {
+    case O_CONNECT: m->connect_ms = ms_; break;
+    case O_COMMAND: m->command_ms = ms_; break;
+    case O_CONTENT: m->content_ms = ms_; break;
+    case O_DEFAULT: {
+      int d;
+      for (d = 0; d < 3; d++)
+        if (strlen(dflt_names[d]) == vl && strncasecmp(dflt_names[d], v, vl) == 0) break;
+      if (d == 3) return -1;
+      m->dflt = (enum dflt)d;
+      break;
+    }
+    default: return -1;
+    }
+  }
+  return r;
+}
+
 static const response* configure(void)
 {
   if (ms.configured) return 0;
   ms.configured = 1;
   const char* v = session_getenv("MILTERS");
-  ms.dflt = (enum dflt)pick(session_getenv("MILTER_DEFAULT_ACTION"), dflt_names, 3, D_TEMPFAIL);
+  enum dflt dflt = (enum dflt)pick(session_getenv("MILTER_DEFAULT_ACTION"), dflt_names, 3, D_TEMPFAIL);
   ms.quarantine_mode = (enum quarantine)pick(session_getenv("MILTER_QUARANTINE"), quarantine_names, 4, Q_HEADER);
-  ms.connect_ms = seconds_ms("MILTER_CONNECT_TIMEOUT", 30);
-  ms.command_ms = seconds_ms("MILTER_COMMAND_TIMEOUT", 30);
-  ms.content_ms = seconds_ms("MILTER_CONTENT_TIMEOUT", 300);
+  unsigned connect_ms = seconds_ms("MILTER_CONNECT_TIMEOUT", 30);
+  unsigned command_ms = seconds_ms("MILTER_COMMAND_TIMEOUT", 30);
+  unsigned content_ms = seconds_ms("MILTER_CONTENT_TIMEOUT", 300);
   ms.header_max = nc_setting("MILTER_HEADER_MAX", 0, 1048576);
   ms.max_packet = nc_setting("MILTER_MAX_PACKET", 0, 1048576);
   if (ms.max_packet < MW_BODY_CHUNK + 16) ms.max_packet = MW_BODY_CHUNK + 16;
   if (!v || !*v) return 0;
   if (!str_copys(&ms.list, v)) return &resp_oom;
-  unsigned count = 0;
-  for (unsigned i = 0; i < ms.list.len; i++) {
-    char c = ms.list.s[i];
-    if (c == ',' || c == ' ' || c == '\t' || c == '\n') ms.list.s[i] = 0;
-  }
-  for (unsigned i = 0; i < ms.list.len; i++)
-    if (ms.list.s[i] && (i == 0 || !ms.list.s[i - 1])) count++;
-  ms.m = calloc(count ? count : 1, sizeof *ms.m);
+  unsigned count = 0, pos = 0;
+  struct mw_item it;
+  int r;
+  while ((r = mw_list_next(ms.list.s, ms.list.len, &pos, &it)) == 1) count++;
+  ms.m = calloc(count + 1, sizeof *ms.m);
   if (!ms.m) return &resp_oom;
-  for (unsigned i = 0; i < ms.list.len; i++) {
-    if (!ms.list.s[i] || (i > 0 && ms.list.s[i - 1])) continue;
+  pos = 0;
+  while (ms.n < count && mw_list_next(ms.list.s, ms.list.len, &pos, &it) == 1) {
     struct milter* m = &ms.m[ms.n++];
-    m->text = ms.list.s + i;
     m->fd = -1;
-    if (mw_spec_parse(m->text, (unsigned)strlen(m->text), &m->spec) < 0) {
-      warn2("milter: event=config error=bad-milter-address milter=", m->text);
+    m->dflt = dflt;
+    m->connect_ms = connect_ms;
+    m->command_ms = command_ms;
+    m->content_ms = content_ms;
+    char* text = (char*)it.spec;
+    int ok = mw_spec_parse(it.spec, it.speclen, &m->spec) == 0 && milter_options(m, &it) == 0;
+    text[it.speclen] = 0;           /* the address ends the item: a separator or the options follow */
+    m->text = text;
+    if (!ok) {
+      warn2("milter: event=config error=bad-milter-entry milter=", m->text);
       m->state = M_OFF;
-      m->spec.port = 1;       /* marks the item as broken: see fail() */
-      ms.sticky = ms.dflt == D_ACCEPT ? 0 : ms.dflt == D_REJECT ? &resp_cmd_reject : &resp_tempfail;
+      ms.sticky = m->dflt == D_ACCEPT ? 0 : m->dflt == D_REJECT ? &resp_cmd_reject : &resp_tempfail;
     }
+  }
+  if (r < 0) {
+    warn1("milter: event=config error=unclosed-brace");
+    ms.sticky = dflt == D_ACCEPT ? 0 : dflt == D_REJECT ? &resp_cmd_reject : &resp_tempfail;
   }
   return 0;
 }
@@ -236,12 +281,12 @@ static const response* sticky(const response* r)
 static const response* fail(struct milter* m, const char* what)
 {
   logf_("milter: event=failure milter=%s during=%s error=%s default_action=%s", m->text, what,
-        errno ? strerror(errno) : "protocol", dflt_names[ms.dflt]);
+        errno ? strerror(errno) : "protocol", dflt_names[m->dflt]);
   if (m->fd >= 0) close(m->fd);
   m->fd = -1;
   m->state = M_OFF;
   m->in_tx = 0;
-  switch (ms.dflt) {
+  switch (m->dflt) {
   case D_ACCEPT: return 0;
   case D_REJECT: return sticky(&resp_cmd_reject);
   case D_TEMPFAIL: break;
@@ -400,7 +445,7 @@ static enum answer step(struct milter* m, enum step st, const char* data, unsign
   const struct step_info* si = &steps[st];
   if (m->neg.protocol & si->no) return A_CONTINUE;
   if (st == S_DATA && m->neg.version < 4) return A_CONTINUE;
-  unsigned t = si->content ? ms.content_ms : ms.command_ms;
+  unsigned t = si->content ? m->content_ms : m->command_ms;
   ms.out.len = 0;
   if (!add_macros(m, si->macros, si->cmd) || !mw_packet(&ms.out, si->cmd, data, len)) return A_FAIL;
   errno = 0;
@@ -434,7 +479,7 @@ static enum answer step(struct milter* m, enum step st, const char* data, unsign
 
 static int connect_milter(struct milter* m)
 {
-  if (m->spec.family == MW_UNIX) return nc_connect_un(m->spec.host.s, ms.connect_ms);
+  if (m->spec.family == MW_UNIX) return nc_connect_un(m->spec.host.s, m->connect_ms);
   struct addrinfo hints, *res = 0;
   memset(&hints, 0, sizeof hints);
   hints.ai_family = m->spec.family == MW_INET6 ? AF_INET6 : AF_UNSPEC;
@@ -444,7 +489,7 @@ static int connect_milter(struct milter* m)
   if (getaddrinfo(m->spec.host.s, port, &hints, &res) != 0 || !res) { errno = EHOSTUNREACH; return -1; }
   int fd = -1;
   for (struct addrinfo* ai = res; ai && fd < 0; ai = ai->ai_next)
-    fd = nc_connect_sa(ai->ai_family, ai->ai_addr, ai->ai_addrlen, ms.connect_ms);
+    fd = nc_connect_sa(ai->ai_family, ai->ai_addr, ai->ai_addrlen, m->connect_ms);
   freeaddrinfo(res);
   return fd;
 }
@@ -483,8 +528,8 @@ static const response* open_all(void)
     for (int k = 0; k < 3; k++)
       for (int b = 0; b < 4; b++) neg[k * 4 + b] = (unsigned char)(v[k] >> (24 - 8 * b));
     ms.out.len = 0;
-    if (!mw_packet(&ms.out, SMFIC_OPTNEG, (const char*)neg, 12) || send_out(m, ms.command_ms) < 0
-        || recv_packet(m, ms.command_ms) != SMFIC_OPTNEG || mw_optneg(ms.in.s, ms.in.len, &m->neg) < 0) {
+    if (!mw_packet(&ms.out, SMFIC_OPTNEG, (const char*)neg, 12) || send_out(m, m->command_ms) < 0
+        || recv_packet(m, m->command_ms) != SMFIC_OPTNEG || mw_optneg(ms.in.s, ms.in.len, &m->neg) < 0) {
       r = fail(m, "negotiation");
       continue;
     }
@@ -776,7 +821,7 @@ static const response* mf_reset(void)
     struct milter* m = &ms.m[i];
     if (m->state == M_OPEN && m->in_tx) {
       ms.out.len = 0;
-      if (!mw_packet(&ms.out, SMFIC_ABORT, 0, 0) || send_out(m, ms.command_ms) < 0) (void)fail(m, "abort");
+      if (!mw_packet(&ms.out, SMFIC_ABORT, 0, 0) || send_out(m, m->command_ms) < 0) (void)fail(m, "abort");
     }
     m->in_tx = m->tx_off = m->skip_body = 0;
   }

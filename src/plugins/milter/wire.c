@@ -158,3 +158,83 @@ int mw_spec_parse(const char* item, unsigned len, struct mw_spec* spec)
   if (parse_port(colon + 1, (unsigned)(rest + rl - colon - 1), &spec->port) < 0) return -1;
   return str_copyb(&spec->host, host, hl) ? 0 : -1;
 }
+
+static int sep(char c) { return c == ' ' || c == ',' || c == '\t' || c == '\n' || c == '\r'; }
+static int blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+int mw_list_next(const char* s, unsigned len, unsigned* pos, struct mw_item* it)
+{
+  unsigned at = *pos;
+  while (at < len && sep(s[at])) at++;
+  if (at >= len) { *pos = at; return 0; }
+  it->opts = 0;
+  it->optslen = 0;
+  if (s[at] != '{') {
+    unsigned start = at;
+    while (at < len && !sep(s[at])) at++;
+    it->spec = s + start;
+    it->speclen = at - start;
+    *pos = at;
+    return 1;
+  }
+  const char* close = memchr(s + at, '}', len - at);
+  if (!close) return -1;
+  unsigned end = (unsigned)(close - s);
+  at++;
+  while (at < end && sep(s[at])) at++;
+  unsigned start = at;
+  while (at < end && !sep(s[at])) at++;
+  if (at == start) return -1;
+  it->spec = s + start;
+  it->speclen = at - start;
+  it->opts = s + at;
+  it->optslen = end - at;
+  *pos = end + 1;
+  return 1;
+}
+
+int mw_option_next(const char* o, unsigned len, unsigned* pos, const char** name, unsigned* nl,
+                   const char** value, unsigned* vl)
+{
+  unsigned at = *pos;
+  while (at < len && sep(o[at])) at++;
+  if (at >= len) { *pos = at; return 0; }
+  unsigned end = at;
+  while (end < len && o[end] != ',') end++;
+  const char* eq = memchr(o + at, '=', end - at);
+  if (!eq) return -1;
+  unsigned a = at, b = (unsigned)(eq - o);
+  while (b > a && blank(o[b - 1])) b--;
+  unsigned c = (unsigned)(eq - o) + 1, d = end;
+  while (c < d && blank(o[c])) c++;
+  while (d > c && blank(o[d - 1])) d--;
+  if (b == a) return -1;
+  *name = o + a;
+  *nl = b - a;
+  *value = o + c;
+  *vl = d - c;
+  *pos = end;
+  return 1;
+}
+
+int mw_time(const char* v, unsigned len, unsigned long* seconds)
+{
+  unsigned long n = 0, mult = 1;
+  unsigned i = 0;
+  while (i < len && is_digit(v[i])) {
+    if (n > 100000000ul) return -1;
+    n = n * 10 + (unsigned long)(v[i++] - '0');
+  }
+  if (i == 0) return -1;
+  if (i + 1 == len) {
+    static const struct { char unit; unsigned long mult; } units[] = { { 's', 1 }, { 'm', 60 }, { 'h', 3600 } };
+    size_t k;
+    for (k = 0; k < sizeof units / sizeof units[0]; k++)
+      if (v[i] == units[k].unit) { mult = units[k].mult; break; }
+    if (k == sizeof units / sizeof units[0]) return -1;
+  } else if (i != len) {
+    return -1;
+  }
+  *seconds = n * mult;
+  return 0;
+}

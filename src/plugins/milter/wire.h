@@ -16,8 +16,15 @@
  *                    multi-line "550-5.7.1 a\r\n550 5.7.1 b") into a reply
  *                    number and mailfront's multi-line text (lines joined by
  *                    '\n', codes removed); -1 when not a valid 4xx/5xx reply.
- *   mw_spec_parse()  one $MILTERS item: inet:HOST:PORT, inet6:[ADDR]:PORT,
+ *   mw_spec_parse()  one milter address: inet:HOST:PORT, inet6:[ADDR]:PORT,
  *                    inet:[ADDR]:PORT, unix:PATH or local:PATH; -1 if bad.
+ *   mw_list_next()   the next $MILTERS item from *pos: an address, or
+ *                    Postfix's "{ address, name=value, ... }"; 1 item,
+ *                    0 end of list, -1 malformed (unclosed brace).
+ *   mw_option_next() the next name=value of an item's options; 1, 0 at
+ *                    the end, -1 malformed (no '=').
+ *   mw_time()        a Postfix time value (number, unit s, m or h;
+ *                    seconds by default) in seconds; -1 if bad.
  * Strings written belong to the caller (str); nothing else is allocated. */
 #ifndef MF_MILTER_WIRE_H
 #define MF_MILTER_WIRE_H
@@ -106,5 +113,17 @@ struct mw_spec
   unsigned port;
 };
 int mw_spec_parse(const char* item, unsigned len, struct mw_spec* spec);
+
+struct mw_item
+{
+  const char* spec;
+  unsigned speclen;
+  const char* opts;         /* after the address, up to the closing brace */
+  unsigned optslen;
+};
+int mw_list_next(const char* s, unsigned len, unsigned* pos, struct mw_item* it);
+int mw_option_next(const char* opts, unsigned len, unsigned* pos, const char** name, unsigned* nl,
+                   const char** value, unsigned* vl);
+int mw_time(const char* v, unsigned len, unsigned long* seconds);
 
 #endif

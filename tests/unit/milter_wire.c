@@ -103,6 +103,10 @@ int main(void)
   CHECK(mw_list_next(list, len, &pos, &it) < 0, "list: unclosed brace");
   pos = 0;
   CHECK(mw_list_next(" , ", 3, &pos, &it) == 0, "list: only separators");
+  pos = 0;
+  CHECK(mw_list_next("unix:/a\0 unix:/b", 16, &pos, &it) == 1 && it.speclen == 7
+        && mw_list_next("unix:/a\0 unix:/b", 16, &pos, &it) == 1 && it.speclen == 7 && it.spec[6] == 'b',
+        "list: an item cut out in place (NUL) ends where it ended");
   opos = 0;
   CHECK(mw_option_next(" novalue", 8, &opos, &nm, &nl, &val, &vl) < 0, "option without =");
   unsigned long secs = 0;

@@ -127,7 +127,7 @@ struct milter_session
   str sticky_text;
   response reply;                 /* the last replycode answer */
   str reply_text;
-  str out, in, tmp, val;          /* packet buffers */
+  str out, in, tmp, val, hdr;     /* packet buffers, a macro value, a header */
   /* the transaction */
   int tx, data_started, late;
   char qid[40];
@@ -328,6 +328,18 @@ static int recv_packet(struct milter* m, unsigned ms_)
   if (ms.in.len && recv_exact(m->fd, ms.in.s, ms.in.len, ms_) < 0) return -1;
   ms.in.s[ms.in.len] = 0;
   return h[4];
+}
+
+/* Says QUIT (one second at most) and closes. */
+static void quit(struct milter* m, enum mstate next)
+{
+  if (m->fd >= 0) {
+    ms.out.len = 0;
+    if (mw_packet(&ms.out, SMFIC_QUIT, 0, 0)) (void)send_out(m, 1000);
+    close(m->fd);
+  }
+  m->fd = -1;
+  m->state = next;
 }
 
 /* ---- macros ---- */
@@ -539,7 +551,7 @@ static const response* open_all(void)
     str_free(&p);
     switch (a) {
     case A_CONTINUE: case A_SKIP: break;
-    case A_ACCEPT: m->state = M_OFF; close(m->fd); m->fd = -1; break;
+    case A_ACCEPT: quit(m, M_OFF); break;
     case A_DISCARD: ms.discard = 2; break;        /* every message of the session */
     case A_REJECT: r = sticky(&resp_cmd_reject); break;
     case A_TEMPFAIL: r = sticky(&resp_tempfail); break;
@@ -642,17 +654,13 @@ static int cb_header(void* ctx, const char* name, unsigned nl, const char* v, un
     unsigned skip = 0;
     if (!(m->neg.protocol & SMFIP_HDR_LEADSPC))
       while (skip < vl && (v[skip] == ' ' || v[skip] == '\t')) skip++;
-    str* p = &ms.val;
+    str* p = &ms.hdr;
     p->len = 0;
     if (!mw_cat0(p, name, nl)) return -1;
     for (unsigned k = skip; k < vl; k++)
       if (!(v[k] == '\r' && k + 1 < vl && v[k + 1] == '\n') && !str_catc(p, v[k])) return -1;
     if (!str_catc(p, 0)) return -1;
-    str payload = *p;
-    ms.val.s = 0; ms.val.len = ms.val.size = 0;
-    const response* r = outcome(m, S_HEADER, step(m, S_HEADER, payload.s, payload.len), &resp_msg_reject);
-    str_free(&ms.val);
-    ms.val = payload;
+    const response* r = outcome(m, S_HEADER, step(m, S_HEADER, p->s, p->len), &resp_msg_reject);
     if (r) { ms.result = r; return -1; }
   }
   return 0;
@@ -863,7 +871,7 @@ static const response* mf_helo(str* host, str* caps)
     enum answer a = mw_cat0(&p, host->s ? host->s : "", host->len) ? step(m, S_HELO, p.s, p.len) : A_FAIL;
     str_free(&p);
     switch (a) {
-    case A_ACCEPT: m->state = M_OFF; close(m->fd); m->fd = -1; break;
+    case A_ACCEPT: quit(m, M_OFF); break;
     case A_DISCARD: ms.discard = 2; break;
     case A_REJECT: return sticky(&resp_cmd_reject);
     case A_TEMPFAIL: return sticky(&resp_tempfail);
@@ -1064,14 +1072,8 @@ static const response* mf_message_end(int fd)
 /* Milters get QUIT when the process ends normally. */
 static void __attribute__((destructor)) mf_quit(void)
 {
-  for (unsigned i = 0; i < ms.n; i++) {
-    struct milter* m = &ms.m[i];
-    if (m->state != M_OPEN || m->fd < 0) continue;
-    ms.out.len = 0;
-    if (mw_packet(&ms.out, SMFIC_QUIT, 0, 0)) (void)send_out(m, 1000);
-    close(m->fd);
-    m->fd = -1;
-  }
+  for (unsigned i = 0; i < ms.n; i++)
+    if (ms.m[i].state == M_OPEN) quit(&ms.m[i], M_OFF);
 }
 
 struct plugin plugin = {

@@ -159,7 +159,7 @@ int mw_spec_parse(const char* item, unsigned len, struct mw_spec* spec)
   return str_copyb(&spec->host, host, hl) ? 0 : -1;
 }
 
-static int sep(char c) { return c == ' ' || c == ',' || c == '\t' || c == '\n' || c == '\r'; }
+static int sep(char c) { return c == ' ' || c == ',' || c == '\t' || c == '\n' || c == '\r' || c == 0; }
 static int blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 int mw_list_next(const char* s, unsigned len, unsigned* pos, struct mw_item* it)

@@ -18,7 +18,8 @@
  *                    '\n', codes removed); -1 when not a valid 4xx/5xx reply.
  *   mw_spec_parse()  one milter address: inet:HOST:PORT, inet6:[ADDR]:PORT,
  *                    inet:[ADDR]:PORT, unix:PATH or local:PATH; -1 if bad.
- *   mw_list_next()   the next $MILTERS item from *pos: an address, or
+ *   mw_list_next()   the next $MILTERS item from *pos (NUL separates too,
+ *                    so items may be cut out in place): an address, or
  *                    Postfix's "{ address, name=value, ... }"; 1 item,
  *                    0 end of list, -1 malformed (unclosed brace).
  *   mw_option_next() the next name=value of an item's options; 1, 0 at

@@ -14,7 +14,7 @@
  *   (1048576 bytes); $RSPAMD_SETTINGS_ID (sent as Settings-ID).
  *
  * Request: HTTP/1.0 with From, Rcpt (one per recipient), IP, Helo,
- * Hostname, User (authenticated user), Queue-Id, Content-Length and the
+ * Hostname, User (authenticated user), Password, Settings-ID, Content-Length and the
  * message streamed from the temporary file.  Reply: HTTP 200 with a JSON
  * object.  Actions: reject -> 554 5.7.1, soft reject and greylist -> 451
  * 4.7.1 (rspamd's smtp_message, when it gives one, is the text); rewrite

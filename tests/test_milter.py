@@ -519,6 +519,24 @@ class MilterProtocolErrorsTest(MilterBase):
             self.assertIsNone(msg, name)
             self.assertIn(b"event=failure", p.stderr, name)
 
+    def test_milter_random_answers(self):
+        # Well-framed packets with random commands and payloads at random
+        # steps: every session ends with a proper reply (no crash, no hang).
+        import random
+        rnd = random.Random(15)
+        for round_ in range(12):
+            cmds = b"+-2abcdefhilmpqrsty4Z\0"
+            def script(c, rnd=rnd):
+                if rnd.random() < 0.6:
+                    return CONTINUE
+                n = rnd.choice((0, 1, 5, 40))
+                return packet(bytes([rnd.choice(cmds)]), bytes(rnd.getrandbits(8) for _ in range(n)))
+            m = self.raw(script)
+            p, msg, env = self.session(smtp(headers=b"X-A: b\r\n"), m.spec)
+            r = replies(p)
+            self.assertEqual(r[-1], "221 2.0.0 Good bye.", (round_, r))
+            self.assertRegex(self.end_of_data(p) if len(r) > 2 else r[-1], r"^[2-5]\d\d[ -]", (round_, r))
+
     def test_milter_unrequested_action_is_an_error(self):
         # Adds a header without having asked for SMFIF_ADDHDRS.
         m = self.raw(lambda c: packet(b"h", b"X-A\0b\0") + CONTINUE if c == "E" else CONTINUE, actions=0)

@@ -291,7 +291,8 @@ class RspamdScriptedTest(RspamdBase):
     def test_rspamd_broken_replies_fail_mode(self):
         for reply in (b"garbage\r\n\r\n", http(b"{not json"), http(b"[]"), http(b'{"score":1}'),
                       http(b"{}", b"500 Internal Server Error"), b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n{}",
-                      http(b'{"action":"reject"}' + b" " * 2000000)):
+                      http(b'{"action":"reject"}' + b" " * 2000000),
+                      b"HTTP/1.1 200 OK\r\n" + b"X-Pad: padding\r\n" * 100000 + b"\r\n{}"):
             s = self.server(reply)
             p, msg = self.deliver(session(b"x"), RSPAMD_PORT=s.port)
             self.assertEqual(end_of_data(p), "451 4.7.1 Spam check unavailable, try again later", reply[:60])

@@ -142,10 +142,11 @@ static int read_reply(int sock, const struct rs_cfg* c)
   nc_reader_init(r, sock, c->timeout);
   str line = { 0, 0, 0 };
   long long clen = -1;
+  unsigned long head = 0;                    /* header bytes, bounded like the body */
   int ok = nc_readline(r, &line, MAX_HEADER_LINE) == 1 && line.len >= 12 && memcmp(line.s, "HTTP/1.", 7) == 0
     && memcmp(line.s + 8, " 200", 4) == 0;
   while (ok) {
-    ok = nc_readline(r, &line, MAX_HEADER_LINE) == 1;
+    ok = nc_readline(r, &line, MAX_HEADER_LINE) == 1 && (head += line.len) <= c->max_reply;
     unsigned n = line.len;
     while (n > 0 && (line.s[n - 1] == '\n' || line.s[n - 1] == '\r')) n--;
     if (!ok || n == 0) break;

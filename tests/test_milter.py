@@ -10,6 +10,7 @@ macros, the envelope and the content the plugin sent are checked too.
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -436,6 +437,8 @@ class MilterModesTest(MilterBase):
         p, msg, env = self.session(smtp(headers=b"X-Test: addheader\r\n"), m.spec)
         self.assertTrue(self.end_of_data(p).startswith("250 "), replies(p))
         self.assertIn(b"\nX-Added: added by the milter\n", msg)
+        proto = int(re.search(rb"event=negotiated .* protocol=0x([0-9a-f]+)", p.stderr).group(1), 16)
+        self.assertEqual(proto & 0xdf080, 0xdf080)     # NR_CONN..NR_DATA, NR_EOH, NR_BODY, NR_HDR
 
     def test_milter_leading_space(self):
         m = self.with_milter("leadspc")

@@ -546,6 +546,8 @@ static const response* open_all(void)
       continue;
     }
     m->state = M_OPEN;
+    logf_("milter: event=negotiated milter=%s version=%u actions=0x%x protocol=0x%x", m->text, m->neg.version,
+          m->neg.actions, m->neg.protocol);
     str p = { 0, 0, 0 };
     enum answer a = connect_payload(&p) ? step(m, S_CONNECT, p.s, p.len) : A_FAIL;
     str_free(&p);

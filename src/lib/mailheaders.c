@@ -27,12 +27,17 @@ void mh_scan_free(struct mh_scan* s)
 /* 33..126 but ':' */
 static int name_char(char c) { return c > 32 && c < 127 && c != ':'; }
 
-/* Length of the field name when the first line of b is a field, else 0. */
-static unsigned field_name(const char* b, unsigned len)
+/* Length of the field name when the first line of b is a field, else 0;
+ * *colon is where its colon is (white space may come before it, as the
+ * obsolete syntax of RFC 5322 4.5 allows). */
+static unsigned field_name(const char* b, unsigned len, unsigned* colon)
 {
   unsigned i = 0;
   while (i < len && name_char(b[i])) i++;
-  return i > 0 && i < len && b[i] == ':' ? i : 0;
+  unsigned n = i;
+  while (i < len && (b[i] == ' ' || b[i] == '\t')) i++;
+  *colon = i;
+  return n > 0 && i < len && b[i] == ':' ? n : 0;
 }
 
 static int emit(struct mh_scan* s, const struct mh_callbacks* cb)
@@ -49,12 +54,13 @@ static int emit(struct mh_scan* s, const struct mh_callbacks* cb)
   f->off = s->raw.len;
   f->len = s->cur.len;
   f->namelen = s->cur_namelen;
+  f->valoff = s->cur_colon + 1;
   if (!str_cat(&s->raw, &s->cur)) return -1;
   s->n++;
   s->cur.len = 0;
   s->cur_checked = 0;
-  const char* v = s->raw.s + f->off + f->namelen + 1;
-  if (cb->header && cb->header(cb->ctx, s->raw.s + f->off, f->namelen, v, f->len - f->namelen - 1) < 0) return -1;
+  const char* v = s->raw.s + f->off + f->valoff;
+  if (cb->header && cb->header(cb->ctx, s->raw.s + f->off, f->namelen, v, f->len - f->valoff) < 0) return -1;
   return 0;
 }
 
@@ -130,7 +136,7 @@ int mh_feed(struct mh_scan* s, const char* b, unsigned long len, const struct mh
       s->seen += take;
       if (!nl) break;
       if (!s->cur_checked) {
-        s->cur_namelen = field_name(s->cur.s, s->cur.len);
+        s->cur_namelen = field_name(s->cur.s, s->cur.len, &s->cur_colon);
         if (s->cur_namelen == 0) {
           if (line_to_body(s, cb) < 0) return -1;
           break;
@@ -160,7 +166,7 @@ int mh_finish(struct mh_scan* s, const struct mh_callbacks* cb)
     return cb->body ? cb->body(cb->ctx, "\r", 1) : 0;
   case MH_LINE:
     if (!s->cur_checked) {
-      s->cur_namelen = field_name(s->cur.s, s->cur.len);
+      s->cur_namelen = field_name(s->cur.s, s->cur.len, &s->cur_colon);
       if (s->cur_namelen == 0) return line_to_body(s, cb);
     }
     /* fall through */

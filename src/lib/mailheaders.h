@@ -33,7 +33,7 @@ struct mh_callbacks
   int (*body)(void* ctx, const char* b, unsigned len);
 };
 
-struct mh_field { unsigned off, len, namelen; };
+struct mh_field { unsigned off, len, namelen, valoff; };   /* valoff: after the colon */
 
 enum mh_state { MH_START, MH_CR, MH_LINE, MH_BODY };
 
@@ -43,7 +43,7 @@ struct mh_scan
   unsigned long max;              /* header section limit in bytes */
   str cur;                        /* the field being assembled */
   int cur_checked;                /* its first line was found to be a field */
-  unsigned cur_namelen;
+  unsigned cur_namelen, cur_colon;
   str raw;                        /* complete fields, back to back */
   struct mh_field* f;
   unsigned n, cap;

@@ -83,6 +83,8 @@ int main(void)
   CHECK(scan_all_splits("A: 1\nB: 22222\n\nx\n", "[A= 1\n]<EOH>B: 22222\n\nx\n", 5, 8),
         "header section over the limit: the rest is body");
   CHECK(scan_all_splits("A: 1\n\rx\n", "[A= 1\n]<EOH>\rx\n", 5, 1 << 20), "bare CR line");
+  CHECK(scan_all_splits("Subject \t: x\n\nb", "[Subject= x\n]<EOH>b", 14, 1 << 20),
+        "white space before the colon (obsolete syntax)");
 
   CHECK(rewrite("A: 1\n\nbody\n", 0, e_none, "A: 1\n\nbody\n"), "unchanged");
   CHECK(rewrite("A: 1\n\nbody\n", 0, e_add, "A: 1\nX-A: v\n\nbody\n"), "add");

@@ -653,9 +653,8 @@ static int cb_header(void* ctx, const char* name, unsigned nl, const char* v, un
   for (unsigned i = 0; i < ms.n; i++) {
     struct milter* m = &ms.m[i];
     if (!active(m)) continue;
-    unsigned skip = 0;
-    if (!(m->neg.protocol & SMFIP_HDR_LEADSPC))
-      while (skip < vl && (v[skip] == ' ' || v[skip] == '\t')) skip++;
+    /* As Sendmail and Postfix: one space (not a tab) after the colon is eaten. */
+    unsigned skip = !(m->neg.protocol & SMFIP_HDR_LEADSPC) && vl > 0 && v[0] == ' ';
     str* p = &ms.hdr;
     p->len = 0;
     if (!mw_cat0(p, name, nl)) return -1;

@@ -267,6 +267,13 @@ extern void session_set_timeout(unsigned seconds);
 extern int session_expired(void);
 /* Variable lookup returning the first all-digit value, else dflt. */
 
+/* From a message_end hook with the message file: reset the backend and
+ * hand it sender, recipients (NUL-terminated items), data_start and the
+ * whole file again, so that the message_end that follows delivers the
+ * file's current content to the new envelope.  NULL or the backend's
+ * first error.  (plugin-milter, for end-of-data envelope changes.) */
+extern const response* backend_resubmit(const str* sender, const str* rcpts);
+
 /* The client connection (fd 0 / fd 1 with $TIMEOUT), for protocols. */
 extern ibuf* session_input(void);
 extern obuf* session_output(void);

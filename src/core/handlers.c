@@ -233,6 +233,57 @@ const response* backend_data_block(const char* data, unsigned long len)
   return s->backend ? call(s->backend, H_DATA_BLOCK, &x, &has) : 0;
 }
 
+/* Extension for filters that change the envelope or the message at end of
+ * data (plugin-milter): the back end is reset and fed the whole message
+ * again -- sender, each recipient of rcpts (NUL-terminated items),
+ * data_start, the message file in pieces -- so that its message_end, which
+ * the core calls next as usual, delivers the new version.  Only meaningful
+ * inside a message_end hook with the message file; the first error of the
+ * back end is returned (the caller returns it). */
+const response* backend_resubmit(const str* sender, const str* rcpts)
+{
+  struct session* s = session_current();
+  int has;
+  if (!s->backend || s->fd < 0) return &resp_internal;
+  struct args x = {0, 0, -1, 0, 0};
+  (void)call(s->backend, H_RESET, &x, &has);
+  str empty = {0, 0, 0}, addr = {0, 0, 0};
+  const response* r = 0;
+  if (!str_copyb(&addr, sender->s ? sender->s : "", sender->len)) return &resp_oom;
+  x.a = &addr;
+  x.b = &empty;
+  r = call(s->backend, H_SENDER, &x, &has);
+  for (unsigned i = 0; !is_error(r) && i < rcpts->len;) {
+    unsigned n = (unsigned)strlen(rcpts->s + i);
+    if (!str_copyb(&addr, rcpts->s + i, n)) r = &resp_oom;
+    else r = call(s->backend, H_RECIPIENT, &x, &has);
+    i += n + 1;
+  }
+  str_free(&addr);
+  x.a = x.b = 0;
+  x.fd = s->fd;
+  if (!is_error(r)) r = call(s->backend, H_DATA_START, &x, &has);
+  if (is_error(r)) return r;
+  if (!s->backend->data_block) return 0;
+  char* buf = malloc(65536);
+  if (!buf) return &resp_oom;
+  off_t at = 0;
+  for (;;) {
+    ssize_t n = pread(s->fd, buf, 65536, at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) { r = &resp_internal; break; }
+    if (n == 0) break;
+    x.bytes = buf;
+    x.len = (unsigned long)n;
+    r = call(s->backend, H_DATA_BLOCK, &x, &has);
+    if (is_error(r)) break;
+    r = 0;
+    at += n;
+  }
+  free(buf);
+  return r;
+}
+
 int scratchfile(void)
 {
   const char* dir = getenv("TMPDIR");

@@ -7,3 +7,5 @@ REDIS_CLIENT_LIBS ?= -lhiredis -lnettle
 $(BUILD)/lib/plugin-greylist.so: $(REDIS_CLIENT_OBJ)
 plugin-greylist_LIBS = $(REDIS_CLIENT_LIBS)
 redis_client_LIBS = $(REDIS_CLIENT_LIBS)
+# Included before the Makefile's `all`: keep `all` the default goal.
+.DEFAULT_GOAL := all

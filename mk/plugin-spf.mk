@@ -4,3 +4,5 @@
 $(BUILD)/lib/plugin-spf.so: $(BUILD)/obj/plugins/rbl/dnstxt.o
 plugin-spf_LIBS = -lspf2 -lresolv
 spf_header_LIBS = -lspf2 -lresolv
+# Included before the Makefile's `all`: keep `all` the default goal.
+.DEFAULT_GOAL := all

@@ -47,10 +47,8 @@ def dns_query(port, name, timeout=0.5):
         return s.recvfrom(4096)[0]
 
 
-def setUpModule():
-    exe = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
-    if not os.path.exists(exe):
-        raise RuntimeError("dnsmasq (dnsmasq-base) is not installed")
+def start_dnsmasq(exe):
+    """dnsmasq on a free loopback port; (process, port, log) or None."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -60,16 +58,29 @@ def setUpModule():
             "--mx-host=amx.spf.test,mail.spf.test,10"] + [f"--txt-record={n},{t}" for n, t in TXT]
     log = tempfile.TemporaryFile()
     p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
-    end = time.time() + 5
-    while True:
+    end = time.time() + 15
+    while time.time() < end and p.poll() is None:
         try:
             dns_query(port, "pass.spf.test", 0.2)
-            break
+            return p, port, log
         except OSError:
-            if time.time() > end or p.poll() is not None:
-                stop(p)
-                raise RuntimeError("dnsmasq did not start")
             time.sleep(0.05)
+    stop(p)
+    log.close()
+    return None
+
+
+def setUpModule():
+    exe = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+    if not os.path.exists(exe):
+        raise RuntimeError("dnsmasq (dnsmasq-base) is not installed")
+    for _ in range(3):          # a port taken between our probe and dnsmasq's bind
+        started = start_dnsmasq(exe)
+        if started:
+            break
+    else:
+        raise RuntimeError("dnsmasq did not start")
+    p, port, log = started
     # A server that never answers: a bound UDP socket nobody reads.
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     silent.bind(("127.0.0.1", 0))

@@ -4,10 +4,13 @@ test_redis): first refused, refused again before the delay, accepted after
 it; the retry window and the expiry of passed triplets; auto-allow of a
 client network; network prefixes; skipped for relay clients; two front
 ends sharing the state.  Delays are one second or two."""
+import shutil
+import tempfile
 import time
 import unittest
 
 import harness
+from test_ratelimit import auth_env, auth_plain
 from test_redis import RedisServer, session, GREYLISTED
 
 GL = ("greylist", "accept")
@@ -121,6 +124,17 @@ class GreylistTest(unittest.TestCase):
     def test_greylist_skipped_for_relay_clients(self):
         self.assertEqual(attempt(self, self.r, RELAYCLIENT=""), OK_RCPT)
         self.assertEqual(attempt(self, self.r, GREYLIST_DISABLE="1"), OK_RCPT)
+        self.assertEqual(self.r.cmd("KEYS", "*"), [])
+
+    def test_greylist_skipped_for_authenticated_users(self):
+        tmp = tempfile.mkdtemp(prefix="mfgl.")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        lines = ["EHLO client.example", auth_plain(b"alice", b"secret"), "MAIL FROM:<a@b.example>",
+                 "RCPT TO:<c@d.example>", "QUIT"]
+        out, _, _ = session(self, lines, ("cvm-authenticate", "greylist", "accept"),
+                            **self.r.env(GREYLIST_DELAY="1", **auth_env(tmp)))
+        self.assertIn("235 2.7.0 Authentication succeeded.", out)
+        self.assertIn(OK_RCPT, out)
         self.assertEqual(self.r.cmd("KEYS", "*"), [])
 
     def test_greylist_skipped_without_client_address(self):

@@ -3,8 +3,12 @@ this module: each limit refuses exactly past its count, the window slides,
 a message counts when accepted (not when refused at MAIL or by an earlier
 plugin), and two front ends (two tcpserver listeners) sharing one Redis
 admit no more than the configured count under 50 concurrent clients."""
+import base64
 import concurrent.futures
+import os
+import shutil
 import smtplib
+import tempfile
 import time
 import unittest
 
@@ -150,6 +154,54 @@ class RatelimitTest(unittest.TestCase):
                                   plugins=("ratelimit", "greylist", "accept"), RATELIMIT_RCPTS_PER_IP="5/60")
         self.assertEqual(out[2], "451 4.7.1 Greylisted, please try again later")
         self.assertEqual(self.r.cmd("ZCARD", "mailfront:rl:rcpts-ip:192.0.2.7/32"), 1)
+
+
+PWFILE = shutil.which("cvm-pwfile") or "/usr/bin/cvm-pwfile"
+
+
+def auth_env(tmp):
+    """cvm-pwfile (Debian cvm) as the PLAIN module, users alice and bob."""
+    pw = os.path.join(tmp, "passwd")
+    with open(pw, "w") as f:
+        f.write(f"alice:secret:1000:1001:Alice:{tmp}:/bin/sh\n")
+        f.write(f"bob:hunter2:1002:1003:Bob:{tmp}:/bin/sh\n")
+    return {"CVM_SASL_PLAIN": PWFILE, "CVM_PWFILE_PATH": pw}
+
+
+def auth_plain(user, pw):
+    return "AUTH PLAIN " + base64.b64encode(b"\0" + user + b"\0" + pw).decode()
+
+
+class RatelimitUserTest(unittest.TestCase):
+    """Per authenticated user (cvm-authenticate with cvm-pwfile)."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not os.path.exists(PWFILE):
+            raise RuntimeError("cvm-pwfile (Debian package cvm) is not installed")
+        cls.r = RedisServer()
+        cls.tmp = tempfile.mkdtemp(prefix="mfrl.")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.r.stop()
+        shutil.rmtree(cls.tmp, True)
+
+    def test_ratelimit_msgs_per_user(self):
+        env = self.r.env(RATELIMIT_MSGS_PER_USER="1/60", **auth_env(self.tmp))
+        plugins = ("cvm-authenticate", "ratelimit", "accept")
+        lines = ["EHLO client.example", auth_plain(b"alice", b"secret")] + message() + message() + ["QUIT"]
+        out, _, _ = session(self, lines, plugins, **env)
+        self.assertIn("235 2.7.0 Authentication succeeded.", out)
+        self.assertEqual(len([l for l in out if l.startswith("250 Received")]), 1, out)
+        self.assertTrue([l for l in out if l.startswith("451 4.7.0 Message rate limit exceeded (msgs-user)")], out)
+        self.assertEqual(self.r.cmd("KEYS", "mailfront:rl:msgs-user:*"), ["mailfront:rl:msgs-user:alice"])
+        # Another user has a count of their own; an anonymous session has none.
+        lines = ["EHLO client.example", auth_plain(b"bob", b"hunter2")] + message() + ["QUIT"]
+        out, _, _ = session(self, lines, plugins, **env)
+        self.assertEqual(len([l for l in out if l.startswith("250 Received")]), 1, out)
+        out, _, _ = session(self, ["EHLO client.example"] + message() + message() + ["QUIT"], plugins, **env)
+        self.assertEqual(len([l for l in out if l.startswith("250 Received")]), 2, out)
 
 
 class RatelimitFleetTest(unittest.TestCase):

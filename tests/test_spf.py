@@ -18,6 +18,7 @@ import unittest
 
 import harness
 from harness import assert_no_sanitizer_report
+from test_ratelimit import auth_env, auth_plain
 from test_smtp_session import crlf, log_lines
 
 TXT = [
@@ -243,6 +244,18 @@ class SpfTest(harness.TempDirTest):
         self.assertFalse([h for h in self.headers() if h.startswith(("Received-SPF", "Authentication-Results"))])
         out, _ = self.session("a@fail.spf.test", SPF_DISABLE="1")
         self.assertEqual(out[2][:3], "250")
+
+    def test_spf_skipped_for_authenticated_users(self):
+        lines = ["EHLO client.example", auth_plain(b"alice", b"secret"), "MAIL FROM:<a@fail.spf.test>",
+                 "RCPT TO:<r@d.example>", "QUIT"]
+        p = harness.mailfront(["smtp", "echo", "cvm-authenticate", "spf", "accept"], crlf(*lines), timeout=60,
+                              TCPREMOTEIP="192.0.2.1", DNSCACHEIP="127.0.0.1", DNSCACHEPORT=str(DNS["port"]),
+                              **auth_env(self.tmp))
+        assert_no_sanitizer_report(self, p)
+        out = p.stdout.decode("latin-1").split("\r\n")
+        self.assertIn("235 2.7.0 Authentication succeeded.", out)
+        self.assertIn("250 Sender='a@fail.spf.test'.", out)
+        self.assertFalse([l for l in log_lines(p) if l.startswith("spf: result=")])
 
     def test_spf_authserv_id(self):
         log = self.accepted("a@pass.spf.test", "pass", SPF_AUTHSERV_ID="auth.example")

@@ -407,6 +407,26 @@ class RedisFailureTest(unittest.TestCase):
         self.assertNotIn("AddressSanitizer", log)
         self.assertNotIn("runtime error:", log)
 
+    def test_redis_back_after_holdoff(self):
+        """After a failure the session waits ten seconds before trying again."""
+        s = Interactive(GL, **self.r.env(REDIS_FAIL="tempfail", REDIS_TIMEOUT="3"))
+        try:
+            self.assertEqual(s.reply(), GREETING)
+            s.send("MAIL FROM:<a@b.example>")
+            self.assertEqual(s.send("RCPT TO:<c@d.example>"), GREYLISTED)
+            self.r.signal(signal.SIGSTOP)
+            self.assertEqual(s.send("RCPT TO:<e@d.example>"), TEMPFAIL)
+            self.r.signal(signal.SIGCONT)
+            start = time.monotonic()
+            self.assertEqual(s.send("RCPT TO:<f@d.example>"), TEMPFAIL)      # held off: no wait
+            self.assertLess(time.monotonic() - start, 2.5)   # a new try would wait 3 s
+            time.sleep(10.3)
+            self.assertEqual(s.send("RCPT TO:<g@d.example>"), GREYLISTED)
+            s.send("QUIT")
+        finally:
+            rc, log = s.close()
+        self.assertEqual(rc, 0, log)
+
     def test_redis_restarted_between_calls_reconnects(self):
         """A kept connection closed by the server (CLIENT KILL) is replaced."""
         s = Interactive(GL, **self.r.env())

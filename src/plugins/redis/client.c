@@ -364,8 +364,9 @@ static int build_args(struct redis* r, struct redis_script* s, unsigned nkeys, c
 int redis_run(struct redis* r, struct redis_script* s, unsigned nkeys, const str* keys,
               unsigned nargs, const str* args, long long* out, unsigned* nout)
 {
-  if (r->down) return -1;            /* r->err still says why */
-  long long deadline = now_ms() + (long long)r->timeout_ms;
+  long long start = now_ms();
+  if (start < r->down_until) return -1;    /* r->err still says why */
+  long long deadline = start + (long long)r->timeout_ms;
   script_sha(s);
   unsigned total = 3 + nkeys + nargs;
   const char** a = malloc(total * sizeof *a);
@@ -411,7 +412,7 @@ done:
   free(a);
   free(lens);
   str_free(&keybuf);
-  if (rc < 0) r->down = 1;
+  if (rc < 0) r->down_until = now_ms() + REDIS_HOLDOFF_MS;
   return rc;
 }
 

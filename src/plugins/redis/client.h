@@ -20,8 +20,9 @@
  * whole duration (connecting, AUTH/SELECT, the script, trying the next
  * server) is bounded by $REDIS_TIMEOUT.  A server that refuses, fails, or
  * answers READONLY/LOADING/MASTERDOWN (a replica, a starting server) makes
- * the client try the next one.  After a failed call the session remembers
- * Redis as down and later calls fail at once (no second wait).
+ * the client try the next one.  After a failed call the session treats
+ * Redis as down for REDIS_HOLDOFF_MS: calls in that time fail at once (no
+ * second wait), the first call after it tries again.
  *
  * Errors are values: -1 with a one-line reason in r->err (never the
  * password).  Memory: the struct owns its strings and the connection;
@@ -57,8 +58,10 @@ struct redis
   unsigned long timeout_ms;
   enum redis_fail fail;
   struct redisContext* ctx;
-  int down;                  /* a call failed in this session */
+  long long down_until;      /* monotonic ms: fail at once until then */
 };
+
+#define REDIS_HOLDOFF_MS 10000
 
 #define REDIS_MAXRESULTS 4
 

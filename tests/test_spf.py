@@ -18,6 +18,7 @@ import unittest
 
 import harness
 from harness import assert_no_sanitizer_report
+from test_qmqp_qmtp import qmqp_message
 from test_ratelimit import auth_env, auth_plain
 from test_smtp_session import crlf, log_lines
 
@@ -256,6 +257,22 @@ class SpfTest(harness.TempDirTest):
         self.assertIn("235 2.7.0 Authentication succeeded.", out)
         self.assertIn("250 Sender='a@fail.spf.test'.", out)
         self.assertFalse([l for l in log_lines(p) if l.startswith("spf: result=")])
+
+    def test_spf_not_for_qmqp(self):
+        """QMQP hands the envelope over after the message: no check, no field,
+        and nothing left over for the next message."""
+        q = os.path.join(self.tmp, "q")
+        for d in ("tmp", "new"):
+            os.makedirs(os.path.join(q, d))
+        data = qmqp_message(b"Subject: one\n\nbody\n", b"a@fail.spf.test", [b"r@d.example"])
+        p = harness.mailfront(["qmqp", "queuedir", "spf", "accept"], data, timeout=60, TCPREMOTEIP="192.0.2.1",
+                              QUEUEDIR=q, DNSCACHEIP="127.0.0.1", DNSCACHEPORT=str(DNS["port"]))
+        assert_no_sanitizer_report(self, p)
+        self.assertRegex(p.stdout, rb"^\d+:K")        # accepted
+        names = os.listdir(os.path.join(q, "new"))
+        self.assertEqual(len(names), 1)
+        with open(os.path.join(q, "new", names[0]), "rb") as f:
+            self.assertNotIn(b"SPF", f.read())
 
     def test_spf_authserv_id(self):
         log = self.accepted("a@pass.spf.test", "pass", SPF_AUTHSERV_ID="auth.example")

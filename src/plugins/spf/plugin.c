@@ -12,7 +12,7 @@
  * (authserv-id $SPF_AUTHSERV_ID, else $TCPLOCALHOST, else "localhost") are
  * injected after the back end's own header lines.
  * Skipped: relay clients ($RELAYCLIENT set), authenticated sessions,
- * sessions without a client address, $SPF_DISABLE set.
+ * sessions without a client address, QMQP/QMTP, $SPF_DISABLE set.
  * DNS: $DNSCACHEIP/$DNSCACHEPORT as for the rbl plugin (default
  * /etc/resolv.conf), every lookup of one check within $SPF_TIMEOUT seconds
  * in all (default 20); past it the result is temperror (spf/dns.c).
@@ -90,9 +90,17 @@ static const char* receiver(void)
   return r && *r ? r : "localhost";
 }
 
+/* QMQP and QMTP hand the envelope over after the message: nothing to
+ * check before the data, and the client is a relay. */
+static int smtp_session(void)
+{
+  const char* p = session_protocol();
+  return strcmp(p, "SMTP") == 0 || strcmp(p, "ESMTP") == 0;
+}
+
 static int skipped(void)
 {
-  return !sp.ip || session_getenv("RELAYCLIENT") != 0 || session_getnum("authenticated", 0) != 0
+  return !sp.ip || !smtp_session() || session_getenv("RELAYCLIENT") != 0 || session_getnum("authenticated", 0) != 0
     || session_getenv("SPF_DISABLE") != 0;
 }
 
@@ -257,6 +265,13 @@ static const response* spf_sender(str* address, str* params)
   return 0;
 }
 
+/* A new transaction: no fields pending (sender computes them again). */
+static const response* spf_reset(void)
+{
+  sp.headers.len = 0;
+  return 0;
+}
+
 static const response* spf_data_start(int fd)
 {
   (void)fd;
@@ -270,6 +285,7 @@ struct plugin plugin = {
   .version = PLUGIN_VERSION,
   .init = spf_init,
   .helo = spf_helo,
+  .reset = spf_reset,
   .sender = spf_sender,
   .data_start = spf_data_start,
 };

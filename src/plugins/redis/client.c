@@ -376,15 +376,13 @@ int redis_run(struct redis* r, struct redis_script* s, unsigned nkeys, const str
   int rc = -1;
   int argc = (a && lens) ? build_args(r, s, nkeys, keys, nargs, args, a, lens, &keybuf, nk) : -1;
   if (argc < 0) { set_err(r, "out of memory", 0); goto done; }
-  /* A kept connection may have been closed by the server: one fresh try
-   * is allowed; then each server in order. */
+  /* A kept connection may have been closed by the server: then each
+   * server in order, from the first, within the same deadline. */
   unsigned next = 0;
-  int reused = r->ctx != 0;
   for (;;) {
     if (!r->ctx) {
       if (next >= r->nservers) break;
       if (open_server(r, next++, deadline) < 0) continue;
-      reused = 0;
     }
     a[0] = "EVALSHA"; lens[0] = 7; a[1] = s->sha; lens[1] = 40;
     redisReply* y = command(r, argc, a, lens, deadline);
@@ -393,8 +391,7 @@ int redis_run(struct redis* r, struct redis_script* s, unsigned nkeys, const str
       a[0] = "EVAL"; lens[0] = 4; a[1] = s->text; lens[1] = strlen(s->text);
       y = command(r, argc, a, lens, deadline);
     }
-    if (!y) {
-      if (reused) { reused = 0; continue; }   /* retry once on a new connection to the same list */
+    if (!y) {                       /* dropped: next server, time permitting */
       if (now_ms() >= deadline) break;
       continue;
     }

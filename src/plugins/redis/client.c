@@ -17,6 +17,7 @@ static RESPONSE(unavailable, 451, "4.3.0 Policy service unavailable, try again l
 #define DEFAULT_PORT 6379
 #define DEFAULT_TIMEOUT_MS 1000
 #define MAX_TIMEOUT_MS 60000
+#define DEFAULT_RETRY_MS 10000
 
 static void set_err(struct redis* r, const char* a, const char* b)
 {
@@ -164,6 +165,13 @@ int redis_configure(struct redis* r)
   if (!str_copys(&r->prefix, v ? v : "mailfront:")) { set_err(r, "out of memory", 0); return -1; }
   if ((v = env("REDIS_PASSWORD")) != 0 && !str_copys(&r->password, v)) { set_err(r, "out of memory", 0); return -1; }
   if ((v = env("REDIS_USERNAME")) != 0 && !str_copys(&r->username, v)) { set_err(r, "out of memory", 0); return -1; }
+  r->retry_ms = DEFAULT_RETRY_MS;
+  if ((v = env("REDIS_RETRY")) != 0) {
+    char* end;
+    unsigned long sec = strtoul(v, &end, 10);
+    if (*end || *v < '0' || *v > '9' || sec > 3600) { set_err(r, "invalid $REDIS_RETRY (seconds, at most 3600)", 0); return -1; }
+    r->retry_ms = sec * 1000;
+  }
   v = env("REDIS_FAIL");
   if (!v || strcasecmp(v, "open") == 0) r->fail = REDIS_FAIL_OPEN;
   else if (strcasecmp(v, "tempfail") == 0) r->fail = REDIS_FAIL_TEMPFAIL;
@@ -409,7 +417,7 @@ done:
   free(a);
   free(lens);
   str_free(&keybuf);
-  if (rc < 0) r->down_until = now_ms() + REDIS_HOLDOFF_MS;
+  if (rc < 0) r->down_until = now_ms() + (long long)r->retry_ms;
   return rc;
 }
 

@@ -13,6 +13,8 @@
  *   $REDIS_TIMEOUT   deadline in seconds for one operation, fractions
  *                    allowed (default 1, at most 60)
  *   $REDIS_FAIL      open | tempfail: what the plugin does without Redis
+ *   $REDIS_RETRY     seconds a session waits after a failure before it
+ *                    tries Redis again (default 10; 0: at every call)
  * Lists are separated by spaces or commas.
  *
  * One connection per session, opened lazily by the first call.  A call is
@@ -21,8 +23,8 @@
  * server) is bounded by $REDIS_TIMEOUT.  A server that refuses, fails, or
  * answers READONLY/LOADING/MASTERDOWN (a replica, a starting server) makes
  * the client try the next one.  After a failed call the session treats
- * Redis as down for REDIS_HOLDOFF_MS: calls in that time fail at once (no
- * second wait), the first call after it tries again.
+ * Redis as down for $REDIS_RETRY seconds: calls in that time fail at once
+ * (no second wait), the first call after it tries again.
  *
  * Errors are values: -1 with a one-line reason in r->err (never the
  * password).  Memory: the struct owns its strings and the connection;
@@ -58,10 +60,9 @@ struct redis
   unsigned long timeout_ms;
   enum redis_fail fail;
   struct redisContext* ctx;
+  unsigned long retry_ms;    /* $REDIS_RETRY */
   long long down_until;      /* monotonic ms: fail at once until then */
 };
-
-#define REDIS_HOLDOFF_MS 10000
 
 #define REDIS_MAXRESULTS 4
 

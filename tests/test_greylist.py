@@ -4,6 +4,7 @@ test_redis): first refused, refused again before the delay, accepted after
 it; the retry window and the expiry of passed triplets; auto-allow of a
 client network; network prefixes; skipped for relay clients; two front
 ends sharing the state.  Delays are one second or two."""
+import os
 import shutil
 import tempfile
 import time
@@ -152,6 +153,20 @@ class GreylistTest(unittest.TestCase):
             self.r.cmd("FLUSHALL")
             with self.subTest(plugins=plugins):
                 self.assertEqual(attempt(self, self.r, plugins=plugins, MAXRCPTS="5"), GREYLISTED)
+
+    def test_greylist_switched_off_by_mailrules(self):
+        """mailrules before greylist sets $GREYLIST_DISABLE for one sender."""
+        tmp = tempfile.mkdtemp(prefix="mfgl.")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        rules = os.path.join(tmp, "rules")
+        with open(rules, "w") as f:
+            f.write(":sender\nn*@trusted.example:::::GREYLIST_DISABLE=1\n")
+        plugins = ("mailrules", "greylist", "accept")
+        self.assertEqual(attempt(self, self.r, sender="x@trusted.example", plugins=plugins, MAILRULES=rules),
+                         OK_RCPT)
+        self.assertEqual(attempt(self, self.r, sender="x@other.example", plugins=plugins, MAILRULES=rules),
+                         GREYLISTED)
+        self.assertEqual(len(self.r.cmd("KEYS", "mailfront:gl:t:*")), 1)
 
     def test_greylist_two_front_ends_share_state(self):
         """A retry through the other front end passes (two tcpserver listeners)."""

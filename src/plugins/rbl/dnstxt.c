@@ -1,5 +1,5 @@
 /* dnstxt.c -- TXT lookups with a configurable server and a deadline
- * (see dnstxt.h).  Uses res_ninit/res_nquery on a private resolver state,
+ * (see dnstxt.h); the resolver set-up is shared with plugin-spf.  Uses res_ninit/res_nquery on a private resolver state,
  * so nothing global is changed; the state is closed after each lookup. */
 #include "dnstxt.h"
 #include <arpa/inet.h>
@@ -87,27 +87,34 @@ int dnstxt_parse(const unsigned char* msg, int len, str* out)
   return count;
 }
 
-int dnstxt_lookup(const struct dnstxt_conf* c, const char* name, str* out, unsigned* nrec, str* err)
+int dnstxt_res_init(const struct dnstxt_conf* c, struct __res_state* rs, unsigned timeout, str* err)
 {
-  struct __res_state rs;
-  memset(&rs, 0, sizeof rs);
-  if (res_ninit(&rs) != 0) { set_err(err, "resolver initialisation failed", 0); return -1; }
+  memset(rs, 0, sizeof *rs);
+  if (res_ninit(rs) != 0) { set_err(err, "resolver initialisation failed", 0); return -1; }
   if (c->nservers) {
-    rs.nscount = c->nservers;
+    rs->nscount = c->nservers;
     for (int i = 0; i < c->nservers; i++) {
-      rs.nsaddr_list[i] = c->servers[i];
+      rs->nsaddr_list[i] = c->servers[i];
       /* glibc prefers an IPv6 copy from resolv.conf when present:
        * overwrite it with our IPv4 server. */
-      if (rs._u._ext.nsaddrs[i]) {
-        memset(rs._u._ext.nsaddrs[i], 0, sizeof *rs._u._ext.nsaddrs[i]);
-        memcpy(rs._u._ext.nsaddrs[i], &c->servers[i], sizeof c->servers[i]);
+      if (rs->_u._ext.nsaddrs[i]) {
+        memset(rs->_u._ext.nsaddrs[i], 0, sizeof *rs->_u._ext.nsaddrs[i]);
+        memcpy(rs->_u._ext.nsaddrs[i], &c->servers[i], sizeof c->servers[i]);
       }
     }
   }
-  rs.retry = c->timeout >= 2 ? 2 : 1;
-  rs.retrans = (int)(c->timeout / (unsigned)rs.retry);
-  if (rs.retrans < 1) rs.retrans = 1;
-  rs.options &= ~(unsigned long)(RES_DNSRCH | RES_DEFNAMES | RES_ROTATE);
+  if (timeout == 0) timeout = 1;
+  rs->retry = timeout >= 2 ? 2 : 1;
+  rs->retrans = (int)(timeout / (unsigned)rs->retry);
+  if (rs->retrans < 1) rs->retrans = 1;
+  rs->options &= ~(unsigned long)(RES_DNSRCH | RES_DEFNAMES | RES_ROTATE);
+  return 0;
+}
+
+int dnstxt_lookup(const struct dnstxt_conf* c, const char* name, str* out, unsigned* nrec, str* err)
+{
+  struct __res_state rs;
+  if (dnstxt_res_init(c, &rs, c->timeout, err) < 0) return -1;
 
   int rc = -1;
   unsigned char* ans = malloc(NS_MAXMSG);

@@ -29,6 +29,12 @@ int dnstxt_configure(struct dnstxt_conf* c, const char* ips, const char* port,
 /* 1 = listed (texts in out, count in *nrec), 0 = no such name / no TXT,
  * -1 = DNS failure or timeout (reason in err). */
 int dnstxt_lookup(const struct dnstxt_conf* c, const char* name, str* out, unsigned* nrec, str* err);
+/* Initialise a private glibc resolver state for c's servers with a
+ * deadline of timeout seconds per query (two attempts of half of it, at
+ * least one second each); release it with res_nclose.  Shared with
+ * plugin-spf.  -1 with err on failure. */
+struct __res_state;
+int dnstxt_res_init(const struct dnstxt_conf* c, struct __res_state* rs, unsigned timeout, str* err);
 /* Decode the TXT answers of a DNS message (exposed for unit tests);
  * returns the number of TXT records, -1 if the message is malformed (or
  * no memory).  On success out is NUL-terminated (out->s never NULL), its

@@ -91,7 +91,8 @@ static const response* gl_init(void)
 static const response* gl_sender(str* address, str* params)
 {
   (void)params;
-  if (!str_copy(&gl.sender, address) || !str_lower(&gl.sender)) return &resp_oom;
+  if (!str_copy(&gl.sender, address)) return &resp_oom;
+  str_lower(&gl.sender);
   return 0;
 }
 

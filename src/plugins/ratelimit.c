@@ -201,17 +201,18 @@ static const response* rl_init(void)
 static const response* rl_sender(str* address, str* params)
 {
   (void)params;
-  if (!str_copy(&rl.sender, address) || !str_lower(&rl.sender)) return &resp_oom;
+  if (!str_copy(&rl.sender, address)) return &resp_oom;
+  str_lower(&rl.sender);
   return check(EV_MSG, 0);
 }
 
 static const response* rl_recipient(str* address, str* params)
 {
   (void)params;
-  unsigned at = str_findlast(address, '@');
+  int at = str_findlast(address, '@');      /* -1 when there is none (bglibs) */
   rl.domain.len = 0;
-  if (at < address->len && !str_catb(&rl.domain, address->s + at + 1, address->len - at - 1)) return &resp_oom;
-  if (!str_lower(&rl.domain)) return &resp_oom;
+  if (at >= 0 && !str_catb(&rl.domain, address->s + at + 1, address->len - (unsigned)at - 1)) return &resp_oom;
+  str_lower(&rl.domain);
   return check(EV_RCPT, 1);
 }
 

@@ -305,7 +305,10 @@ static int greet(struct relay* r)
 {
   if (relay_reply(r, &r->reply) < 0) return -1;
   if (r->reply.code != 220) {
-    why(r, "next hop greeting: ", r->reply.text.s);
+    char code[8];
+    snprintf(code, sizeof code, "%u ", r->reply.code);
+    why(r, "next hop greeting: ", code);
+    str_cats(&r->why, r->reply.text.s);
     relay_close(r, 0);
     return -1;
   }

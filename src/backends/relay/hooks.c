@@ -124,9 +124,9 @@ static int announce(struct relay* r)
   for (unsigned i = 0; i < r->cmd.len; ) {
     const char* nl = memchr(r->cmd.s + i, '\n', r->cmd.len - i);
     unsigned end = nl ? (unsigned)(nl - r->cmd.s) : r->cmd.len;
-    if (relay_send(r, r->cmd.s + i, end - i) < 0 || relay_reply(r, &r->reply) < 0) return -1;
-    if (r->reply.code != (xclient ? 220 : 250))
-      log_parts(LOG_WARN, "relay: next hop refused ", xclient ? "XCLIENT: " : "XFORWARD: ", r->reply.text.s, 0);
+    if (relay_send(r, r->cmd.s + i, end - i) < 0 || relay_reply(r, &r->aux) < 0) return -1;
+    if (r->aux.code != (xclient ? 220 : 250))
+      log_parts(LOG_WARN, "relay: next hop refused ", xclient ? "XCLIENT: " : "XFORWARD: ", r->aux.text.s, 0);
     else if (xclient) {
       /* XCLIENT restarts the session: a new greeting, then EHLO again. */
       str helo = {0, 0, 0};
@@ -137,7 +137,7 @@ static int announce(struct relay* r)
       str_cat(&r->cmd, &r->helo);
       str_copy(&r->helo, &helo);
       str_free(&helo);
-      if (relay_send(r, r->cmd.s, r->cmd.len) < 0 || relay_reply(r, &r->reply) < 0) return -1;
+      if (relay_send(r, r->cmd.s, r->cmd.len) < 0 || relay_reply(r, &r->aux) < 0) return -1;
       return 0;
     }
     i = end + 1;
@@ -181,8 +181,8 @@ const response* relay_reset(void)
     relay_close(r, 0);
   } else if (r->st != RS_IDLE) {
     int ok = 1;
-    for (; ok && r->bdat_pending > 0; r->bdat_pending--) ok = relay_reply(r, &r->reply) == 0;
-    if (ok && (relay_send(r, "RSET", 4) < 0 || relay_reply(r, &r->reply) < 0 || r->reply.code != 250)) ok = 0;
+    for (; ok && r->bdat_pending > 0; r->bdat_pending--) ok = relay_reply(r, &r->aux) == 0;
+    if (ok && (relay_send(r, "RSET", 4) < 0 || relay_reply(r, &r->aux) < 0 || r->aux.code != 250)) ok = 0;
     if (!ok) relay_close(r, 0);
   }
   r->st = RS_IDLE;

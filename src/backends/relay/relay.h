@@ -57,7 +57,7 @@ struct relay
   unsigned long long bytes;
   /* scratch */
   str line, cmd, chunk, why;
-  struct relay_reply reply, first_ok, first_fail;
+  struct relay_reply reply, aux, first_ok, first_fail;   /* aux: reset, QUIT, identity */
 };
 
 struct relay* relay_self(void);

@@ -9,8 +9,11 @@ nothing may be acknowledged that the downstream did not take.
 import base64
 import hashlib
 import os
+import shutil
 import socket
+import ssl
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
@@ -30,6 +33,7 @@ class Script:
         self.cut_after = None   # close the connection after this many body bytes
         self.lmtp_results = {}  # rcpt -> reply after data (LMTP)
         self.auth = None        # (user, password) to require AUTH PLAIN/LOGIN
+        self.tls = None         # ssl.SSLContext offered with STARTTLS
         self.__dict__.update(kw)
 
 
@@ -108,11 +112,16 @@ class Downstream:
             cmds.append(cmd)
             verb = cmd.split(" ", 1)[0].upper()
             if verb in ("EHLO", "LHLO"):
-                caps = ["down.test"] + sc.caps
+                caps = ["down.test"] + sc.caps + (["STARTTLS"] if sc.tls and not isinstance(conn, ssl.SSLSocket) else [])
                 conn.sendall("".join("250%s%s\r\n" % ("-" if i < len(caps) - 1 else " ", c)
                                      for i, c in enumerate(caps)).encode())
             elif verb == "HELO":
                 conn.sendall(b"250 down.test\r\n")
+            elif verb == "STARTTLS" and sc.tls:
+                conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")
+                conn = sc.tls.wrap_socket(conn, server_side=True)
+                f = conn.makefile("rb")
+                cmds.append("(TLS %s)" % conn.version())
             elif verb == "XFORWARD":
                 self.reply(conn, sc, "XFORWARD", "250 2.0.0 Ok")
             elif verb == "AUTH":
@@ -508,6 +517,91 @@ class SmtpRelayTest(RelayBase):
         self.assertEqual(len(self.down.stored[0][2]), sent)
         if not harness.SANITIZED:
             self.assertLess(hwm, 16 * 1024, "peak RSS %d KiB" % hwm)
+
+
+class TlsRelayTest(RelayBase):
+    """STARTTLS to the next hop: verification against a CA file and name,
+    SHA-256 pins of the certificate or its public key, may/encrypt."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.certdir = tempfile.mkdtemp(prefix="mftest.relaytls.")
+        cls.cert, cls.key = os.path.join(cls.certdir, "cert.pem"), os.path.join(cls.certdir, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                        "-nodes", "-keyout", cls.key, "-out", cls.cert, "-days", "2", "-subj", "/CN=mx.test",
+                        "-addext", "subjectAltName=DNS:mx.test,IP:127.0.0.1"],
+                       check=True, capture_output=True, timeout=60)
+        cls.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        cls.ctx.load_cert_chain(cls.cert, cls.key)
+        with open(cls.cert) as f:
+            der = ssl.PEM_cert_to_DER_cert(f.read())
+        cls.cert_pin = hashlib.sha256(der).hexdigest()
+        pub = subprocess.run(["openssl", "x509", "-in", cls.cert, "-pubkey", "-noout"], check=True,
+                             capture_output=True, timeout=60).stdout
+        spki = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pub, check=True,
+                              capture_output=True, timeout=60).stdout
+        cls.key_pin = hashlib.sha256(spki).hexdigest()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        shutil.rmtree(cls.certdir, True)
+
+    def delivered(self, p):
+        self.assertIn("250 2.0.0 Ok: queued as ABC123", replies(p))
+        self.assertEqual(len(self.down.stored), 1)
+        self.assertTrue(any(c.startswith("(TLS TLSv1.") for c in self.down.sessions[0]), self.down.sessions[0])
+        self.assertIn(b"relay: TLS to 127.0.0.1:", p.stderr)
+
+    def refused(self, p):
+        self.assertIn("451 4.4.1 The next hop is not available; try again later.", replies(p))
+        self.assertEqual(self.down.stored, [])
+        self.assertFalse(any(c.startswith("MAIL") for s in self.down.sessions for c in s))
+
+    def test_verify_against_ca_and_name(self):
+        self.down.reset(tls=self.ctx)
+        self.delivered(self.relay(RELAY_TLS="verify", RELAY_TLS_CAFILE=self.cert, RELAY_TLS_NAME="mx.test"))
+        self.down.reset(tls=self.ctx)
+        self.delivered(self.relay(RELAY_TLS="verify", RELAY_TLS_CAFILE=self.cert))   # IP SAN 127.0.0.1
+        self.down.reset(tls=self.ctx)
+        p = self.relay(RELAY_TLS="verify", RELAY_TLS_CAFILE=self.cert, RELAY_TLS_NAME="other.test")
+        self.refused(p)
+        self.assertIn(b"TLS certificate verification failed", p.stderr)
+        self.down.reset(tls=self.ctx)
+        self.refused(self.relay(RELAY_TLS="verify"))          # self-signed: not in the system store
+
+    def test_pins(self):
+        for pin in (self.cert_pin, self.key_pin.upper(), ":".join(self.key_pin[i:i + 2] for i in range(0, 64, 2)),
+                    "00" * 32 + "," + self.cert_pin):
+            with self.subTest(pin=pin):
+                self.down.reset(tls=self.ctx)
+                self.delivered(self.relay(RELAY_TLS_PIN=pin))
+        self.down.reset(tls=self.ctx)
+        p = self.relay(RELAY_TLS_PIN="ab" * 32)
+        self.refused(p)
+        self.assertIn(b"matches no pin", p.stderr)
+
+    def test_may_and_encrypt(self):
+        self.down.reset(tls=self.ctx)
+        self.delivered(self.relay(RELAY_TLS="may"))
+        self.down.reset()
+        p = self.relay(RELAY_TLS="may")
+        self.assertIn("250 2.0.0 Ok: queued as ABC123", replies(p))
+        self.down.reset()
+        p = self.relay(RELAY_TLS="encrypt")
+        self.refused(p)
+        self.assertIn(b"next hop does not offer STARTTLS", p.stderr)
+
+    def test_auth_over_tls(self):
+        self.down.reset(tls=self.ctx, caps=["AUTH PLAIN"], auth=("u1", "pw-over-tls"))
+        p = self.relay(RELAY_TLS="encrypt", RELAY_AUTH_USER="u1", RELAY_AUTH_PASSWORD="pw-over-tls")
+        self.delivered(p)
+        self.assertNotIn(b"pw-over-tls", p.stderr)
+
+    def test_bad_tls_setting(self):
+        p = self.relay(RELAY_TLS="sometimes")
+        self.assertIn("451 4.3.5 The relay back end is not configured.", replies(p))
 
 
 class LmtpRelayTest(RelayBase):

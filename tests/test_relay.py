@@ -122,6 +122,8 @@ class Downstream:
                 conn = sc.tls.wrap_socket(conn, server_side=True)
                 f = conn.makefile("rb")
                 cmds.append("(TLS %s)" % conn.version())
+            elif verb == "XCLIENT":
+                self.reply(conn, sc, "XCLIENT", "220 down.test ESMTP")
             elif verb == "XFORWARD":
                 self.reply(conn, sc, "XFORWARD", "250 2.0.0 Ok")
             elif verb == "AUTH":
@@ -391,6 +393,28 @@ class SmtpRelayTest(RelayBase):
         self.down.reset(caps=[])
         self.relay()
         self.assertFalse(any(c.startswith("XFORWARD") for c in self.down.sessions[0]))
+
+    def test_xclient_when_offered_once_per_identity(self):
+        self.down.reset(caps=["XCLIENT NAME ADDR PORT PROTO HELO LOGIN"])
+        one = b"MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\nhello\r\n.\r\n"
+        p = self.relay(b"EHLO client.example\r\n" + one + one + b"QUIT\r\n", TCPREMOTEPORT="4711")
+        self.assertEqual(len(self.down.stored), 2)
+        cmds = self.down.sessions[0]
+        xc = [c for c in cmds if c.startswith("XCLIENT")]
+        self.assertEqual(xc, ["XCLIENT NAME=client.example ADDR=192.0.2.7 PORT=4711 PROTO=ESMTP HELO=client.example LOGIN=[UNAVAILABLE]"])
+        k = cmds.index(xc[0])
+        self.assertEqual(cmds[k + 1], "EHLO client.example")
+        self.assertEqual(cmds[k + 2], "MAIL FROM:<a@b.example>")
+        self.down.reset(caps=["XCLIENT NAME ADDR"], replies={"XCLIENT": "550 5.7.0 Not authorized"})
+        p = self.relay()
+        self.assertIn("250 2.0.0 Ok: queued as ABC123", replies(p))
+        self.assertIn(b"next hop refused XCLIENT: 5.7.0 Not authorized", p.stderr)
+
+    def test_unexpected_positive_reply(self):
+        self.down.reset(replies={"MAIL": "354 what?"})
+        p = self.relay()
+        self.assertIn("451 4.4.2 Lost the connection to the next hop; try again later.", replies(p))
+        self.assertEqual(self.down.stored, [])
 
     def test_chunking_downstream(self):
         self.down.reset(caps=["CHUNKING", "PIPELINING"])

@@ -203,14 +203,12 @@ void relay_close(struct relay* r, int quit)
 {
   if (r->fd < 0) return;
   if (quit && r->st == RS_IDLE && !r->in.error && !r->in.timedout && !r->out.error) {
-    struct relay_reply rep = {0, {0, 0, 0}, {0, 0}};
     unsigned t = r->in.timeout_ms;
     r->in.timeout_ms = r->out.timeout_ms = t < 5000 ? t : 5000;   /* a polite bound */
     if (relay_send(r, "QUIT", 4) == 0 && obuf_flush(&r->out) == 0) {
       int tl;
       (void)ibuf_getline(&r->in, &r->line, RELAY_LINE_MAX, &tl);
     }
-    str_free(&rep.text);
   }
   if (r->tls) { tls_free(r->tls); r->tls = 0; }
   ibuf_close(&r->in);
@@ -271,12 +269,13 @@ int relay_reply(struct relay* r, struct relay_reply* rep)
   return 0;
 }
 
-/* Read the EHLO/LHLO reply into the capabilities; 0, -1 broken, 1 refused. */
-static int hello(struct relay* r, const char* verb)
+/* Send VERB NAME and read the reply into the capabilities; 0, -1 broken,
+ * 1 refused. */
+static int hello_as(struct relay* r, const char* verb, const char* name)
 {
   str* c = &r->cmd;
   c->len = 0;
-  if (!str_cat3s(c, verb, " ", r->helo.s) || relay_send(r, c->s, c->len) < 0) return broken(r, "cannot send to the next hop");
+  if (!str_cat3s(c, verb, " ", name) || relay_send(r, c->s, c->len) < 0) return broken(r, "cannot send to the next hop");
   if (obuf_flush(&r->out) < 0) return broken(r, "lost connection writing to the next hop");
   relay_caps_clear(&r->caps);
   for (unsigned n = 0; ; n++) {
@@ -299,6 +298,16 @@ static int hello(struct relay* r, const char* verb)
     if (n > 0 && relay_caps_add(&r->caps, t, tl) < 0) return broken(r, "out of memory");
     if (last) return 0;
   }
+}
+
+static int fail_close(struct relay* r, const char* a, const char* b);
+static int hello(struct relay* r, const char* verb) { return hello_as(r, verb, r->helo.s); }
+
+int relay_rehello(struct relay* r, const char* name)
+{
+  int h = hello_as(r, r->lmtp ? "LHLO" : "EHLO", name && *name ? name : r->helo.s);
+  if (h > 0) return fail_close(r, "next hop refused EHLO after XCLIENT", 0);
+  return h;
 }
 
 static int greet(struct relay* r)

@@ -23,6 +23,7 @@
  * State: one struct relay (relay.h) reached through relay_self(). */
 #include "backends/relay/relay.h"
 #include "backends/relay/hooks.h"
+#include "lib/fdio.h"
 #include "lib/log.h"
 #include <errno.h>
 #include <stdio.h>
@@ -43,10 +44,12 @@ static RESPONSE(no_txn, 451, "4.3.0 No transaction with the next hop; try again 
 static RESPONSE(mixed, 451, "4.3.0 Delivered to some recipients but not all; try again later.");
 static RESPONSE(spool, 451, "4.3.0 Cannot store the message temporarily.");
 
-static struct relay self = { .fd = -1 };
-static int spool_fd = -1;
+static struct relay self = { .fd = -1, .spool_fd = -1 };
 
 struct relay* relay_self(void) { return &self; }
+
+static const char* verb_of(int xclient) { return xclient ? "XCLIENT" : "XFORWARD"; }
+static int is_2xx(unsigned code) { return code >= 200 && code < 300; }
 
 static const response* lost_because(struct relay* r)
 {
@@ -57,6 +60,11 @@ static const response* lost_because(struct relay* r)
 /* The next hop's reply as ours; 421 (it closes) becomes 451 and we close. */
 static const response* mapped(struct relay* r, struct relay_reply* rep)
 {
+  if (rep->code < 400) {                   /* e.g. a 354 where none belongs */
+    log_fmt(LOG_WARN, "relay: unexpected reply %u from the next hop", rep->code);
+    relay_close(r, 0);
+    return &resp_lost;
+  }
   if (rep->code == 421) {
     rep->resp.number = 451;
     relay_close(r, 0);
@@ -78,10 +86,15 @@ static int copy_reply(struct relay_reply* dst, const struct relay_reply* src)
 static const char* v_name(void) { return getprotoenv("REMOTEHOST"); }
 static const char* v_addr(void) { return getprotoenv("REMOTEIP"); }
 static const char* v_port(void) { return getprotoenv("REMOTEPORT"); }
-static const char* v_proto(void) { return session_protocol(); }
 static const char* v_helo(void) { return session_getstr("helo_domain"); }
 static const char* v_source(void) { return "REMOTE"; }
 static const char* v_login(void) { return session_getstr("auth_user"); }
+/* Postfix knows SMTP and ESMTP only; QMQP/QMTP clients stay unnamed. */
+static const char* v_proto(void)
+{
+  const char* p = session_protocol();
+  return strcmp(p, "SMTP") == 0 || strcmp(p, "ESMTP") == 0 ? p : 0;
+}
 
 static const struct { const char* attr; const char* (*value)(void); int xforward, xclient; } ident[] = {
   { "NAME", v_name, 1, 1 }, { "ADDR", v_addr, 1, 1 }, { "PORT", v_port, 1, 1 },
@@ -89,58 +102,64 @@ static const struct { const char* attr; const char* (*value)(void); int xforward
   { "LOGIN", v_login, 0, 1 },
 };
 
-/* "VERB A=v B=v ..." with the offered attributes, xtext-encoded; commands
- * over 400 bytes are split (XFORWARD only, where that is allowed). */
+#define IDENT_LINE_MAX 400    /* Postfix accepts 512-byte command lines */
+
+/* "VERB A=v B=v ..." for the offered attributes (xtext, [UNAVAILABLE] when
+ * unknown), as lines separated by '\n'; XFORWARD may be split into several
+ * commands, XCLIENT stays one. */
 static int identity_cmds(struct relay* r, int xclient, str* out)
 {
   const str* offered = xclient ? &r->caps.xclient : &r->caps.xforward;
   const char* verb = xclient ? "XCLIENT" : "XFORWARD";
-  unsigned start = out->len;
+  str item = {0, 0, 0};
+  unsigned line_start = 0;
+  int rc = -1;
   out->len = 0;
-  if (!str_copys(out, verb)) return -1;
-  start = 0;
+  if (!str_copys(out, verb)) goto done;
   for (size_t i = 0; i < sizeof ident / sizeof ident[0]; i++) {
     if (!(xclient ? ident[i].xclient : ident[i].xforward) || !relay_attr_offered(offered, ident[i].attr)) continue;
     const char* v = ident[i].value();
-    if (!xclient && out->len - start > 400) {
-      if (!str_catc(out, '\n') || !str_cats(out, verb)) return -1;
-      start = out->len - (unsigned)strlen(verb);
+    item.len = 0;
+    if (!str_cat3s(&item, " ", ident[i].attr, "=")) goto done;
+    if (!v || !*v) { if (!str_cats(&item, "[UNAVAILABLE]")) goto done; }
+    else if (relay_xtext(&item, v, strlen(v)) < 0) goto done;
+    if (!xclient && out->len - line_start + item.len > IDENT_LINE_MAX && out->len - line_start > strlen(verb)) {
+      if (!str_catc(out, '\n')) goto done;
+      line_start = out->len;
+      if (!str_cats(out, verb)) goto done;
     }
-    if (!str_cat3s(out, " ", ident[i].attr, "=")) return -1;
-    if (!v || !*v) { if (!str_cats(out, "[UNAVAILABLE]")) return -1; }
-    else if (relay_xtext(out, v, strlen(v)) < 0) return -1;
+    if (!str_cat(out, &item)) goto done;
   }
-  return 0;
+  rc = out->len > strlen(verb) ? 0 : 1;    /* 1: nothing to say */
+done:
+  str_free(&item);
+  return rc;
 }
 
-/* Send the identity commands and check their replies (a refusal is
- * logged, not fatal).  0, or -1 when the connection broke. */
+/* Send the identity commands before MAIL.  A refusal is logged, not fatal.
+ * XCLIENT starts a new SMTP session (a 220 greeting, then EHLO again, as
+ * the client's HELO name) and is sent again only when it would change.
+ * 0, or -1 when the connection broke. */
 static int announce(struct relay* r)
 {
   int xclient = !(r->caps.bits & CAP_XFORWARD) && (r->caps.bits & CAP_XCLIENT);
   if (!r->xforward || !(r->caps.bits & (CAP_XFORWARD | CAP_XCLIENT))) return 0;
-  if (identity_cmds(r, xclient, &r->cmd) < 0) return -1;
-  if (xclient && r->reused) return 0;       /* once per connection */
+  int k = identity_cmds(r, xclient, &r->cmd);
+  if (k < 0) return -1;
+  if (k > 0 || (xclient && str_diffs(&r->xclient_sent, r->cmd.s ? r->cmd.s : "") == 0)) return 0;
   for (unsigned i = 0; i < r->cmd.len; ) {
     const char* nl = memchr(r->cmd.s + i, '\n', r->cmd.len - i);
     unsigned end = nl ? (unsigned)(nl - r->cmd.s) : r->cmd.len;
     if (relay_send(r, r->cmd.s + i, end - i) < 0 || relay_reply(r, &r->aux) < 0) return -1;
-    if (r->aux.code != (xclient ? 220 : 250))
-      log_parts(LOG_WARN, "relay: next hop refused ", xclient ? "XCLIENT: " : "XFORWARD: ", r->aux.text.s, 0);
-    else if (xclient) {
-      /* XCLIENT restarts the session: a new greeting, then EHLO again. */
-      str helo = {0, 0, 0};
-      const char* h = v_helo();
-      if (!str_copy(&helo, &r->helo)) return -1;
-      if (h && *h && relay_address_ok(&(str){(char*)h, (unsigned)strlen(h), 0}) == 0 && !strchr(h, ' ')) str_copys(&r->helo, h);
-      str_copys(&r->cmd, r->lmtp ? "LHLO " : "EHLO ");
-      str_cat(&r->cmd, &r->helo);
-      str_copy(&r->helo, &helo);
-      str_free(&helo);
-      if (relay_send(r, r->cmd.s, r->cmd.len) < 0 || relay_reply(r, &r->aux) < 0) return -1;
-      return 0;
-    }
     i = end + 1;
+    if (r->aux.code != (xclient ? 220 : 250)) {
+      log_parts(LOG_WARN, "relay: next hop refused ", verb_of(xclient), ": ", r->aux.text.s);
+      continue;
+    }
+    if (xclient) {
+      if (!str_copy(&r->xclient_sent, &r->cmd)) return -1;
+      return relay_rehello(r, v_helo());
+    }
   }
   return 0;
 }
@@ -162,17 +181,17 @@ static const response* init_common(int lmtp)
 const response* relay_init_smtp(void) { return init_common(0); }
 const response* relay_init_lmtp(void) { return init_common(1); }
 
-static void end_spool(void)
+static void end_spool(struct relay* r)
 {
-  if (spool_fd >= 0) close(spool_fd);
-  spool_fd = -1;
+  if (r->spool_fd >= 0) close(r->spool_fd);
+  r->spool_fd = -1;
 }
 
 
 const response* relay_reset(void)
 {
   struct relay* r = relay_self();
-  end_spool();
+  end_spool(r);
   r->file_mode = 0;
   r->data_error = 0;
   if (r->st == RS_DATA && !r->bdat) {
@@ -186,6 +205,7 @@ const response* relay_reset(void)
     if (!ok) relay_close(r, 0);
   }
   r->st = RS_IDLE;
+  r->txn = 0;
   r->nrcpt = 0;
   r->rcpts.len = 0;
   r->bdat = r->bdat_pending = 0;
@@ -223,8 +243,9 @@ const response* relay_sender(str* addr, str* params)
       return lost_because(r);
     }
     r->reused = 1;
-    if (r->reply.code >= 400) return mapped(r, &r->reply);
+    if (!is_2xx(r->reply.code)) return mapped(r, &r->reply);
     r->st = RS_MAIL;
+    r->txn = 1;
     r->nrcpt = 0;
     r->rcpts.len = 0;
     return 0;
@@ -245,7 +266,7 @@ const response* relay_recipient(str* addr, str* params)
   int p = relay_params(&r->caps, 1, params, &r->cmd, &refused);
   if (p != 0) return &resp_bad_param;
   if (relay_send(r, r->cmd.s, r->cmd.len) < 0 || relay_reply(r, &r->reply) < 0) return lost_because(r);
-  if (r->reply.code >= 400) return mapped(r, &r->reply);
+  if (!is_2xx(r->reply.code)) return mapped(r, &r->reply);
   if (!str_catb(&r->rcpts, addr->s ? addr->s : "", addr->len) || !str_catc(&r->rcpts, 0)) return &resp_oom;
   r->nrcpt++;
   return 0;
@@ -263,7 +284,7 @@ static const response* begin_data(struct relay* r)
   relay_enc_start(&r->enc, !r->bdat);
   if (!r->bdat) {
     if (relay_send(r, "DATA", 4) < 0 || relay_reply(r, &r->reply) < 0) return lost_because(r);
-    if (r->reply.code != 354) return r->reply.code < 400 ? &resp_no_txn : mapped(r, &r->reply);
+    if (r->reply.code != 354) return mapped(r, &r->reply);
   }
   r->st = RS_DATA;
   return 0;
@@ -307,11 +328,12 @@ const response* relay_data_start(int fd)
   struct relay* r = relay_self();
   r->data_error = 0;
   r->file_mode = 0;
-  end_spool();
-  if (r->st == RS_IDLE) {                  /* QMQP/QMTP: the envelope follows */
-    spool_fd = scratchfile();
-    return spool_fd < 0 ? &resp_spool : 0;
+  end_spool(r);
+  if (!r->txn) {                           /* QMQP/QMTP: the envelope follows */
+    r->spool_fd = scratchfile();
+    return r->spool_fd < 0 ? &resp_spool : 0;
   }
+  if (r->st != RS_MAIL) return &resp_no_txn;  /* the next hop went away */
   if (fd >= 0) { r->file_mode = 1; return 0; }
   return begin_data(r);
 }
@@ -320,14 +342,8 @@ const response* relay_data_start(int fd)
 const response* relay_data_block(const char* bytes, unsigned long len)
 {
   struct relay* r = relay_self();
-  if (spool_fd >= 0) {
-    size_t off = 0;
-    while (off < len) {
-      ssize_t w = write(spool_fd, bytes + off, len - off);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) { r->data_error = &resp_spool; end_spool(); return 0; }
-      off += (size_t)w;
-    }
+  if (r->spool_fd >= 0) {
+    if (fd_write_all(r->spool_fd, bytes, len) < 0) { r->data_error = &resp_spool; end_spool(r); }
     return 0;
   }
   if (r->file_mode || r->data_error || r->st != RS_DATA) return 0;
@@ -376,7 +392,7 @@ static const response* lmtp_results(struct relay* r)
     }
     log_result(r, rcpt, &r->reply);
     rcpt += strlen(rcpt) + 1;
-    if (r->reply.code < 400) {
+    if (is_2xx(r->reply.code)) {
       if (!ok++ && copy_reply(&r->first_ok, &r->reply) < 0) return &resp_oom;
     } else {
       int is_temp = r->reply.code < 500;
@@ -397,9 +413,9 @@ const response* relay_message_end(int fd)
 {
   struct relay* r = relay_self();
   if (r->data_error) return r->data_error;
-  if (spool_fd >= 0 || r->file_mode) {
-    const response* e = send_file(r, spool_fd >= 0 ? spool_fd : fd);
-    end_spool();
+  if (r->spool_fd >= 0 || r->file_mode) {
+    const response* e = send_file(r, r->spool_fd >= 0 ? r->spool_fd : fd);
+    end_spool(r);
     if (e) return e;
     if (r->data_error) return r->data_error;
   }
@@ -426,8 +442,8 @@ const response* relay_message_end(int fd)
   if (relay_reply(r, &r->reply) < 0) return lost_because(r);
   r->st = RS_IDLE;
   log_result(r, 0, &r->reply);
-  if (r->data_error && r->reply.code < 400) return r->data_error;
-  return r->reply.code >= 400 ? mapped(r, &r->reply) : &r->reply.resp;
+  if (!is_2xx(r->reply.code)) return mapped(r, &r->reply);
+  return r->data_error ? r->data_error : &r->reply.resp;
 }
 
 /* At exit: QUIT an idle connection (best effort, bounded). */

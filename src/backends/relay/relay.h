@@ -45,10 +45,12 @@ struct relay
   str peer;                          /* host:port or socket, for logs */
   str peer_host;                     /* the host name, for TLS checks */
   int reused;                        /* a transaction ran on it already */
+  str xclient_sent;                  /* the XCLIENT command sent on it */
   /* the transaction */
   enum relay_state st;
+  int txn;                           /* the sender hook ran since the reset */
   int file_mode;                     /* the body is read from the core's file */
-  int spool;                         /* body before envelope (QMQP/QMTP) */
+  int spool_fd;                      /* body before envelope (QMQP/QMTP), or -1 */
   int bdat, bdat_pending;
   struct relay_enc enc;
   unsigned nrcpt;
@@ -72,6 +74,9 @@ int relay_send(struct relay* r, const char* line, unsigned long len);
 /* Flush and read one reply into *rep: 0, or -1 when the connection failed
  * (timeout, EOF, malformed reply), which closes it. */
 int relay_reply(struct relay* r, struct relay_reply* rep);
+/* EHLO/LHLO again (after XCLIENT) as name (NULL: $RELAY_HELO), reloading
+ * the capabilities; 0, or -1 (the connection is then closed). */
+int relay_rehello(struct relay* r, const char* name);
 /* Queue raw bytes (message data); 0 / -1. */
 int relay_write(struct relay* r, const char* b, unsigned long len);
 

@@ -144,7 +144,9 @@ static int connect_unix(struct relay* r)
   if (connect_bounded(r, fd, (struct sockaddr*)&sun, sizeof sun) < 0) {
     int e = errno;
     close(fd);
-    return why(r, "cannot connect to ", r->sockpath) + 0 * (str_cat2s(&r->why, ": ", strerror(e)));
+    why(r, "cannot connect to ", r->sockpath);
+    str_cat2s(&r->why, ": ", strerror(e));
+    return -1;
   }
   r->peer.len = r->peer_host.len = 0;
   if (!str_copys(&r->peer, r->sockpath) || !str_copys(&r->peer_host, "")) { close(fd); return why(r, "out of memory", 0); }
@@ -180,7 +182,11 @@ static int connect_host(struct relay* r, const char* tok, unsigned long len)
   memset(&hints, 0, sizeof hints);
   hints.ai_socktype = SOCK_STREAM;
   int g = getaddrinfo(host, port, &hints, &res);
-  if (g != 0) return why(r, "cannot resolve ", host) + 0 * str_cat2s(&r->why, ": ", gai_strerror(g));
+  if (g != 0) {
+    why(r, "cannot resolve ", host);
+    str_cat2s(&r->why, ": ", gai_strerror(g));
+    return -1;
+  }
   int fd = -1, e = 0;
   for (struct addrinfo* a = res; a && fd < 0; a = a->ai_next) {
     fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);

@@ -13,7 +13,6 @@ session per message (process start and downstream connect included),
 for a short run, MF_BUILD (default build/)."""
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 import harness  # noqa: E402
+from test_relay import stop_process as stop  # noqa: E402
 from test_relay_postfix import postfix_tree  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -39,18 +39,6 @@ def start(argv, env, port):
                          start_new_session=True)
     harness.wait_port(port)
     return p
-
-
-def stop(p):
-    try:
-        os.killpg(p.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    try:
-        p.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        p.wait()
 
 
 def source(tools, env, port, size, msgs, sessions, connected):

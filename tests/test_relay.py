@@ -10,6 +10,7 @@ import base64
 import hashlib
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -20,6 +21,19 @@ import unittest
 
 import harness
 from harness import TempDirTest, mailfront, assert_no_sanitizer_report, base_env, bin_path
+
+
+def stop_process(p, timeout=20):
+    """SIGTERM to the process group of p, SIGKILL after timeout; reaped."""
+    try:
+        os.killpg(p.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
 
 
 class Script:

@@ -12,13 +12,13 @@ import os
 import pwd
 import grp
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 import unittest
 
 from harness import mailfront, assert_no_sanitizer_report
+from test_relay import stop_process
 
 DOVECOT = "/usr/sbin/dovecot"
 
@@ -101,13 +101,7 @@ class DovecotLmtpTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        if cls.master.poll() is None:
-            cls.master.terminate()
-            try:
-                cls.master.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(cls.master.pid, signal.SIGKILL)
-                cls.master.wait()
+        stop_process(cls.master)
         cls.errlog.close()
         shutil.rmtree(cls.dir, True)
 

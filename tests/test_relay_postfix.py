@@ -23,7 +23,7 @@ import unittest
 
 import harness
 from harness import mailfront, assert_no_sanitizer_report
-from test_relay import Downstream
+from test_relay import Downstream, stop_process
 
 CACHE = os.path.join(os.environ.get("MF_CACHE", "/tmp/mailfront-cache"), "postfix")
 
@@ -142,15 +142,7 @@ class PostfixRelayTest(unittest.TestCase):
             os.kill(pid, signal.SIGKILL)
         except (OSError, ValueError, IndexError):
             pass
-        try:
-            os.killpg(cls.master.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            cls.master.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(cls.master.pid, signal.SIGKILL)
-            cls.master.wait()
+        stop_process(cls.master)
         cls.sink.close()
         if not os.environ.get("MF_KEEP"):
             shutil.rmtree(cls.dir, True)

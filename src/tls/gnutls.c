@@ -181,6 +181,37 @@ static int load_dh(struct tls* t, const char* file, str* err)
   return 0;
 }
 
+/* GnuTLS initialised once, and an empty session struct; NULL with *err. */
+static struct tls* tls_new(str* err)
+{
+  int r;
+  if (!global_ok) {
+    if ((r = gnutls_global_init()) < 0) { fail(err, "TLS init failed: ", r); return 0; }
+    global_ok = 1;
+  }
+  struct tls* t = calloc(1, sizeof *t);
+  if (!t) { fail(err, "TLS init failed: ", GNUTLS_E_MEMORY_ERROR); return 0; }
+  t->rfd = t->wfd = -1;
+  return t;
+}
+
+/* The priorities and the GnuTLS session (side: GNUTLS_SERVER/CLIENT) with
+ * t's credentials.  0, or -1 with the log line in *err. */
+static int new_session(struct tls* t, const char* prio, unsigned side, str* err)
+{
+  const char* where = 0;
+  int r;
+  if ((r = gnutls_priority_init(&t->prio, prio, &where)) < 0) {
+    t->prio = 0;
+    return fail(err, "TLS priority error: ", r);
+  }
+  if ((r = gnutls_init(&t->session, side)) < 0
+      || (r = gnutls_priority_set(t->session, t->prio)) < 0
+      || (r = gnutls_credentials_set(t->session, GNUTLS_CRD_CERTIFICATE, t->cred)) < 0)
+    return fail(err, "TLS init failed: ", r);
+  return 0;
+}
+
 struct tls* tls_prepare(const char* (*getenv_fn)(const char* name), str* err)
 {
   err->len = 0;
@@ -195,13 +226,8 @@ struct tls* tls_prepare(const char* (*getenv_fn)(const char* name), str* err)
   const char* dh = get(getenv_fn, "TLS_DH_PARAMS");
   int r;
 
-  if (!global_ok) {
-    if ((r = gnutls_global_init()) < 0) { fail(err, "TLS init failed: ", r); return 0; }
-    global_ok = 1;
-  }
-  struct tls* t = calloc(1, sizeof *t);
-  if (!t) { fail(err, "TLS init failed: ", GNUTLS_E_MEMORY_ERROR); return 0; }
-  t->rfd = t->wfd = -1;
+  struct tls* t = tls_new(err);
+  if (!t) return 0;
   t->compat = get(getenv_fn, "TLS_COMPAT") != 0;
   if ((r = gnutls_certificate_allocate_credentials(&t->cred)) < 0
       || (r = gnutls_certificate_set_x509_key_file(t->cred, cert, key, GNUTLS_X509_FMT_PEM)) < 0) {
@@ -209,18 +235,7 @@ struct tls* tls_prepare(const char* (*getenv_fn)(const char* name), str* err)
     goto bad;
   }
   if (dh && *dh && load_dh(t, dh, err) < 0) goto bad;
-  const char* where = 0;
-  if ((r = gnutls_priority_init(&t->prio, prio, &where)) < 0) {
-    t->prio = 0;
-    fail(err, "TLS priority error: ", r);
-    goto bad;
-  }
-  if ((r = gnutls_init(&t->session, GNUTLS_SERVER)) < 0
-      || (r = gnutls_priority_set(t->session, t->prio)) < 0
-      || (r = gnutls_credentials_set(t->session, GNUTLS_CRD_CERTIFICATE, t->cred)) < 0) {
-    fail(err, "TLS init failed: ", r);
-    goto bad;
-  }
+  if (new_session(t, prio, GNUTLS_SERVER, err) < 0) goto bad;
   gnutls_certificate_server_set_request(t->session, GNUTLS_CERT_IGNORE);
   if (t->compat) gnutls_session_enable_compatibility_mode(t->session);
   return t;
@@ -229,15 +244,10 @@ bad:
   return 0;
 }
 
-int tls_start(struct tls* t, ibuf* in, obuf* out, unsigned long* dropped, str* err)
+/* Attach t to the streams' descriptors and run the handshake (either
+ * side).  0, or the negative GnuTLS code with the log line in *err. */
+static int handshake(struct tls* t, ibuf* in, obuf* out, str* err)
 {
-  err->len = 0;
-  if (t->active || t->in) { str_copys(err, "TLS handshake failed: already started"); return -1; }
-  /* The go-ahead reply must leave now, in plaintext, even though the I/O
-   * layer would hold it back while pipelined input is buffered. */
-  if (obuf_flush(out) < 0) { str_copys(err, "TLS handshake failed: cannot send reply"); return -1; }
-  unsigned long n = ibuf_discard(in);
-  if (dropped) *dropped = n;
   t->in = in;
   t->out = out;
   t->rfd = in->fd;
@@ -257,8 +267,14 @@ int tls_start(struct tls* t, ibuf* in, obuf* out, unsigned long* dropped, str* e
   if (r < 0) {
     if (in->timedout || out->timedout) str_copys(err, "TLS handshake failed: timed out");
     else fail(err, "TLS handshake failed: ", r);
-    return -1;
+    return r;
   }
+  return 0;
+}
+
+/* After the handshake: the TLS transport on both streams. */
+static void install(struct tls* t, ibuf* in, obuf* out)
+{
   t->tr.read = tr_read;
   t->tr.write = tr_write;
   t->tr.pending = tr_pending;
@@ -269,6 +285,19 @@ int tls_start(struct tls* t, ibuf* in, obuf* out, unsigned long* dropped, str* e
   in->head = in->tail = 0;
   in->eof = 0;
   t->active = 1;
+}
+
+int tls_start(struct tls* t, ibuf* in, obuf* out, unsigned long* dropped, str* err)
+{
+  err->len = 0;
+  if (t->active || t->in) { str_copys(err, "TLS handshake failed: already started"); return -1; }
+  /* The go-ahead reply must leave now, in plaintext, even though the I/O
+   * layer would hold it back while pipelined input is buffered. */
+  if (obuf_flush(out) < 0) { str_copys(err, "TLS handshake failed: cannot send reply"); return -1; }
+  unsigned long n = ibuf_discard(in);
+  if (dropped) *dropped = n;
+  if (handshake(t, in, out, err) < 0) return -1;
+  install(t, in, out);
   return 0;
 }
 
@@ -389,73 +418,34 @@ struct tls* tls_client_start(const struct tls_client_opts* o, ibuf* in, obuf* ou
 {
   int r;
   err->len = 0;
-  if (!global_ok) {
-    if ((r = gnutls_global_init()) < 0) { fail(err, "TLS init failed: ", r); return 0; }
-    global_ok = 1;
-  }
-  struct tls* t = calloc(1, sizeof *t);
-  if (!t) { fail(err, "TLS init failed: ", GNUTLS_E_MEMORY_ERROR); return 0; }
-  t->rfd = t->wfd = -1;
-  const char* where = 0;
+  struct tls* t = tls_new(err);
+  if (!t) return 0;
   if ((r = gnutls_certificate_allocate_credentials(&t->cred)) < 0) { fail(err, "TLS init failed: ", r); goto bad; }
   if (o->verify) {
     r = o->cafile ? gnutls_certificate_set_x509_trust_file(t->cred, o->cafile, GNUTLS_X509_FMT_PEM)
                   : gnutls_certificate_set_x509_system_trust(t->cred);
     if (r <= 0) { if (r == 0) r = GNUTLS_E_NO_CERTIFICATE_FOUND; fail(err, "TLS cannot load trust anchors: ", r); goto bad; }
   }
-  if ((r = gnutls_priority_init(&t->prio, o->priority ? o->priority : "NORMAL", &where)) < 0) {
-    t->prio = 0;
-    fail(err, "TLS priority error: ", r);
-    goto bad;
-  }
-  if ((r = gnutls_init(&t->session, GNUTLS_CLIENT)) < 0
-      || (r = gnutls_priority_set(t->session, t->prio)) < 0
-      || (r = gnutls_credentials_set(t->session, GNUTLS_CRD_CERTIFICATE, t->cred)) < 0) {
-    fail(err, "TLS init failed: ", r);
-    goto bad;
-  }
+  if (new_session(t, o->priority ? o->priority : "NORMAL", GNUTLS_CLIENT, err) < 0) goto bad;
   if (o->name && *o->name && !is_ip_literal(o->name))
     gnutls_server_name_set(t->session, GNUTLS_NAME_DNS, o->name, strlen(o->name));
   if (o->verify) gnutls_session_set_verify_cert(t->session, o->name && *o->name ? o->name : 0, 0);
   if (obuf_flush(out) < 0) { str_copys(err, "TLS handshake failed: cannot send"); goto bad; }
   (void)ibuf_discard(in);
-  t->in = in;
-  t->out = out;
-  t->rfd = in->fd;
-  t->wfd = out->fd;
-  int one = 1;
-  (void)setsockopt(t->wfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  gnutls_transport_set_ptr(t->session, t);
-  gnutls_transport_set_pull_function(t->session, pull);
-  gnutls_transport_set_push_function(t->session, push);
-  do r = gnutls_handshake(t->session);
-  while (r < 0 && !gnutls_error_is_fatal(r));
-  if (r < 0) {
-    if (in->timedout || out->timedout) str_copys(err, "TLS handshake failed: timed out");
-    else if (r == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
-      gnutls_datum_t msg = { 0, 0 };
-      unsigned st = gnutls_session_get_verify_cert_status(t->session);
-      if (gnutls_certificate_verification_status_print(st, GNUTLS_CRT_X509, &msg, 0) == 0) {
-        str_copys(err, "TLS certificate verification failed: ");
-        str_catb(err, (const char*)msg.data, msg.size);
-        gnutls_free(msg.data);
-      } else fail(err, "TLS handshake failed: ", r);
-    } else fail(err, "TLS handshake failed: ", r);
-    goto bad_detached;
+  r = handshake(t, in, out, err);
+  if (r == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
+    gnutls_datum_t msg = { 0, 0 };
+    unsigned st = gnutls_session_get_verify_cert_status(t->session);
+    if (gnutls_certificate_verification_status_print(st, GNUTLS_CRT_X509, &msg, 0) == 0) {
+      str_copys(err, "TLS certificate verification failed: ");
+      str_catb(err, (const char*)msg.data, msg.size);
+      gnutls_free(msg.data);
+    }
   }
-  if (o->pins && *o->pins && check_pins(t->session, o->pins, err) < 0) goto bad_detached;
-  t->tr.read = tr_read;
-  t->tr.write = tr_write;
-  t->tr.pending = tr_pending;
-  t->tr.ctx = t;
-  in->tr = &t->tr;
-  out->tr = &t->tr;
-  in->head = in->tail = 0;
-  in->eof = 0;
-  t->active = 1;
+  if (r < 0) goto bad;
+  if (o->pins && *o->pins && check_pins(t->session, o->pins, err) < 0) goto bad;
+  install(t, in, out);
   return t;
-bad_detached:
-  t->active = 0;
 bad:
   tls_free(t);
   return 0;

@@ -117,7 +117,7 @@ class Downstream:
         conn.sendall(sc.greeting.encode() + b"\r\n")
         if not sc.greeting.startswith("220"):
             return
-        mail, rcpts, authed = None, [], sc.auth is None
+        mail, rcpts, authed, chunks = None, [], sc.auth is None, []
         while True:
             line = f.readline(4096)
             if not line:
@@ -170,7 +170,7 @@ class Downstream:
                 if t.startswith("2"):
                     rcpts.append(addr)
             elif verb == "RSET":
-                mail, rcpts = None, []
+                mail, rcpts, chunks = None, [], []
                 conn.sendall(b"250 2.0.0 Ok\r\n")
             elif verb == "QUIT":
                 conn.sendall(b"221 2.0.0 Bye\r\n")
@@ -190,13 +190,11 @@ class Downstream:
                 data = f.read(n)
                 if len(data) != n:
                     return
-                body = getattr(self, "_bdat", b"") + data
+                chunks.append(data)
                 if len(parts) > 2 and parts[2].upper() == "LAST":
-                    self._bdat = b""
-                    self.finish(conn, sc, mail, rcpts, body)
-                    mail, rcpts = None, []
+                    self.finish(conn, sc, mail, rcpts, b"".join(chunks))
+                    mail, rcpts, chunks = None, [], []
                 else:
-                    self._bdat = body
                     self.reply(conn, sc, "BDAT", "250 2.0.0 %d octets received" % n)
             else:
                 conn.sendall(b"502 5.5.2 Unknown command\r\n")
@@ -512,10 +510,15 @@ class SmtpRelayTest(RelayBase):
         self.assertEqual(self.down.stored[0][2], b"Subject: q\r\n\r\nhello\r\n")
 
     def test_50_mib_with_flat_memory(self):
+        for caps in ([], ["CHUNKING"]):
+            with self.subTest(caps=caps):
+                self.fifty_mib(caps)
+
+    def fifty_mib(self, caps):
         # Peak RSS is the process's own VmHWM, read after the message is
         # acknowledged and before QUIT (ru_maxrss would include the memory
         # of the Python process that forked it).
-        self.down.reset()
+        self.down.reset(caps=caps)
         n = 50 * 1024 * 1024
         line = b"x" * 76 + b"\r\n"
         head = b"EHLO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n"

@@ -2,7 +2,9 @@
 """Overhead of the relay back end: Postfix's smtp-source sends 1 KiB and
 10 MiB messages to Postfix's smtp-sink directly, then through mailfront
 (`mailfront smtp smtp accept` under tcpserver, $RELAY_HOST = the sink);
-the figure is relay time / direct time for the same load.
+the figure is relay time / direct time for the same load.  For context,
+the same load to `mailfront smtp echo accept` (the front end alone, no next
+hop) is measured too: relay / echo is what relaying itself adds.
 
 Not a test (no assertions on speed).  Postfix is not installed: the
 package is unpacked by tests/test_relay_postfix.py's helper into $MF_CACHE.
@@ -58,7 +60,7 @@ def main():
     tcpserver = shutil.which("tcpserver")
     if not tcpserver:
         sys.exit("relay_bench: tcpserver (ucspi-tcp) is needed")
-    sink_port, relay_port = harness.free_port(), harness.free_port()
+    sink_port, relay_port, echo_port = harness.free_port(), harness.free_port(), harness.free_port()
     sink_argv = [os.path.join(tools, "smtp-sink"), "-c", "-m", "200", "127.0.0.1:%d" % sink_port, "256"]
     if os.geteuid() == 0:
         sink_argv[1:1] = ["-u", "nobody"]
@@ -66,19 +68,23 @@ def main():
     menv = harness.base_env(RELAY_HOST="127.0.0.1:%d" % sink_port, RELAY_TIMEOUT=300)
     relay = start([tcpserver, "-q", "-R", "-H", "-c", "64", "-l", "mx.test", "127.0.0.1", str(relay_port),
                    harness.bin_path("mailfront"), "smtp", "smtp", "accept"], menv, relay_port)
+    echo = start([tcpserver, "-q", "-R", "-H", "-c", "64", "-l", "mx.test", "127.0.0.1", str(echo_port),
+                  harness.bin_path("mailfront"), "smtp", "echo", "accept"], harness.base_env(), echo_port)
     try:
         print("relay overhead: smtp-source -> [mailfront smtp smtp] -> smtp-sink vs smtp-source -> smtp-sink")
-        print("%-30s %12s %12s %8s" % ("scenario", "direct s", "relay s", "ratio"))
+        print("(echo: smtp-source -> mailfront smtp echo, the front end without a next hop; median of %d)" % ROUNDS)
+        print("%-30s %10s %10s %10s %13s %11s" % ("scenario", "direct s", "echo s", "relay s", "relay/direct", "relay/echo"))
         for name, size, msgs, sessions, connected in SCENARIOS:
-            direct, via = [], []
+            runs = {"direct": [], "echo": [], "relay": []}
             for _ in range(ROUNDS):
-                direct.append(source(tools, penv, sink_port, size, msgs, sessions, connected))
-                via.append(source(tools, penv, relay_port, size, msgs, sessions, connected))
-            d, v = statistics.median(direct), statistics.median(via)
-            print("%-30s %12.3f %12.3f %8.2f" % (name, d, v, v / d if d else float("nan")))
+                for key, port in (("direct", sink_port), ("echo", echo_port), ("relay", relay_port)):
+                    runs[key].append(source(tools, penv, port, size, msgs, sessions, connected))
+            d, e, v = (statistics.median(runs[k]) for k in ("direct", "echo", "relay"))
+            print("%-30s %10.3f %10.3f %10.3f %13.2f %11.2f" % (name, d, e, v, v / d, v / e))
             mib = size * msgs / (1024 * 1024)
-            print("%-30s %12.1f %12.1f   (MiB/s; %d messages)" % ("", mib / d, mib / v, msgs))
+            print("%-30s %10.1f %10.1f %10.1f   MiB/s, %d messages" % ("", mib / d, mib / e, mib / v, msgs))
     finally:
+        stop(echo)
         stop(relay)
         stop(sink)
 

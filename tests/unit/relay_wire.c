@@ -143,8 +143,72 @@ static void test_address(void)
   str_free(&a);
 }
 
+/* Property: for random bodies split at random points, DATA encoding then
+ * SMTP decoding (unstuff a leading dot, CRLF -> LF, stop at ".") gives the
+ * body back with a final LF; random reply lines never crash the parser. */
+static unsigned long rnd_state = 12345;
+static unsigned rnd(void) { rnd_state = rnd_state * 6364136223846793005UL + 1442695040888963407UL; return (unsigned)(rnd_state >> 33); }
+
+static int decode_dot(const str* wire, str* out)
+{
+  unsigned i = 0;
+  out->len = 0;
+  while (i < wire->len) {
+    const char* crlf = 0;
+    for (unsigned j = i; j + 1 < wire->len; j++) if (wire->s[j] == '\r' && wire->s[j + 1] == '\n') { crlf = wire->s + j; break; }
+    if (!crlf) return -1;
+    unsigned end = (unsigned)(crlf - wire->s);
+    if (end - i == 1 && wire->s[i] == '.') return end + 2 == wire->len ? 0 : -1;
+    unsigned start = wire->s[i] == '.' ? i + 1 : i;
+    if (!str_catb(out, wire->s + start, end - start) || !str_catc(out, '\n')) return -1;
+    i = end + 2;
+  }
+  return -1;
+}
+
+static void test_random(void)
+{
+  static const char alphabet[] = ".\n.a\r b";
+  int enc_ok = 1, parse_ok = 1;
+  str body = {0, 0, 0}, wire = {0, 0, 0}, back = {0, 0, 0}, text = {0, 0, 0};
+  for (int round = 0; round < 2000; round++) {
+    body.len = wire.len = 0;
+    unsigned n = rnd() % 200;
+    for (unsigned i = 0; i < n; i++) str_catc(&body, alphabet[rnd() % (sizeof alphabet - 1)]);
+    struct relay_enc e;
+    relay_enc_start(&e, 1);
+    for (unsigned i = 0; i < body.len; ) {
+      unsigned k = 1 + rnd() % 17;
+      if (k > body.len - i) k = body.len - i;
+      relay_enc_feed(&e, body.s + i, k, &wire);
+      i += k;
+    }
+    relay_enc_end(&e, &wire);
+    if (body.len && body.s[body.len - 1] != '\n') str_catc(&body, '\n');
+    /* a CR before LF stays a byte of the line */
+    if (decode_dot(&wire, &back) < 0 || back.len != body.len || (body.len && memcmp(back.s, body.s, body.len) != 0)) enc_ok = 0;
+    char line[64];
+    unsigned ll = rnd() % sizeof line;
+    for (unsigned i = 0; i < ll; i++) line[i] = (char)(rnd() % 3 == 0 ? '0' + rnd() % 10 : rnd() % 256);
+    unsigned code;
+    int last;
+    const char* t;
+    unsigned long tl;
+    if (relay_reply_line(line, ll, &code, &last, &t, &tl) == 0) {
+      if (code < 200 || code > 599 || t < line || t + tl > line + ll) parse_ok = 0;
+      text.len = 0;
+      if (relay_reply_append(&text, code, t, tl) < 0) parse_ok = 0;
+      for (unsigned i = 0; i < text.len; i++) if ((unsigned char)text.s[i] < 0x20) parse_ok = 0;
+    }
+  }
+  CHECK(enc_ok, "random bodies survive DATA encoding and decoding");
+  CHECK(parse_ok, "random reply lines: codes in range, text inside the line, no control bytes out");
+  str_free(&body); str_free(&wire); str_free(&back); str_free(&text);
+}
+
 int main(void)
 {
+  test_random();
   test_reply_lines();
   test_reply_text();
   test_caps();

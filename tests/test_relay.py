@@ -363,6 +363,16 @@ class SmtpRelayTest(RelayBase):
         self.assertIn("250 2.0.0 Ok: queued as ABC123", replies(p))
         self.assertEqual(len(self.down.stored), 1)
 
+    def test_host_names_are_resolved_with_a_deadline(self):
+        self.down.reset()
+        p = self.relay(RELAY_HOST="localhost:%d" % self.down.port)
+        self.assertIn("250 2.0.0 Ok: queued as ABC123", replies(p))
+        t = time.time()
+        p = self.relay(RELAY_HOST="no-such-host.invalid 127.0.0.1:%d" % self.down.port, RELAY_TIMEOUT=2)
+        self.assertLess(time.time() - t, 15)
+        self.assertIn(b"cannot resolve no-such-host.invalid", p.stderr)
+        self.assertIn("250 2.0.0 Ok: queued as ABC123", replies(p))
+
     def test_greeting_refusal_tries_next(self):
         self.down.reset(greeting="554 5.3.2 go away")
         p = self.relay()

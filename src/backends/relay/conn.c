@@ -3,10 +3,12 @@
  * next hop that answers ($RELAY_SOCKET, else each of $RELAY_HOST in
  * order), the greeting, EHLO/LHLO, STARTTLS, AUTH PLAIN/LOGIN, and
  * command/reply I/O.  Every connect, read and write waits at most
- * $RELAY_TIMEOUT and never past the session deadline.  Credentials are
+ * $RELAY_TIMEOUT and never past the session deadline (name lookups too,
+ * through getaddrinfo_a).  Credentials are
  * never logged; r->why holds log text for the caller. */
 #include "backends/relay/relay.h"
 #include "lib/base64.h"
+#include "lib/progenv.h"
 #include "lib/tls.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -84,23 +86,17 @@ int relay_config(struct relay* r, int lmtp)
 
 int relay_connected(const struct relay* r) { return r->fd >= 0; }
 
-static long long now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Non-blocking connect bounded by the timeout and the session deadline. */
 static int connect_bounded(struct relay* r, int fd, const struct sockaddr* sa, socklen_t len)
 {
   if (connect(fd, sa, len) == 0) return 0;
   if (errno != EINPROGRESS) return -1;
-  long long end = now_ms() + r->timeout_ms;
+  long long end = mf_mono_ms() + r->timeout_ms;
   const long long* dl = session_input() ? session_input()->deadline_ms : 0;
   if (dl && *dl > 0 && *dl < end) end = *dl;
   for (;;) {
-    long long left = end - now_ms();
+    long long left = end - mf_mono_ms();
     if (left <= 0) { errno = ETIMEDOUT; return -1; }
     struct pollfd p = { fd, POLLOUT, 0 };
     int n = poll(&p, 1, left > 0x7fffffff ? 0x7fffffff : (int)left);
@@ -153,6 +149,44 @@ static int connect_unix(struct relay* r)
   return attach(r, fd);
 }
 
+/* getaddrinfo bounded by $RELAY_TIMEOUT and the session deadline (glibc's
+ * getaddrinfo_a).  0 with *res, or an EAI_ code (EAI_AGAIN on timeout).
+ * A lookup that cannot be cancelled keeps its request block: it is
+ * leaked, not freed under the resolver's feet. */
+static int resolve(struct relay* r, const char* host, const char* port, struct addrinfo** res)
+{
+  struct lookup { struct addrinfo hints; struct gaicb cb; char host[256], port[16]; };
+  struct lookup* l = calloc(1, sizeof *l);
+  if (!l) return EAI_MEMORY;
+  snprintf(l->host, sizeof l->host, "%s", host);
+  snprintf(l->port, sizeof l->port, "%s", port);
+  l->hints.ai_socktype = SOCK_STREAM;
+  l->cb.ar_name = l->host;
+  l->cb.ar_service = l->port;
+  l->cb.ar_request = &l->hints;
+  struct gaicb* list[1] = { &l->cb };
+  int g = getaddrinfo_a(GAI_NOWAIT, list, 1, 0);
+  if (g != 0) { free(l); return g; }
+  long long end = mf_mono_ms() + r->timeout_ms;
+  const long long* dl = session_input() ? session_input()->deadline_ms : 0;
+  if (dl && *dl > 0 && *dl < end) end = *dl;
+  while ((g = gai_error(&l->cb)) == EAI_INPROGRESS) {
+    long long left = end - mf_mono_ms();
+    if (left <= 0) break;
+    struct timespec ts = { (time_t)(left / 1000), (long)(left % 1000) * 1000000L };
+    (void)gai_suspend((const struct gaicb* const*)list, 1, &ts);
+  }
+  if (g == EAI_INPROGRESS) {
+    int c = gai_cancel(&l->cb);
+    if (c == EAI_CANCELED) free(l);
+    if (c != EAI_ALLDONE) return EAI_AGAIN;
+    g = gai_error(&l->cb);
+  }
+  *res = l->cb.ar_result;
+  free(l);
+  return g;
+}
+
 /* One host token: name, name:port, [addr] or [addr]:port. */
 static int connect_host(struct relay* r, const char* tok, unsigned long len)
 {
@@ -178,10 +212,8 @@ static int connect_host(struct relay* r, const char* tok, unsigned long len)
   if (p && (pl == 0 || pl >= sizeof port)) return why(r, "bad port in $RELAY_HOST", 0);
   if (p) { memcpy(port, p, pl); port[pl] = 0; }
   else snprintf(port, sizeof port, "%u", r->port);
-  struct addrinfo hints, * res = 0;
-  memset(&hints, 0, sizeof hints);
-  hints.ai_socktype = SOCK_STREAM;
-  int g = getaddrinfo(host, port, &hints, &res);
+  struct addrinfo* res = 0;
+  int g = resolve(r, host, port, &res);
   if (g != 0) {
     why(r, "cannot resolve ", host);
     str_cat2s(&r->why, ": ", gai_strerror(g));

@@ -49,7 +49,9 @@ def source(tools, env, port, size, msgs, sessions, connected):
     if connected:
         argv.append("-d")
     t = time.perf_counter()
-    subprocess.run(argv + ["127.0.0.1:%d" % port], env=env, check=True, capture_output=True, timeout=1800)
+    p = subprocess.run(argv + ["127.0.0.1:%d" % port], env=env, capture_output=True, timeout=1800)
+    if p.returncode != 0:
+        sys.exit("relay_bench: smtp-source failed: %s" % p.stderr.decode(errors="replace")[-500:])
     return time.perf_counter() - t
 
 

@@ -256,17 +256,22 @@ void relay_close(struct relay* r, int quit)
   r->st = RS_IDLE;
 }
 
+static int write_failed(struct relay* r)
+{
+  return why(r, r->fd < 0 ? "no connection to the next hop"
+             : r->out.timedout ? "timeout writing to the next hop" : "lost connection writing to the next hop", 0);
+}
+
 int relay_send(struct relay* r, const char* line, unsigned long len)
 {
-  if (r->fd < 0) return -1;
-  if (obuf_write(&r->out, line, len) < 0 || obuf_write(&r->out, "\r\n", 2) < 0) return -1;
+  if (r->fd < 0 || obuf_write(&r->out, line, len) < 0 || obuf_write(&r->out, "\r\n", 2) < 0) return write_failed(r);
   return 0;
 }
 
 int relay_write(struct relay* r, const char* b, unsigned long len)
 {
-  if (r->fd < 0) return -1;
-  return obuf_write(&r->out, b, len);
+  if (r->fd < 0 || obuf_write(&r->out, b, len) < 0) return write_failed(r);
+  return 0;
 }
 
 static int broken(struct relay* r, const char* what)

@@ -51,9 +51,13 @@ struct relay* relay_self(void) { return &self; }
 static const char* verb_of(int xclient) { return xclient ? "XCLIENT" : "XFORWARD"; }
 static int is_2xx(unsigned code) { return code >= 200 && code < 300; }
 
+/* The connection failed (I/O error, timeout, malformed reply): log why,
+ * close it (whatever the next hop holds is not acknowledged) and answer
+ * with a temporary failure. */
 static const response* lost_because(struct relay* r)
 {
-  log_parts(LOG_WARN, "relay: ", r->why.len ? r->why.s : "connection failed", 0, 0);
+  log_parts(LOG_WARN, "relay: ", r->why.len ? r->why.s : "connection to the next hop failed", 0, 0);
+  relay_close(r, 0);
   return &resp_lost;
 }
 
@@ -347,10 +351,7 @@ const response* relay_data_block(const char* bytes, unsigned long len)
     return 0;
   }
   if (r->file_mode || r->data_error || r->st != RS_DATA) return 0;
-  if (stream(r, bytes, len) < 0) {
-    r->data_error = lost_because(r);
-    relay_close(r, 0);
-  }
+  if (stream(r, bytes, len) < 0) r->data_error = lost_because(r);
   return 0;
 }
 
@@ -367,7 +368,7 @@ static const response* send_file(struct relay* r, int fd)
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) { free(buf); return &resp_internal; }
     if (n == 0) break;
-    if (stream(r, buf, (unsigned long)n) < 0) { free(buf); relay_close(r, 0); return lost_because(r); }
+    if (stream(r, buf, (unsigned long)n) < 0) { free(buf); return lost_because(r); }
     if (r->data_error) break;
   }
   free(buf);

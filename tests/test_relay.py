@@ -412,6 +412,11 @@ class SmtpRelayTest(RelayBase):
         xf = [c for c in self.down.sessions[0] if c.startswith("XFORWARD")]
         self.assertEqual(xf, ["XFORWARD NAME=[UNAVAILABLE] ADDR=192.0.2.7 PROTO=ESMTP HELO=client.example SOURCE=REMOTE"])
         self.assertLess(self.down.sessions[0].index(xf[0]), self.down.sessions[0].index("MAIL FROM:<a@b.example>"))
+        # Pipelined with MAIL when PIPELINING is offered; a refusal is only logged.
+        self.down.reset(caps=["PIPELINING", "XFORWARD NAME ADDR"], replies={"XFORWARD": "550 5.7.0 Not authorized"})
+        p = self.relay()
+        self.assertIn("250 2.0.0 Ok: queued as ABC123", replies(p))
+        self.assertIn(b"next hop refused XFORWARD: 5.7.0 Not authorized", p.stderr)
         self.down.reset(caps=[])
         self.relay()
         self.assertFalse(any(c.startswith("XFORWARD") for c in self.down.sessions[0]))

@@ -140,13 +140,17 @@ done:
   return rc;
 }
 
-/* Send the identity commands before MAIL.  A refusal is logged, not fatal.
+/* Send the identity commands before MAIL.  XFORWARD to a next hop with
+ * PIPELINING is only queued: *pending counts the replies the caller reads
+ * after MAIL's (xforward_replies).  A refusal is logged, not fatal.
  * XCLIENT starts a new SMTP session (a 220 greeting, then EHLO again, as
  * the client's HELO name) and is sent again only when it would change.
  * 0, or -1 when the connection broke. */
-static int announce(struct relay* r)
+static int announce(struct relay* r, unsigned* pending)
 {
   int xclient = !(r->caps.bits & CAP_XFORWARD) && (r->caps.bits & CAP_XCLIENT);
+  int pipe = !xclient && (r->caps.bits & CAP_PIPELINING);
+  *pending = 0;
   if (!r->xforward || !(r->caps.bits & (CAP_XFORWARD | CAP_XCLIENT))) return 0;
   int k = identity_cmds(r, xclient, &r->cmd);
   if (k < 0) return -1;
@@ -154,8 +158,10 @@ static int announce(struct relay* r)
   for (unsigned i = 0; i < r->cmd.len; ) {
     const char* nl = memchr(r->cmd.s + i, '\n', r->cmd.len - i);
     unsigned end = nl ? (unsigned)(nl - r->cmd.s) : r->cmd.len;
-    if (relay_send(r, r->cmd.s + i, end - i) < 0 || relay_reply(r, &r->aux) < 0) return -1;
+    if (relay_send(r, r->cmd.s + i, end - i) < 0) return -1;
     i = end + 1;
+    if (pipe) { ++*pending; continue; }
+    if (relay_reply(r, &r->aux) < 0) return -1;
     if (r->aux.code != (xclient ? 220 : 250)) {
       log_parts(LOG_WARN, "relay: next hop refused ", verb_of(xclient), ": ", r->aux.text.s);
       continue;
@@ -164,6 +170,16 @@ static int announce(struct relay* r)
       if (!str_copy(&r->xclient_sent, &r->cmd)) return -1;
       return relay_rehello(r, v_helo());
     }
+  }
+  return 0;
+}
+
+/* The replies to pipelined XFORWARD commands; 0 or -1 (connection). */
+static int xforward_replies(struct relay* r, unsigned pending)
+{
+  for (; pending > 0; pending--) {
+    if (relay_reply(r, &r->aux) < 0) return -1;
+    if (r->aux.code != 250) log_parts(LOG_WARN, "relay: next hop refused XFORWARD: ", r->aux.text.s, 0, 0);
   }
   return 0;
 }
@@ -236,8 +252,10 @@ const response* relay_sender(str* addr, str* params)
     if (p > 0) return &resp_no_utf8;
     str mail = {0, 0, 0};
     if (!str_copy(&mail, &r->cmd)) return &resp_oom;
-    int k = announce(r);
-    if (k == 0) k = relay_send(r, mail.s, mail.len) < 0 || relay_reply(r, &r->reply) < 0 ? -1 : 0;
+    unsigned pending;
+    int k = announce(r, &pending);
+    if (k == 0) k = relay_send(r, mail.s, mail.len) < 0 || xforward_replies(r, pending) < 0
+                    || relay_reply(r, &r->reply) < 0 ? -1 : 0;
     str_free(&mail);
     if (k < 0 || (r->reply.code == 421 && !fresh)) {
       if (!fresh) {                 /* an idle connection the next hop dropped */

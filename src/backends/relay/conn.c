@@ -113,6 +113,7 @@ static int connect_bounded(struct relay* r, int fd, const struct sockaddr* sa, s
 static int attach(struct relay* r, int fd)
 {
   r->fd = fd;
+  r->owner = (long)getpid();
   if (ibuf_init(&r->in, fd, RELAY_IOBUF) < 0 || obuf_init(&r->out, fd, RELAY_IOBUF) < 0) {
     ibuf_close(&r->in);
     close(fd);
@@ -240,6 +241,10 @@ static int connect_host(struct relay* r, const char* tok, unsigned long len)
 void relay_close(struct relay* r, int quit)
 {
   if (r->fd < 0) return;
+  if (r->owner != (long)getpid()) {             /* a forked child: hands off */
+    r->fd = -1;
+    return;
+  }
   if (quit && r->st == RS_IDLE && !r->in.error && !r->in.timedout && !r->out.error) {
     unsigned t = r->in.timeout_ms;
     r->in.timeout_ms = r->out.timeout_ms = t < 5000 ? t : 5000;   /* a polite bound */

@@ -38,6 +38,7 @@ struct relay
   int auth_insecure, chunking, xforward;
   /* the connection */
   int fd;
+  long owner;                        /* pid that opened it (a forked child never QUITs) */
   ibuf in;
   obuf out;
   struct tls* tls;

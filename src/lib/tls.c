@@ -20,6 +20,7 @@ struct tls_impl
   int (*active)(const struct tls*);
   int (*close)(struct tls*);
   void (*free)(struct tls*);
+  struct tls* (*client_start)(const struct tls_client_opts*, ibuf*, obuf*, str*);
 };
 
 static struct tls_impl impl;
@@ -35,10 +36,11 @@ static int load(str* err)
   void* h = dlopen(path.s, RTLD_NOW | RTLD_LOCAL);
   str_free(&path);
   static const char* const names[] = {
-    "tls_prepare", "tls_start", "tls_get_info", "tls_params", "tls_active", "tls_close", "tls_free"
+    "tls_prepare", "tls_start", "tls_get_info", "tls_params", "tls_active", "tls_close", "tls_free",
+    "tls_client_start"
   };
-  void* f[7];
-  for (int i = 0; h && i < 7; i++)
+  void* f[8];
+  for (int i = 0; h && i < 8; i++)
     if (!(f[i] = dlsym(h, names[i]))) { h = 0; break; }
   if (!h) {
     const char* e = dlerror();
@@ -54,6 +56,7 @@ static int load(str* err)
   *(void**)&impl.active = f[4];
   *(void**)&impl.close = f[5];
   *(void**)&impl.free = f[6];
+  *(void**)&impl.client_start = f[7];
   loaded = 1;
   return 0;
 }
@@ -83,3 +86,10 @@ int tls_params(const struct tls* t, str* out) { return t ? impl.params(t, out) :
 int tls_active(const struct tls* t) { return t ? impl.active(t) : 0; }
 int tls_close(struct tls* t) { return t ? impl.close(t) : -1; }
 void tls_free(struct tls* t) { if (t) impl.free(t); }
+
+struct tls* tls_client_start(const struct tls_client_opts* o, ibuf* in, obuf* out, str* err)
+{
+  err->len = 0;
+  if (load(err) < 0) return 0;
+  return impl.client_start(o, in, out, err);
+}

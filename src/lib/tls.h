@@ -88,4 +88,24 @@ int tls_close(struct tls* t);
  * detach from the streams and free everything.  NULL is accepted. */
 void tls_free(struct tls* t);
 
+/* CLIENT MODE (the relay back ends' STARTTLS to the next hop).  After the
+ * server's 220 to STARTTLS: discard anything buffered in `in`, run the
+ * client handshake on in->fd/out->fd (same deadlines as above) and install
+ * the TLS transport on both streams.  verify: the chain must verify
+ * against cafile (NULL: the system trust store) and match `name` (also
+ * sent as SNI when it is a host name).  pins (NULL = none): hex SHA-256
+ * digests, separated by spaces or commas (colons inside are ignored), of
+ * the server certificate or of its public key (SubjectPublicKeyInfo); one
+ * must match.  priority NULL: "NORMAL".  Returns the session (free it with
+ * tls_free) or NULL with the log line in *err. */
+struct tls_client_opts
+{
+  int verify;
+  const char* cafile;
+  const char* name;
+  const char* pins;
+  const char* priority;
+};
+struct tls* tls_client_start(const struct tls_client_opts* o, ibuf* in, obuf* out, str* err);
+
 #endif

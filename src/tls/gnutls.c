@@ -13,11 +13,17 @@
  * neither the handshake nor any later record I/O can block forever.  After
  * the handshake an io_transport is installed on both streams; protocols
  * keep using ibuf/obuf unchanged.  Errors are returned as log lines.
- * tls_start() sets TCP_NODELAY on a TCP connection (see there). */
+ * tls_start() sets TCP_NODELAY on a TCP connection (see there).
+ * tls_client_start() is the client side, for the relay back ends (STARTTLS
+ * to the next hop, with verification or SHA-256 pinning). */
 #include "lib/tls.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
+#include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
+#include <gnutls/x509.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -185,6 +191,37 @@ static int load_dh(struct tls* t, const char* file, str* err)
   return 0;
 }
 
+/* GnuTLS initialised once, and an empty session struct; NULL with *err. */
+static struct tls* tls_new(str* err)
+{
+  int r;
+  if (!global_ok) {
+    if ((r = gnutls_global_init()) < 0) { fail(err, "TLS init failed: ", r); return 0; }
+    global_ok = 1;
+  }
+  struct tls* t = calloc(1, sizeof *t);
+  if (!t) { fail(err, "TLS init failed: ", GNUTLS_E_MEMORY_ERROR); return 0; }
+  t->rfd = t->wfd = -1;
+  return t;
+}
+
+/* The priorities and the GnuTLS session (side: GNUTLS_SERVER/CLIENT) with
+ * t's credentials.  0, or -1 with the log line in *err. */
+static int new_session(struct tls* t, const char* prio, unsigned side, str* err)
+{
+  const char* where = 0;
+  int r;
+  if ((r = gnutls_priority_init(&t->prio, prio, &where)) < 0) {
+    t->prio = 0;
+    return fail(err, "TLS priority error: ", r);
+  }
+  if ((r = gnutls_init(&t->session, side)) < 0
+      || (r = gnutls_priority_set(t->session, t->prio)) < 0
+      || (r = gnutls_credentials_set(t->session, GNUTLS_CRD_CERTIFICATE, t->cred)) < 0)
+    return fail(err, "TLS init failed: ", r);
+  return 0;
+}
+
 struct tls* tls_prepare(const char* (*getenv_fn)(const char* name), str* err)
 {
   err->len = 0;
@@ -199,13 +236,8 @@ struct tls* tls_prepare(const char* (*getenv_fn)(const char* name), str* err)
   const char* dh = get(getenv_fn, "TLS_DH_PARAMS");
   int r;
 
-  if (!global_ok) {
-    if ((r = gnutls_global_init()) < 0) { fail(err, "TLS init failed: ", r); return 0; }
-    global_ok = 1;
-  }
-  struct tls* t = calloc(1, sizeof *t);
-  if (!t) { fail(err, "TLS init failed: ", GNUTLS_E_MEMORY_ERROR); return 0; }
-  t->rfd = t->wfd = -1;
+  struct tls* t = tls_new(err);
+  if (!t) return 0;
   t->compat = get(getenv_fn, "TLS_COMPAT") != 0;
   if ((r = gnutls_certificate_allocate_credentials(&t->cred)) < 0
       || (r = gnutls_certificate_set_x509_key_file(t->cred, cert, key, GNUTLS_X509_FMT_PEM)) < 0) {
@@ -213,18 +245,7 @@ struct tls* tls_prepare(const char* (*getenv_fn)(const char* name), str* err)
     goto bad;
   }
   if (dh && *dh && load_dh(t, dh, err) < 0) goto bad;
-  const char* where = 0;
-  if ((r = gnutls_priority_init(&t->prio, prio, &where)) < 0) {
-    t->prio = 0;
-    fail(err, "TLS priority error: ", r);
-    goto bad;
-  }
-  if ((r = gnutls_init(&t->session, GNUTLS_SERVER)) < 0
-      || (r = gnutls_priority_set(t->session, t->prio)) < 0
-      || (r = gnutls_credentials_set(t->session, GNUTLS_CRD_CERTIFICATE, t->cred)) < 0) {
-    fail(err, "TLS init failed: ", r);
-    goto bad;
-  }
+  if (new_session(t, prio, GNUTLS_SERVER, err) < 0) goto bad;
   gnutls_certificate_server_set_request(t->session, GNUTLS_CERT_IGNORE);
   if (t->compat) gnutls_session_enable_compatibility_mode(t->session);
   return t;
@@ -233,15 +254,10 @@ bad:
   return 0;
 }
 
-int tls_start(struct tls* t, ibuf* in, obuf* out, unsigned long* dropped, str* err)
+/* Attach t to the streams' descriptors and run the handshake (either
+ * side).  0, or the negative GnuTLS code with the log line in *err. */
+static int handshake(struct tls* t, ibuf* in, obuf* out, str* err)
 {
-  err->len = 0;
-  if (t->active || t->in) { str_copys(err, "TLS handshake failed: already started"); return -1; }
-  /* The go-ahead reply must leave now, in plaintext, even though the I/O
-   * layer would hold it back while pipelined input is buffered. */
-  if (obuf_flush(out) < 0) { str_copys(err, "TLS handshake failed: cannot send reply"); return -1; }
-  unsigned long n = ibuf_discard(in);
-  if (dropped) *dropped = n;
   t->in = in;
   t->out = out;
   t->rfd = in->fd;
@@ -261,8 +277,14 @@ int tls_start(struct tls* t, ibuf* in, obuf* out, unsigned long* dropped, str* e
   if (r < 0) {
     if (in->timedout || out->timedout) str_copys(err, "TLS handshake failed: timed out");
     else fail(err, "TLS handshake failed: ", r);
-    return -1;
+    return r;
   }
+  return 0;
+}
+
+/* After the handshake: the TLS transport on both streams. */
+static void install(struct tls* t, ibuf* in, obuf* out)
+{
   t->tr.read = tr_read;
   t->tr.write = tr_write;
   t->tr.pending = tr_pending;
@@ -273,6 +295,19 @@ int tls_start(struct tls* t, ibuf* in, obuf* out, unsigned long* dropped, str* e
   in->head = in->tail = 0;
   in->eof = 0;
   t->active = 1;
+}
+
+int tls_start(struct tls* t, ibuf* in, obuf* out, unsigned long* dropped, str* err)
+{
+  err->len = 0;
+  if (t->active || t->in) { str_copys(err, "TLS handshake failed: already started"); return -1; }
+  /* The go-ahead reply must leave now, in plaintext, even though the I/O
+   * layer would hold it back while pipelined input is buffered. */
+  if (obuf_flush(out) < 0) { str_copys(err, "TLS handshake failed: cannot send reply"); return -1; }
+  unsigned long n = ibuf_discard(in);
+  if (dropped) *dropped = n;
+  if (handshake(t, in, out, err) < 0) return -1;
+  install(t, in, out);
   return 0;
 }
 
@@ -323,4 +358,105 @@ void tls_free(struct tls* t)
   if (t->cred) gnutls_certificate_free_credentials(t->cred);
   if (t->dh) gnutls_dh_params_deinit(t->dh);
   free(t);
+}
+
+/* ---- client mode (tls_client_start, for the relay back ends) ---- */
+
+static int hexval(char c)
+{
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* Is the 32-byte digest d one of the hex pins in the list? */
+static int pin_listed(const char* pins, const unsigned char* d)
+{
+  const char* p = pins;
+  while (*p) {
+    while (*p == ' ' || *p == ',' || *p == '\t') p++;
+    if (!*p) break;
+    unsigned char v[32];
+    int n = 0, half = -1, ok = 1;
+    for (; *p && *p != ' ' && *p != ',' && *p != '\t'; p++) {
+      if (*p == ':') continue;
+      int h = hexval(*p);
+      if (h < 0 || n >= 32) { ok = 0; continue; }
+      if (half < 0) half = h;
+      else { v[n++] = (unsigned char)(half << 4 | h); half = -1; }
+    }
+    if (ok && n == 32 && half < 0 && memcmp(v, d, 32) == 0) return 1;
+  }
+  return 0;
+}
+
+/* SHA-256 of the peer certificate and of its public key against the pins. */
+static int check_pins(gnutls_session_t s, const char* pins, str* err)
+{
+  unsigned n = 0;
+  const gnutls_datum_t* certs = gnutls_certificate_get_peers(s, &n);
+  unsigned char d[32];
+  if (!certs || n == 0) { str_copys(err, "TLS pin check failed: no server certificate"); return -1; }
+  if (gnutls_hash_fast(GNUTLS_DIG_SHA256, certs[0].data, certs[0].size, d) == 0 && pin_listed(pins, d)) return 0;
+  gnutls_x509_crt_t crt;
+  gnutls_pubkey_t key;
+  gnutls_datum_t spki = { 0, 0 };
+  int ok = 0;
+  if (gnutls_x509_crt_init(&crt) == 0) {
+    if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) == 0 && gnutls_pubkey_init(&key) == 0) {
+      if (gnutls_pubkey_import_x509(key, crt, 0) == 0 && gnutls_pubkey_export2(key, GNUTLS_X509_FMT_DER, &spki) == 0) {
+        ok = gnutls_hash_fast(GNUTLS_DIG_SHA256, spki.data, spki.size, d) == 0 && pin_listed(pins, d);
+        gnutls_free(spki.data);
+      }
+      gnutls_pubkey_deinit(key);
+    }
+    gnutls_x509_crt_deinit(crt);
+  }
+  if (!ok) str_copys(err, "TLS pin check failed: the server certificate matches no pin");
+  return ok ? 0 : -1;
+}
+
+/* SNI carries host names only, never address literals (RFC 6066 3). */
+static int is_ip_literal(const char* s)
+{
+  unsigned char a[16];
+  return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
+}
+
+struct tls* tls_client_start(const struct tls_client_opts* o, ibuf* in, obuf* out, str* err)
+{
+  int r;
+  err->len = 0;
+  struct tls* t = tls_new(err);
+  if (!t) return 0;
+  if ((r = gnutls_certificate_allocate_credentials(&t->cred)) < 0) { fail(err, "TLS init failed: ", r); goto bad; }
+  if (o->verify) {
+    r = o->cafile ? gnutls_certificate_set_x509_trust_file(t->cred, o->cafile, GNUTLS_X509_FMT_PEM)
+                  : gnutls_certificate_set_x509_system_trust(t->cred);
+    if (r <= 0) { if (r == 0) r = GNUTLS_E_NO_CERTIFICATE_FOUND; fail(err, "TLS cannot load trust anchors: ", r); goto bad; }
+  }
+  if (new_session(t, o->priority ? o->priority : "NORMAL", GNUTLS_CLIENT, err) < 0) goto bad;
+  if (o->name && *o->name && !is_ip_literal(o->name))
+    gnutls_server_name_set(t->session, GNUTLS_NAME_DNS, o->name, strlen(o->name));
+  if (o->verify) gnutls_session_set_verify_cert(t->session, o->name && *o->name ? o->name : 0, 0);
+  if (obuf_flush(out) < 0) { str_copys(err, "TLS handshake failed: cannot send"); goto bad; }
+  (void)ibuf_discard(in);
+  r = handshake(t, in, out, err);
+  if (r == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
+    gnutls_datum_t msg = { 0, 0 };
+    unsigned st = gnutls_session_get_verify_cert_status(t->session);
+    if (gnutls_certificate_verification_status_print(st, GNUTLS_CRT_X509, &msg, 0) == 0) {
+      str_copys(err, "TLS certificate verification failed: ");
+      str_catb(err, (const char*)msg.data, msg.size);
+      gnutls_free(msg.data);
+    }
+  }
+  if (r < 0) goto bad;
+  if (o->pins && *o->pins && check_pins(t->session, o->pins, err) < 0) goto bad;
+  install(t, in, out);
+  return t;
+bad:
+  tls_free(t);
+  return 0;
 }

@@ -1,0 +1,8 @@
+# The relay back ends (backend-smtp.so, backend-lmtp.so) share the code in
+# src/backends/relay/, which is linked into both and is no module itself.
+# The rules below come before `all` in the Makefile: keep `all` the default.
+.DEFAULT_GOAL := all
+BACKENDS := $(filter-out relay,$(BACKENDS))
+RELAY_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(wildcard src/backends/relay/*.c))
+$(BUILD)/lib/backend-smtp.so: $(RELAY_OBJ)
+$(BUILD)/lib/backend-lmtp.so: $(RELAY_OBJ)

@@ -1,0 +1,15 @@
+/* backend-lmtp -- relays each message to a next hop over LMTP, before
+ * queueing: nothing is acknowledged that the next hop has not taken
+ * (docs/relay.md; the shared code is src/backends/relay/). */
+#include "backends/relay/hooks.h"
+
+struct plugin backend = {
+  .version = PLUGIN_VERSION,
+  .init = relay_init_lmtp,
+  .reset = relay_reset,
+  .sender = relay_sender,
+  .recipient = relay_recipient,
+  .data_start = relay_data_start,
+  .data_block = relay_data_block,
+  .message_end = relay_message_end,
+};

@@ -1,0 +1,14 @@
+/* relay/hooks.h -- the back-end hooks of relay/hooks.c, for the two
+ * module files smtp.c and lmtp.c (which differ only in their init). */
+#ifndef MF_RELAY_HOOKS_H
+#define MF_RELAY_HOOKS_H
+#include <mailfront/mailfront.h>
+const response* relay_init_smtp(void);
+const response* relay_init_lmtp(void);
+const response* relay_reset(void);
+const response* relay_sender(str* addr, str* params);
+const response* relay_recipient(str* addr, str* params);
+const response* relay_data_start(int fd);
+const response* relay_data_block(const char* bytes, unsigned long len);
+const response* relay_message_end(int fd);
+#endif

@@ -394,7 +394,7 @@ class SmtpRelayTest(RelayBase):
         self.down.reset(caps=["SIZE 1000", "8BITMIME", "SMTPUTF8", "DSN"])
         data = (b"EHLO c\r\nMAIL FROM:<a@b.example> SIZE=10 BODY=8BITMIME SMTPUTF8 RET=HDRS\r\n"
                 b"RCPT TO:<c@d.example> NOTIFY=NEVER\r\nQUIT\r\n")
-        self.relay(data)
+        self.relay(data, SMTP_SMTPUTF8=None)      # the front end offers SMTPUTF8 (issue 13's default)
         cmds = self.down.sessions[0]
         self.assertIn("MAIL FROM:<a@b.example> SIZE=10 BODY=8BITMIME SMTPUTF8 RET=HDRS", cmds)
         self.assertIn("RCPT TO:<c@d.example> NOTIFY=NEVER", cmds)
@@ -403,7 +403,7 @@ class SmtpRelayTest(RelayBase):
         self.down.reset(caps=[])
         p = self.relay(b"EHLO c\r\nMAIL FROM:<a@b.example> SIZE=10 BODY=8BITMIME\r\nRCPT TO:<c@d.example>\r\nQUIT\r\n")
         self.assertIn("MAIL FROM:<a@b.example>", self.down.sessions[0])
-        p = self.relay(b"EHLO c\r\nMAIL FROM:<a@b.example> SMTPUTF8\r\nQUIT\r\n")
+        p = self.relay(b"EHLO c\r\nMAIL FROM:<a@b.example> SMTPUTF8\r\nQUIT\r\n", SMTP_SMTPUTF8=None)
         self.assertIn("553 5.6.7 The next hop does not support SMTPUTF8.", replies(p))
 
     def test_xforward_when_offered(self):

@@ -880,7 +880,8 @@ int unlink(const char* p)
         deleted = set(range(3, count + 1, 4))
         read = set(range(1, count + 1, 3)) - deleted
         changes = len(deleted) + count - len(deleted)     # new/ messages all move at QUIT
-        for kill_at in (1, 2, 57, changes - 1, changes + 1):
+        # Every sixth change point of the QUIT, plus both edges: ~55 kill points.
+        for kill_at in sorted(set(range(1, changes + 1, 6)) | {2, changes - 1, changes, changes + 1}):
             shutil.rmtree(self.md, True)
             for d in ("cur", "new", "tmp"):
                 os.makedirs(os.path.join(self.md, d))

@@ -1,4 +1,5 @@
-/* mailfront/mailfront.h -- the module ABI of mailfront (version 3).
+/* mailfront/mailfront.h -- the module ABI of mailfront (version 4; version 3
+ * plugins and back ends load unchanged).
  *
  * This one header is enough to write a plugin, a backend or a protocol.
  * It is source compatible with upstream mailfront's header of the same
@@ -15,10 +16,20 @@
  *   `cc -shared -fPIC` and leave them unresolved.
  *
  * HOOK ORDER (SMTP)
- *   init once; HELO/EHLO: reset, helo; MAIL: reset, sender; RCPT:
- *   recipient; DATA: data_start, data_block x n, message_end; reset at
- *   exit.  QMQP/QMTP per message: reset, data_start, data_block x n,
- *   sender, recipient x n, message_end.
+ *   load once per configuration (version 4); per session: session_open
+ *   (version 4), init; HELO/EHLO: reset, helo; MAIL: reset, sender;
+ *   RCPT: recipient; DATA: data_start, data_block x n, message_end;
+ *   reset at exit, then session_close (version 4).  QMQP/QMTP per
+ *   message: reset, data_start, data_block x n, sender, recipient x n,
+ *   message_end.
+ *
+ * ONE PROCESS, MANY SESSIONS
+ *   A listener (mailfrontd) or a test may load the modules once and run
+ *   many sessions in one process, one after another.  Keep per-session
+ *   state in the version-4 context, not in statics; what `load` builds is
+ *   shared by all sessions and must not change while they run.  A
+ *   version-3 plugin that keeps state in statics still works when each
+ *   session runs in its own process (mailfront, mailfrontd's children).
  *
  * CHAIN RULE (one step)
  *   Plugins are called in list order, skipping those without the hook.
@@ -55,8 +66,14 @@
 #include "iobuf.h"
 
 #define FLAG_NEED_FILE (1<<0)
+/* PLUGIN_VERSION stays 3, upstream's value, so that a plugin which uses
+ * none of the version-4 fields still loads into upstream mailfront too;
+ * a plugin that fills in a version-4 field sets .version =
+ * PLUGIN_VERSION_4.  The core accepts both. */
 #define PLUGIN_VERSION 3
+#define PLUGIN_VERSION_4 4
 #define PROTOCOL_VERSION 3
+#define PROTOCOL_VERSION_4 4
 
 /* A command added to SMTP by a plugin or backend.  Matching is
  * case-insensitive on `name`.  fn_enabled (optional) returning 0 hides the
@@ -72,9 +89,32 @@ struct command
   int (*fn_hasparam)(str* param);
 };
 
-/* A plugin, or a backend.  Every field but version may be 0.  next and
- * name are filled in by the core.  The flags of every loaded module are
- * or-ed into the session's flags. */
+/* A plugin, or a backend.  Every field but version may be 0.  The core
+ * never writes to a module's object: next and name are kept for source
+ * compatibility and are not used (a plugin's name is the one it was
+ * loaded by).  The flags of every loaded module are or-ed into the
+ * session's flags.
+ *
+ * VERSION 4 (PLUGIN_VERSION_4) adds the fields after message_end; the
+ * core reads them only when version is 4, so a version-3 object (which
+ * ends at message_end, e.g. a binary plugin built for mailfront 2.x)
+ * loads unchanged.
+ *   load          once when the configuration is loaded (mf_load), before
+ *                 any session, plugins in list order then the back end:
+ *                 parse rule files, certificates, ... once.
+ *                 An error aborts loading.  In a listener this runs in the
+ *                 parent; keep what it builds read-only afterwards.
+ *   reload        on SIGHUP of a listener (mf_reload): rebuild what load
+ *                 built.  On an error the listener keeps running and
+ *                 logs it; the plugin must then keep its old state.
+ *   session_open  at the start of every session, before init: set *ctx to
+ *                 the plugin's per-session state (or leave it NULL).  An
+ *                 error ends the session like an init error.
+ *   session_close at the end of every session that was opened (after
+ *                 the final reset): free ctx.
+ *   Hooks find their context with plugin_context(&plugin) (or
+ *   &backend): per-session state without statics, so one process can
+ *   run many sessions one after another. */
 struct plugin
 {
   unsigned version;
@@ -90,12 +130,26 @@ struct plugin
   const response* (*data_start)(int fd);
   const response* (*data_block)(const char* bytes, unsigned long len);
   const response* (*message_end)(int fd);
+  /* version 4 */
+  const response* (*load)(void);
+  const response* (*reload)(void);
+  const response* (*session_open)(void** ctx);
+  void (*session_close)(void* ctx);
 };
+
+/* The per-session context the session_open hook of `self` set, or NULL
+ * (also for a version-3 module or outside a session). */
+extern void* plugin_context(const struct plugin* self);
 
 /* A wire protocol.  name appears in Received: headers.  respond_line
  * encodes one reply line (final = last line of the reply) and returns 0 on
  * write failure.  init returns non-zero to abort start-up.  mainloop owns
- * the connection and returns the process exit status. */
+ * the connection and returns the process exit status.
+ * Version 4 (PROTOCOL_VERSION_4; version 3 still loads) adds per-session
+ * state: session_open runs first in every session (before the plugins'),
+ * setting *ctx (an error ends the session with exit status 1);
+ * session_close runs last, after the final flush.  The protocol's
+ * functions find it with protocol_context(). */
 struct protocol
 {
   unsigned version;
@@ -104,7 +158,13 @@ struct protocol
                       const char* msg, unsigned long len);
   int (*init)(void);
   int (*mainloop)(const struct command* commands);
+  /* version 4 */
+  const response* (*session_open)(void** ctx);
+  void (*session_close)(void* ctx);
 };
+
+/* The context the protocol's session_open set, or NULL. */
+extern void* protocol_context(void);
 
 /* ${PROTO}NAME from the environment ($PROTO defaults to TCP); NULL when
  * unset or empty.  getprotoenv(NULL) or ("") returns the prefix itself. */
@@ -143,19 +203,26 @@ extern const response* load_backend(struct plugin** bptr, const char* name);
 /* Make b the active backend; returns the previous one. */
 extern struct plugin* switch_backend(struct plugin* backend);
 
-/* Netstrings: 1 = ok, 0 = format error, -1 = end of input. */
+/* Netstrings: 1 = ok, 0 = format error, -1 = end of input.  get_netstring
+ * refuses (0) a length above $NETSTRING_MAX (default 1 MiB) and allocates
+ * only as the data arrives. */
 int get_netstring_len(ibuf* in, unsigned long* i);
 int get_netstring(ibuf* in, str* s);
 
 /* The queue-directory writer, parameterised by a variable prefix
- * (QUEUEDIR for backend-queuedir, RBL_QUEUEDIR for rbl). */
-extern void queuedir_init(const char* prefix);
-extern const response* queuedir_reset(void);
-extern const response* queuedir_sender(str* address, str* params);
-extern const response* queuedir_recipient(str* address, str* params);
-extern const response* queuedir_data_start(int fd);
-extern const response* queuedir_data_block(const char* bytes, unsigned long len);
-extern const response* queuedir_message_end(int fd);
+ * (QUEUEDIR for backend-queuedir, RBL_QUEUEDIR for rbl).  One instance
+ * per user and session: queuedir_open (NULL when memory is short; the
+ * steps then answer 451), queuedir_close (removes an unfinished message
+ * and frees).  The prefix string must outlive the instance. */
+struct queuedir;
+extern struct queuedir* queuedir_open(const char* prefix);
+extern void queuedir_close(struct queuedir* q);
+extern const response* queuedir_reset(struct queuedir* q);
+extern const response* queuedir_sender(struct queuedir* q, str* address, str* params);
+extern const response* queuedir_recipient(struct queuedir* q, str* address, str* params);
+extern const response* queuedir_data_start(struct queuedir* q, int fd);
+extern const response* queuedir_data_block(struct queuedir* q, const char* bytes, unsigned long len);
+extern const response* queuedir_message_end(struct queuedir* q, int fd);
 
 /* Session state.
  * session_getenv: first NAME= entry of the session environment, else the

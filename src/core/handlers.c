@@ -67,15 +67,17 @@ static int has_hook(const struct plugin* p, enum hook h)
 static const response* chain(struct session* s, enum hook h, struct args* x, int* any)
 {
   const response* kept = 0;
-  int trace = (s->debug & 1) && h != H_DATA_BLOCK;
+  int trace = (s->cfg->debug & 1) && h != H_DATA_BLOCK;
   if (any) *any = 0;
   if (trace) log_parts(LOG_DEBUG, "Calling plugin hook: ", hook_names[h], 0, 0);
-  for (struct plugin* p = s->plugins; p; p = p->next) {
+  const struct mf_plist* l = &s->cfg->plugins;
+  for (unsigned i = 0; i < l->n; i++) {
+    const struct plugin* p = l->v[i].p;
     int has;
-    if (trace && has_hook(p, h)) log_parts(LOG_DEBUG, "Calling plugin: ", p->name, 0, 0);
+    if (trace && has_hook(p, h)) log_parts(LOG_DEBUG, "Calling plugin: ", l->v[i].name, 0, 0);
     const response* r = call(p, h, x, &has);
     if (!r) continue;
-    if (trace) log_fmt(LOG_DEBUG, "Plugin %s returned %u:%s", p->name, r->number, r->message ? r->message : "(null)");
+    if (trace) log_fmt(LOG_DEBUG, "Plugin %s returned %u:%s", l->v[i].name, r->number, r->message ? r->message : "(null)");
     if (any) *any = 1;
     if (is_error(r)) return r;
     if (r->number & RESPONSE_FINAL) return r;
@@ -100,7 +102,6 @@ const response* handle_reset(void)
   return chain(s, H_RESET, &x, 0);
 }
 
-const response* handle_init(void);
 const response* handle_init(void)
 {
   struct session* s = session_current();
@@ -151,6 +152,7 @@ const response* handle_data_start(void)
     if (s->fd < 0) return &resp_internal;
   }
   s->data_error = 0;
+  s->msg_bytes = 0;
   struct args x = {0, 0, s->fd, 0, 0};
   const response* b = s->backend ? call(s->backend, H_DATA_START, &x, &has) : 0;
   if (is_error(b)) {
@@ -168,10 +170,12 @@ void handle_data_bytes(const char* bytes, unsigned len)
 {
   struct session* s = session_current();
   int has;
+  s->msg_bytes += len;
   if (s->data_error) return;
   struct args x = {0, 0, s->fd, bytes, len};
-  for (struct plugin* p = s->plugins; p; p = p->next) {
-    const response* r = call(p, H_DATA_BLOCK, &x, &has);
+  const struct mf_plist* l = &s->cfg->plugins;
+  for (unsigned i = 0; i < l->n; i++) {
+    const response* r = call(l->v[i].p, H_DATA_BLOCK, &x, &has);
     if (is_error(r)) {
       handle_reset();
       s->data_error = r;
@@ -185,9 +189,16 @@ void handle_data_bytes(const char* bytes, unsigned len)
   }
 }
 
-const response* handle_message_end(void)
+/* The message event of the kv log: accepted, deferred (4xx), refused. */
+static const response* message_result(struct session* s, const response* r)
 {
-  struct session* s = session_current();
+  unsigned code = r ? r->number & RESPONSE_MASK : 250;
+  log_message(code >= 500 ? "refused" : code >= 400 ? "deferred" : "accepted", code, s->msg_bytes);
+  return r;
+}
+
+static const response* message_end(struct session* s)
+{
   int has;
   if (s->data_error) return s->data_error;
   struct args x = {0, 0, s->fd, 0, 0};
@@ -200,6 +211,12 @@ const response* handle_message_end(void)
   close_tmp(s);
   if (is_error(r)) handle_reset();
   return r;
+}
+
+const response* handle_message_end(void)
+{
+  struct session* s = session_current();
+  return message_result(s, message_end(s));
 }
 
 const response* backend_data_block(const char* data, unsigned long len)
@@ -237,11 +254,7 @@ int respond_line(unsigned number, int final, const char* msg, unsigned long len)
 {
   struct session* s = session_current();
   number &= RESPONSE_MASK;
-  if (number >= 400) {
-    char code[16];
-    snprintf(code, sizeof code, "%u ", number);
-    log_bytes(0, code, msg, len);
-  }
+  if (number >= 400) log_reply(number, msg, len);
   if (!s->protocol->respond_line(number, final, msg, len)) return 0;
   /* A complete reply is flushed at once unless more pipelined input is
    * already waiting: then the input's tie flushes before the next wait. */

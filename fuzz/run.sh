@@ -26,18 +26,20 @@ for h in "$@"; do
   seeds=""
   for d in "$here/corpus/$h" "$here/regress/$h"; do [ -d "$d" ] && seeds="$seeds $d"; done
   log="$b/logs/$h.log"
+  # Whole-session harnesses log every session to stderr: closed for them.
+  quiet=""; case $h in session*) quiet="-close_fd_mask=2";; esac
   if [ "$mode" = regress ]; then
     files=$(for d in $seeds; do find "$d" -type f; done)
     if [ -z "$files" ]; then
       echo "fuzz $h: no seeds"; fail=$((fail + 1)); continue
     fi
     # shellcheck disable=SC2086
-    "$exe" -runs=0 $files >"$log" 2>&1
+    "$exe" -runs=0 $quiet $files >"$log" 2>&1
   else
     mkdir -p "$b/corpus/$h"
     # shellcheck disable=SC2086
     "$exe" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-      -artifact_prefix="$b/crashes/$h-" -print_final_stats=1 $dict "$b/corpus/$h" $seeds >"$log" 2>&1
+      -artifact_prefix="$b/crashes/$h-" -print_final_stats=1 $quiet $dict "$b/corpus/$h" $seeds >"$log" 2>&1
   fi
   rc=$?
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$')

@@ -87,6 +87,28 @@ def main():
               b"INSTREAM size limit exceeded. ERROR\0", b"stream: " + b"V" * 5000 + b" FOUND\0"]:
         put("clamd_reply", r)
 
+    # session: selector byte (protocol = byte % 3, limits = byte / 3 % 4), then the client's bytes
+    smtp = [b"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nSubject: x\r\n\r\nhi\r\n.\r\nQUIT\r\n",
+            b"HELO x\r\nMAIL FROM:<a@b> SIZE=100\r\nRCPT TO:<c@d>\r\nRCPT TO:<e@f>\r\nRSET\r\nMAIL FROM:<>\r\n"
+            b"RCPT TO:<x@y>\r\nDATA\r\n..dot\r\n.\r\nNOOP\r\nVRFY x\r\nHELP\r\nQUIT\r\n",
+            b"EHLO x\r\nMAIL FROM:<a@b> BODY=8BITMIME\r\nRCPT TO:<c@d>\r\nBDAT 5\r\nhelloBDAT 0 LAST\r\nQUIT\r\n",
+            b"EHLO x\r\nMAIL FROM:<j\xc3\xb6rg@b\xc3\xbccher.example> SMTPUTF8\r\nRCPT TO:<c@d>\r\nDATA\r\nx\r\n.\r\n",
+            b"EHLO x\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nSTARTTLS\r\nFOO\r\nBAR\r\nBAZ\r\nMAIL FROM:<a@b>\r\nDATA\r\n",
+            b"ehlo x\nmail from:<a@b>\nrcpt to:<c@d>\ndata\nbare\rcr\n.\n"]
+    for sel in (0, 3, 6, 9):
+        for s in smtp:
+            put("session", bytes([sel]) + s)
+
+    def ns(b):
+        return str(len(b)).encode() + b":" + b + b","
+    msg = b"Subject: q\n\nbody\n"
+    qmqp = ns(ns(msg) + ns(b"a@b") + ns(b"c@d") + ns(b"e@f"))
+    put("session", bytes([1]) + qmqp)
+    put("session", bytes([4]) + qmqp)
+    qmtp = ns(b"\n" + msg) + ns(b"a@b") + ns(ns(b"c@d") + ns(b"e@f"))
+    put("session", bytes([2]) + qmtp * 2)
+    put("session", bytes([5]) + qmtp)
+
 
 if __name__ == "__main__":
     main()

@@ -26,7 +26,7 @@ sys.path.insert(0, HERE)
 
 
 def run_unit(build, patterns):
-    passed = failed = 0
+    passed = failed = skipped = 0
     d = os.path.join(build, "tests")
     if not os.path.isdir(d):
         return 0, 0
@@ -43,7 +43,10 @@ def run_unit(build, patterns):
         except subprocess.TimeoutExpired:
             out, rc, err = "", -1, "timeout"
         for line in out.splitlines():
-            if line.startswith("ok "):
+            if line.startswith("ok ") and " # SKIP " in line:
+                skipped += 1
+                print(f"SKIP unit {name}: {line}")
+            elif line.startswith("ok "):
                 passed += 1
             elif line.startswith("not ok "):
                 failed += 1
@@ -51,8 +54,8 @@ def run_unit(build, patterns):
         if rc != 0:
             failed += 1
             print(f"FAIL unit {name}: exit status {rc}\n{err[-3000:]}")
-    print(f"unit tests: {passed} passed, {failed} failed")
-    return passed, failed
+    print(f"unit tests: {passed} passed, {failed} failed, {skipped} skipped")
+    return passed, failed, skipped
 
 
 class Counting(unittest.TextTestResult):
@@ -138,9 +141,9 @@ def main():
         return 1
     patterns = sys.argv[1:]
     t0 = time.time()
-    up, uf = run_unit(build, patterns)
+    up, uf, us = run_unit(build, patterns)
     pp, pf, ps = run_python_parallel(patterns)
-    passed, failed = up + pp, uf + pf
+    passed, failed, ps = up + pp, uf + pf, us + ps
     print(f"time: {time.time() - t0:.1f}s build: {build}")
     tail = f", {ps} skipped" if ps else ""
     print(f"{passed} passed, {failed} failed{tail}")

@@ -41,6 +41,10 @@ static response r_mend = { 250, "2.6.0 plugin message_end text" };
 
 static const response* final_sender(str* a, str* p) { (void)a; (void)p; return &ok_final; }
 static const response* plain_recipient(str* a, str* p) { (void)a; (void)p; return &ok_plain; }
+static response ok_second = { 250, "2.1.5 second acceptance" };
+static const response* second_recipient(str* a, str* p) { (void)a; (void)p; return &ok_second; }
+static response r_later = { 554, "5.7.1 refused later" };
+static const response* refuse_recipient(str* a, str* p) { (void)a; (void)p; return &r_later; }
 static const response* init_fail(void) { return &r_init; }
 static const response* helo_backend(str* h, str* c) { (void)c; return h->len && h->s[0] == '!' ? &r_helo_bad : &r_helo_ok; }
 static const response* helo_caps(str* h, str* c) { (void)h; str_cats(c, "XCAP one\nXCAP two\n"); return &r_helo_plugin; }
@@ -92,6 +96,8 @@ struct plugin plugin = { .version = VERSION, .flags = FLAGS, .init = INIT, .helo
 VARIANTS = {
     "plugin-tfinal": ["SENDER=final_sender", "RECIPIENT=plain_recipient"],
     "plugin-tinit": ["INIT=init_fail"],
+    "plugin-tsecond": ["RECIPIENT=second_recipient"],
+    "plugin-trefuse": ["RECIPIENT=refuse_recipient"],
     "plugin-tcaps": ["HELO=helo_caps"],
     "plugin-tdata": ["DATA_BLOCK=data_block", "DATA_START=data_start", "MESSAGE_END=message_end"],
     "plugin-tabi": ["VERSION=2"],
@@ -408,6 +414,19 @@ class CompiledModuleTest(TempDirTest):
         self.assertFalse([l for l in log if "data_block" in l])
         p = self.run_mf(["smtp", "echo", "tfinal", "reject", "accept"], data, REJECT="-never")
         self.assertFalse([l for l in log_lines(p) if l.startswith("Debug:")])
+
+    def test_first_acceptance_wins(self):
+        # Chain rule: a plain (non-final) acceptance is remembered if it is
+        # the first and the walk goes on; the first one's text is the reply.
+        data = crlf("MAIL FROM:<a@b>", "RCPT TO:<c@d>", "QUIT")
+        for order, text in ((["tfinal", "tsecond"], "250 2.1.5 plain recipient"),
+                            (["tsecond", "tfinal"], "250 2.1.5 second acceptance")):
+            with self.subTest(order=order):
+                p = self.run_mf(["smtp", "echo"] + order, data)
+                self.assertEqual(p.stdout, wire(GREET, "250 2.1.0 final sender", text, QUIT))
+        # ... but a later error still wins over an earlier plain acceptance.
+        p = self.run_mf(["smtp", "echo", "tfinal", "trefuse", "accept"], data)
+        self.assertEqual(p.stdout.split(b"\r\n")[2], b"554 5.7.1 refused later")
 
     def test_msg_debug_full_session(self):
         data = crlf("EHLO x", "MAIL FROM:<a@b>", "RCPT TO:<c@d>", "DATA", "x", ".", "QUIT")

@@ -280,6 +280,27 @@ class Transcripts(TempDirTest):
         exp += b"".join(b"+OK \r\n" + encode(self.content(i), k) for i in range(1, n + 1) for k in (0, 1, 3))
         self.assertEqual(p.stdout, exp)
 
+    def test_dot_line_at_read_boundary(self):
+        # The file is read in 64 KiB blocks: a line starting with "." at
+        # exactly offset 65536 (and 65535, 65537) must be dot-stuffed, and a
+        # CR LF split across the boundary must stay one line end.
+        for offset in (65535, 65536, 65537, 2 * 65536):
+            with self.subTest(offset=offset):
+                head = b"Subject: boundary\n\n"
+                filler = head + b"a" * (offset - len(head) - 1) + b"\n"
+                self.assertEqual(len(filler), offset)
+                body = filler + b".dot line at the boundary\n.\nlast\r\n"
+                name = b"1800000000.M1P1.boundary%d:2," % offset
+                with open(os.path.join(self.md.encode(), b"cur", name), "wb") as f:
+                    f.write(body)
+                msgs = dict(self.msgs)
+                msgs[name] = ("cur", body)
+                order = model_sorted(list(msgs))
+                n = order.index(name) + 1
+                p = self.pop(b"RETR %d\r\n" % n)
+                self.assertEqual(p.stdout, b"+OK \r\n+OK \r\n" + encode(body))
+                os.unlink(os.path.join(self.md.encode(), b"cur", name))
+
     def test_argument_errors(self):
         n = len(self.order)
         cases = [
@@ -659,13 +680,26 @@ def session_peak(tc, env, chunks):
                 done.set()
         done.set()
 
+    def writer():
+        try:
+            for c in chunks:
+                p.stdin.write(c)
+            p.stdin.write(MARK)
+            p.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+
     t = threading.Thread(target=reader)
     t.start()
+    w = threading.Thread(target=writer, daemon=True)
     try:
-        for c in chunks:
-            p.stdin.write(c)
-        p.stdin.write(MARK)
-        p.stdin.flush()
+        # Every write has a deadline: a server that stops reading fails the
+        # test (the process is killed below) instead of hanging the suite.
+        w.start()
+        w.join(60)
+        if w.is_alive():
+            p.kill()
+            tc.fail("the server stopped reading its input")
         tc.assertTrue(done.wait(60), "no reply to the marker")
         with open("/proc/%d/status" % p.pid) as f:
             hwm = int(re.search(r"VmHWM:\s+(\d+)", f.read()).group(1))
@@ -846,7 +880,8 @@ int unlink(const char* p)
         deleted = set(range(3, count + 1, 4))
         read = set(range(1, count + 1, 3)) - deleted
         changes = len(deleted) + count - len(deleted)     # new/ messages all move at QUIT
-        for kill_at in (1, 2, 57, changes - 1, changes + 1):
+        # Every sixth change point of the QUIT, plus both edges: ~55 kill points.
+        for kill_at in sorted(set(range(1, changes + 1, 6)) | {2, changes - 1, changes, changes + 1}):
             shutil.rmtree(self.md, True)
             for d in ("cur", "new", "tmp"):
                 os.makedirs(os.path.join(self.md, d))

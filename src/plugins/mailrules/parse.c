@@ -210,6 +210,7 @@ static enum rules_error make_pattern(struct ruleset* rs, struct pattern* p, str*
 {
   size_t i = 0;
   memset(p, 0, sizeof *p);
+  if (!f->s && !str_copys(f, "")) return RULES_NOMEM;   /* an empty field has no buffer yet */
   while (i < f->len && f->s[i] == '!') { p->negate ^= 1; i++; }
   char* t = f->s + i;
   size_t len = f->len - i;

@@ -1,0 +1,24 @@
+/* clamd_reply.c -- fuzzes the INSTREAM reply handling of the clamav plugin
+ * (exchange() in src/plugins/clamav.c) against a fuzzed clamd reply: a
+ * verdict (clean or a 554 whose text is bounded) or a failure. */
+#include "scanner.h"
+#include "plugins/clamav.c"
+
+int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
+{
+  if (size > SCANNER_MAX_REPLY) return 0;
+  int sock[2], fd;
+  if (scanner_setup(data, size, sock, &fd) != 0) return 0;
+  struct clam_cfg c;
+  memset(&c, 0, sizeof c);
+  c.timeout = c.connect_timeout = c.send_timeout = 2000;
+  const response* verdict = (const response*)&c;   /* must be overwritten on success */
+  int ok = exchange(sock[0], fd, sizeof scanner_msg - 1, &c, &verdict);
+  FUZZ_ASSERT(ok == 0 || ok == 1);
+  if (ok && verdict) {
+    FUZZ_ASSERT(verdict->number == 554 || verdict == &resp_oom);
+    FUZZ_ASSERT(strlen(verdict->message) <= MAX_REPLY + 32);
+  }
+  scanner_done(sock, fd);
+  return 0;
+}

@@ -87,6 +87,24 @@ def main():
               b"INSTREAM size limit exceeded. ERROR\0", b"stream: " + b"V" * 5000 + b" FOUND\0"]:
         put("clamd_reply", r)
 
+    # milter_reply: selector byte (0 optneg, 1 replycode, 2 strings, 3 $MILTERS list, 4 time/packet)
+    optneg = struct.pack(">III", 6, 0x1ff, 0x1fffff & ~0x800) + struct.pack(">I", 1) + b"{auth_type} i\0"
+    for sel, body in [(0, optneg), (0, struct.pack(">III", 2, 1, 0)), (1, b"550 5.7.1 go away\0"),
+                      (1, b"550-5.7.1 first\r\n550 5.7.1 second\0"), (1, b"421 4.7.0 later\0"),
+                      (2, b"From\0a@b\0"), (2, b"X-H\0value\0"),
+                      (3, b"inet:127.0.0.1:8891, unix:/run/m.sock { inet6:[::1]:10025, default_action=accept, "
+                          b"command_timeout=30s, content_timeout=5m }"), (4, b"30s"), (4, b"2h")]:
+        put("milter_reply", bytes([sel]) + body)
+    for j in [b'{"action":"reject","score":15.5,"required_score":15,"symbols":{"GTUBE":{"score":0}}}',
+              b'{"action":"add header","milter":{"add_headers":{"X-Spam":{"value":"yes","order":1}},'
+              b'"remove_headers":{"X-Old":1}},"subject":"[SPAM] %s"}',
+              b'{"action":"soft reject","messages":{"smtp_message":"try later \\u00e9"}}', b"[]", b'"x"',
+              b"{" * 40]:
+        put("rspamd_json", j)
+    for m in [b"Subject: hi\r\nFrom: a@b\r\n continued\r\n\r\nbody\r\n", b"From a line\nX: y\n\nbody",
+              b"no header line\n\nbody\n", b"X-Long: " + b"v" * 3000 + b"\n\nb\n"]:
+        put("mail_headers", bytes([4, 5]) + b"\x03\x07\x01\x10\x02" + m)
+
     # session: selector byte (protocol = byte % 3, limits = byte / 3 % 4), then the client's bytes
     smtp = [b"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nSubject: x\r\n\r\nhi\r\n.\r\nQUIT\r\n",
             b"HELO x\r\nMAIL FROM:<a@b> SIZE=100\r\nRCPT TO:<c@d>\r\nRCPT TO:<e@f>\r\nRSET\r\nMAIL FROM:<>\r\n"

@@ -220,6 +220,16 @@ void log_session_begin(const char* ip)
   log_event("session_start", 0, 0);
 }
 
+void log_session_begin_env(void)
+{
+  if (lg.format != LOG_KV) return;
+  const char* proto = getenv("PROTO");
+  str var = {0, 0, 0};
+  const char* ip = str_cat2s(&var, proto && *proto ? proto : "TCP", "REMOTEIP") ? getenv(var.s) : 0;
+  log_session_begin(ip);
+  str_free(&var);
+}
+
 void log_session_end(int status, unsigned long long in, unsigned long long out, int classic_bytes)
 {
   if (lg.format == LOG_KV) {

@@ -380,6 +380,7 @@ int main(int argc, char** argv)
     session_free(&s);
     return 111;
   }
+  log_session_begin_env();
   int status = 0;
   if (chdir(maildir) < 0)
     reply(&s, "-ERR Could not chdir to maildir");
@@ -389,11 +390,12 @@ int main(int argc, char** argv)
     reply(&s, OK);
     status = session_run(&s);
     obuf_flush(&s.out);
-    log_fmt(0, "bytes in: %llu bytes out: %llu", s.in.count, s.out.count);
+    log_session_end(status, s.in.count, s.out.count, 1);
     session_free(&s);
     return status;
   }
   obuf_flush(&s.out);
+  log_session_end(status, s.in.count, s.out.count, 0);
   session_free(&s);
   return status;
 }

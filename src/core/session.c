@@ -18,6 +18,20 @@ static struct session* current;
 
 struct session* session_current(void) { return current; }
 
+/* The context of self: [0] is the back end's, [1+i] plugin i's (only
+ * opened entries count).  Here, beside `current`, because every hook of
+ * a version-4 module asks for it. */
+void* plugin_context(const struct plugin* self)
+{
+  struct session* s = current;
+  if (!s || !s->ctx || !s->nopened) return 0;
+  if (self == s->cfg->backend) return s->ctx[0];
+  const struct mf_entry* v = s->cfg->plugins.v;
+  for (unsigned i = 1; i < s->nopened; i++)
+    if (v[i - 1].p == self) return s->ctx[i];
+  return 0;
+}
+
 const char* envlist_get(char** env, const char* name)
 {
   if (!env) return getenv(name);

@@ -261,7 +261,9 @@ void log_cmd(const char* prefix, const char* arg, unsigned long len)
 {
   if (!prefix) prefix = "";
   if (lg.format != LOG_KV) {      /* byte for byte the original line */
-    log_bytes(0, prefix, arg, len);
+    const char* parts[2] = { prefix, arg };
+    unsigned long lens[2] = { strlen(prefix), len };
+    emit_classic(0, parts, 2, lens);
     return;
   }
   if (!arg) { arg = ""; len = 0; }

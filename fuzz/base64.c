@@ -1,8 +1,8 @@
-/* base64.c -- fuzzes the strict base64 decoder (src/lib/base64.c):
+/* base64.c -- fuzzes the strict base64 decoder (src/auth/base64.c):
  * any bytes decode or are refused; what decodes re-encodes to text that
  * decodes to the same bytes, and encoded output is 4/3 of the input. */
 #include "fuzz.h"
-#include "lib/base64.c"
+#include "auth/base64.c"
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)

@@ -1,9 +1,9 @@
 /* cvm_reply.c -- fuzzes the CVM v2 reply parser (cvm_reply_parse in
- * src/lib/cvm.c) with a random echo of 0..8 bytes taken from the input:
+ * src/auth/cvm.c) with a random echo of 0..8 bytes taken from the input:
  * the result is a code, and a success always carries the facts the
  * protocol requires (username, uid, gid, directory present). */
 #include "fuzz.h"
-#include "lib/cvm.c"
+#include "auth/cvm.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {

@@ -1,11 +1,11 @@
 /* pop3_command.c -- fuzzes the POP3 command parsing of both POP3 programs:
- * the shared splitter (src/lib/pop3cmd.c), pop3front-maildir's argument
+ * the shared splitter (src/pop3/pop3cmd.c), pop3front-maildir's argument
  * parsers (message numbers, TOP line counts) and pop3front-auth's line-end
  * and credential checks.  Invariants: the verb and argument lie inside the
  * line; a parsed message number is within 1..count; rest lies inside the
  * argument. */
 #include "fuzz.h"
-#include "lib/pop3cmd.c"
+#include "pop3/pop3cmd.c"
 #include "programs/pop3front-maildir/command.c"
 #include "programs/pop3front-auth/command.c"
 

@@ -1,11 +1,11 @@
-/* sasl.c -- fuzzes the SASL engine (src/lib/sasl.c): the input is an AUTH
+/* sasl.c -- fuzzes the SASL engine (src/auth/sasl.c): the input is an AUTH
  * argument and then client lines, separated by LF.  Every mechanism is
  * fuzz_configured with a CVM that cannot be reached (a missing local socket), so
  * credentials that decode lead to a fast temporary failure, never to
  * success.  Invariants: a status is always one of the enum; a challenge
  * comes with text; no exchange succeeds; the state frees cleanly. */
 #include "fuzz.h"
-#include "lib/sasl.c"
+#include "auth/sasl.c"
 
 static struct sasl_config cfg;
 static int fuzz_configured;

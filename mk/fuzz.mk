@@ -11,8 +11,8 @@ FUZZ_SECONDS ?= 10
 FUZZERS      := $(basename $(notdir $(wildcard fuzz/*.c)))
 FUZZ_CF      := -std=c11 $(WARN) -Wno-missing-prototypes -g -O1 -fno-omit-frame-pointer \
                 -fsanitize=address,undefined -fno-sanitize-recover=all -fPIC -MMD -MP $(CPPFL) -Ifuzz
-FUZZ_LIBOBJ  := $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(wildcard src/lib/*.c))
-FUZZ_COREOBJ := $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(filter-out src/core/main.c,$(wildcard src/core/*.c)))
+FUZZ_LIBOBJ  := $(patsubst $(BUILD)/obj/%,$(FUZZ_BUILD)/obj/%,$(LIB_OBJ))
+FUZZ_COREOBJ := $(patsubst $(BUILD)/obj/%,$(FUZZ_BUILD)/obj/%,$(filter-out $(BUILD)/obj/core/main.o,$(CORE_OBJ)))
 
 # Extra libraries of a harness (NAME_FUZZLIBS).
 mailrules_FUZZLIBS := -lcdb

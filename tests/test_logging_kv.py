@@ -220,19 +220,28 @@ class KvLogTest(TempDirTest):
         md = os.path.join(self.tmp, "Maildir")
         for d in ("cur", "new", "tmp"):
             os.makedirs(os.path.join(md, d))
-        runs = (("pop3front-maildir", [], crlf("STAT", "BOGUS", "QUIT"), dict(MAILBOX=md)),
-                ("imapfront-auth", [], b"", {}),
+        runs = (("pop3front-maildir", [], crlf("STAT", "BOGUS", "QUIT"), dict(MAILBOX=md), True),
+                ("imapfront-auth", [], b"", {}, False),
+                ("imapfront-auth", ["/bin/true"], crlf("a LOGIN u hunter2secret", "b LOGOUT"),
+                 dict(CVM_SASL_PLAIN="cvm-local:/nonexistent/cvm"), True),
                 ("pop3front-auth", ["cvm-local:/nonexistent/cvm", "/bin/true"],
-                 crlf("USER u", "PASS hunter2secret", "QUIT"), {}))
-        for prog, args, data, env in runs:
-            with self.subTest(prog=prog):
-                p = subprocess.run([bin_path(prog)] + args, input=data, env=base_env(LOGFORMAT="kv", **env),
+                 crlf("USER u", "PASS hunter2secret", "QUIT"), {}, True))
+        for prog, args, data, env, session in runs:
+            with self.subTest(prog=prog, args=args):
+                p = subprocess.run([bin_path(prog)] + args, input=data,
+                                   env=base_env(LOGFORMAT="kv", TCPREMOTEIP="198.51.100.9", **env),
                                    capture_output=True, timeout=30)
                 assert_no_sanitizer_report(self, p)
                 ev = events(p.stderr)
                 self.assertTrue(ev, p.stderr)
                 self.assertEqual({e["prog"] for e in ev}, {prog})
                 self.assertNotIn(b"hunter2secret", p.stderr)
+                if session:
+                    self.assertEqual((ev[0]["event"], ev[-1]["event"]), ("session_start", "session_end"))
+                    self.assertEqual(len({e["sid"] for e in ev}), 1)
+                    self.assertEqual({e["ip"] for e in ev}, {"198.51.100.9"})
+                    self.assertEqual(ev[-1]["status"], "0")
+                    self.assertEqual(int(ev[-1]["bytes_out"]), len(p.stdout))
 
 
 if __name__ == "__main__":

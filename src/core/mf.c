@@ -107,15 +107,6 @@ void* protocol_context(void)
 
 static int protocol_is_v4(const struct protocol* p) { return p->version == PROTOCOL_VERSION_4; }
 
-void* plugin_context(const struct plugin* self)
-{
-  struct session* s = session_current();
-  if (!s || !s->ctx) return 0;
-  for (unsigned i = 0; i < s->nopened; i++)
-    if (ctx_owner(s, i) == self) return s->ctx[i];
-  return 0;
-}
-
 /* session_open of every version-4 module: protocol, back end, plugins. */
 static const response* contexts_open(struct session* s)
 {

@@ -14,7 +14,8 @@
  * the fds are neither closed nor shut down by mf_session.  Error
  * responses returned through *err stay valid until the next mf_load or
  * mf_reload call (like dlerror()).  Nothing here exits or installs
- * signal handlers. */
+ * signal handlers: the caller ignores SIGPIPE (a client or qmail-queue
+ * that goes away must show as a write error, not kill the process). */
 #ifndef MF_MF_H
 #define MF_MF_H
 #include <mailfront/mailfront.h>
@@ -33,8 +34,10 @@ struct mf_config* mf_load(int argc, char** argv, char** env, const response** er
  * hooks, the session, the exit handler (reset step, bytes log line). */
 int mf_session(struct mf_config* cfg, int in_fd, int out_fd, char** env);
 
-/* SIGHUP: re-run the modules' reload hooks; on failure keep the old
- * state, return -1 and set *err.  0 on success. */
+/* SIGHUP: re-run the modules' version-4 reload hooks (plugins in order,
+ * then the back end).  The first error stops the walk: -1 and *err; the
+ * failing module keeps its old state (its contract), those before it
+ * keep their new one.  0 on success. */
 int mf_reload(struct mf_config* cfg, const response** err);
 
 void mf_free(struct mf_config* cfg);

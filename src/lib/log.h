@@ -31,6 +31,10 @@ enum log_format log_get_format(void);
  * client's address (NULL: none) and the start time.  kv: event
  * session_start.  classic: nothing. */
 void log_session_begin(const char* ip);
+/* The same with the address from the process environment, the UCSPI
+ * variable ${PROTO}REMOTEIP ($PROTO defaults to TCP): for programs run
+ * by tcpserver. */
+void log_session_begin_env(void);
 /* The end of the session: kv: event session_end with status, bytes_in,
  * bytes_out and duration_ms; classic: `bytes in: N bytes out: M` when
  * classic_bytes is set (mailfront's exit line), else nothing. */

@@ -1,7 +1,7 @@
-/* gnutls.c -- server-side TLS with GnuTLS over ibuf/obuf (API: lib/tls.h).
+/* gnutls.c -- server-side TLS with GnuTLS over ibuf/obuf (API: tls/tls.h).
  *
  * Built as its own shared object, mailfront-tls.so, loaded by the facade
- * src/lib/tls.c only when TLS is configured: GnuTLS and its dependencies
+ * src/tls/tls.c only when TLS is configured: GnuTLS and its dependencies
  * cost several million instructions to load and initialise, which every
  * plain-text connection would otherwise pay.  Linked with -Bsymbolic so its
  * own calls never bind to the facade's functions of the same names.
@@ -16,7 +16,8 @@
  * tls_start() sets TCP_NODELAY on a TCP connection (see there).
  * tls_client_start() is the client side, for the relay back ends (STARTTLS
  * to the next hop, with verification or SHA-256 pinning). */
-#include "lib/tls.h"
+#include "tls/tls.h"
+#include "lib/clock.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
@@ -49,22 +50,15 @@ struct tls
 
 static int global_ok;
 
-static long long now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Wait for fd like iobuf.c does: 1 ready, -1 with errno (ETIMEDOUT). */
 static int wait_fd(int fd, short events, unsigned timeout_ms, const long long* deadline)
 {
-  long long end = timeout_ms ? now_ms() + timeout_ms : -1;
+  long long end = timeout_ms ? clock_mono_ms() + timeout_ms : -1;
   if (deadline && *deadline > 0 && (end < 0 || *deadline < end)) end = *deadline;
   for (;;) {
     int wait = -1;
     if (end >= 0) {
-      long long left = end - now_ms();
+      long long left = end - clock_mono_ms();
       if (left <= 0) { errno = ETIMEDOUT; return -1; }
       wait = left > 0x7fffffff ? 0x7fffffff : (int)left;
     }

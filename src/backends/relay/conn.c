@@ -7,9 +7,9 @@
  * through getaddrinfo_a).  Credentials are
  * never logged; r->why holds log text for the caller. */
 #include "backends/relay/relay.h"
-#include "lib/base64.h"
+#include "auth/base64.h"
 #include "lib/progenv.h"
-#include "lib/tls.h"
+#include "tls/tls.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>

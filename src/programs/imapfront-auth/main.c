@@ -11,7 +11,8 @@
  * reply of a successful login.  Commands go through commands[]; handlers
  * reply and return; `state` says whether the session goes on, ends or
  * authenticated.  Only main() exits; after an authentication it runs the
- * exec step (exec_program).
+ * exec step (authfront_handoff, src/auth/authfront.h, shared with
+ * pop3front-auth).
  *
  * Limits: each input line at most $MAX_LINE_LENGTH bytes (default 4096,
  * CR LF included; longer lines are read to their end and answered
@@ -34,7 +35,7 @@
  * supplementary groups are reduced to the user's group before
  * setgid/setuid.
  *
- * TLS (beyond the original): with $TLS_CERTFILE (src/lib/tls.h, docs/tls.md
+ * TLS (beyond the original): with $TLS_CERTFILE (src/tls/tls.h, docs/tls.md
  * "POP3 and IMAP") CAPABILITY lists STARTTLS and STARTTLS (RFC 3501 6.2.1,
  * RFC 2595 3.1) answers `TAG OK Begin TLS negotiation now`, drops input
  * pipelined after it (CVE-2011-0411) and handshakes; the client asks for
@@ -42,22 +43,23 @@
  * configured STARTTLS is an unknown command (`TAG BAD Unimplemented
  * command`, as the reference); inside TLS it is `TAG BAD TLS already
  * active`; a failed handshake ends the session with status 1.  A login
- * inside TLS cannot exec the server directly: tls_exec() drops to the
+ * inside TLS cannot exec the server directly: authfront_handoff drops to the
  * user, forks the normal exec path onto a socketpair and relays it
- * (src/lib/tlsrelay.h) with the $TIMEOUT idle limit and $SESSION_TIMEOUT;
+ * (src/tls/tlsrelay.h) with the $TIMEOUT idle limit and $SESSION_TIMEOUT;
  * the exit status is the server's.  $AUTH_REQUIRES_TLS (set, even
  * empty) and TLS not active (also when TLS is not configured: fails
  * closed): CAPABILITY lists LOGINDISABLED, LOGIN and AUTHENTICATE answer
  * `TAG NO [PRIVACYREQUIRED] Authentication requires TLS (use STARTTLS)`
  * (RFC 3501 6.2.3, RFC 5530). */
 #include "parse.h"
-#include "lib/authconn.h"
+#include "auth/authfront.h"
 #include "lib/progenv.h"
-#include "lib/cvm.h"
+#include "lib/clock.h"
+#include "auth/cvm.h"
 #include "lib/log.h"
-#include "lib/sasl.h"
-#include "lib/tls.h"
-#include "lib/tlsrelay.h"
+#include "auth/sasl.h"
+#include "tls/tls.h"
+#include "tls/tlsrelay.h"
 #include <mailfront/iobuf.h>
 #include <mailfront/str.h>
 #include <errno.h>
@@ -71,7 +73,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_MAX_LINE 4096
 #define DEFAULT_MAX_LITERAL 4096
 #define MAX_CREDENTIAL 255              /* one CVM credential */
 
@@ -79,22 +80,13 @@ enum session_state { RUNNING, ENDED, AUTHENTICATED };
 
 struct imap_session
 {
-  ibuf in;
-  obuf out;
-  long long deadline_ms;        /* session deadline (CLOCK_MONOTONIC) */
-  char** program;               /* argv[1..] */
+  struct authfront af;          /* streams, TLS, SASL, limits, the login */
   const char* login_cvm;        /* $CVM_SASL_PLAIN */
-  const char* domain;           /* ${PROTO}LOCALHOST or "unknown" */
-  struct sasl_config sasl;
-  unsigned long max_line, max_literal;
-  unsigned long max_authfail, authfails;
+  unsigned long max_literal;
   struct imap_command cmd;      /* the command being parsed / run */
   str line;                     /* current input line */
   str literal;                  /* literal bytes being read */
   str scratch;                  /* reply and log text */
-  struct cvm_reply reply;       /* facts of the successful login */
-  struct tls* tls;              /* NULL: TLS not configured */
-  int auth_requires_tls;        /* $AUTH_REQUIRES_TLS set */
   int hide_tags;                /* an AUTHENTICATE failed: until a known
                                    command, lines may be the client's
                                    credentials, their tags are not logged */
@@ -109,18 +101,8 @@ static int env_nonzero(const char* name)
   return v && strtol(v, 0, 10) != 0;
 }
 
-static int session_expired(const struct imap_session* s)
-{
-  return s->deadline_ms > 0 && mf_mono_ms() >= s->deadline_ms;
-}
-
-static unsigned cvm_deadline(const struct imap_session* s)
-{
-  long long t = cvm_timeout_ms();
-  long long left = s->deadline_ms - mf_mono_ms();
-  if (left < t) t = left;
-  return t < 1 ? 1 : (unsigned)t;
-}
+static int session_expired(const struct imap_session* s) { return authfront_expired(&s->af); }
+static unsigned cvm_deadline(const struct imap_session* s) { return authfront_cvm_deadline(&s->af); }
 
 static void end_session(struct imap_session* s, int status)
 {
@@ -143,8 +125,8 @@ static void reply_tagged(struct imap_session* s, const str* tag, const char* a, 
     log_bytes(0, "[hidden]", t->s + taglen, t->len - taglen);
   else
     log_bytes(0, "", t->s, t->len);
-  obuf_write(&s->out, t->s, t->len);
-  obuf_write(&s->out, "\r\n", 2);
+  obuf_write(&s->af.out, t->s, t->len);
+  obuf_write(&s->af.out, "\r\n", 2);
 }
 
 static void reply(struct imap_session* s, const char* text) { reply_tagged(s, &s->cmd.tag, text, 0); }
@@ -153,14 +135,13 @@ static void untagged(struct imap_session* s, const char* text) { reply_tagged(s,
 /* Read timeout, EOF or error on input: end the session (status 0). */
 static void input_ended(struct imap_session* s, int r)
 {
-  if (r < 0 && s->in.timedout && !session_expired(s)) untagged(s, "NO Connection timed out");
+  if (r < 0 && s->af.in.timedout && !session_expired(s)) untagged(s, "NO Connection timed out");
   end_session(s, 0);
 }
 
 static void count_failure(struct imap_session* s)
 {
-  s->authfails++;
-  if (s->max_authfail > 0 && s->authfails >= s->max_authfail) end_session(s, 0);
+  if (authfront_failed(&s->af)) end_session(s, 0);
 }
 
 /* 1 when the argument can be sent as one CVM credential. */
@@ -176,11 +157,11 @@ typedef void handler(struct imap_session* s);
 static const char NO_NEEDTLS[] = "NO [PRIVACYREQUIRED] Authentication requires TLS (use STARTTLS)";
 
 /* STARTTLS may be used: TLS configured and not yet started. */
-static int tls_offered(const struct imap_session* s) { return s->tls && !tls_active(s->tls); }
+static int tls_offered(const struct imap_session* s) { return s->af.tls && !tls_active(s->af.tls); }
 
 /* $AUTH_REQUIRES_TLS: no credentials outside TLS (fails closed when TLS
  * is not configured). */
-static int login_blocked(const struct imap_session* s) { return s->auth_requires_tls && !tls_active(s->tls); }
+static int login_blocked(const struct imap_session* s) { return s->af.auth_requires_tls && !tls_active(s->af.tls); }
 
 static void cmd_capability(struct imap_session* s)
 {
@@ -200,8 +181,8 @@ static void cmd_capability(struct imap_session* s)
   if (login_blocked(s)) ok = ok && str_cats(t, " LOGINDISABLED");
   if (!ok) { reply(s, "NO Internal error"); return; }
   log_bytes(0, "", t->s, t->len);
-  obuf_write(&s->out, t->s, t->len);
-  obuf_write(&s->out, "\r\n", 2);
+  obuf_write(&s->af.out, t->s, t->len);
+  obuf_write(&s->af.out, "\r\n", 2);
   reply(s, "OK CAPABILITY completed");
 }
 
@@ -222,8 +203,8 @@ static void cmd_login(struct imap_session* s)
   int r = CVME_PERMFAIL;
   if (credential_ok(&c->args[0]) && credential_ok(&c->args[1])
       && str_catb(&c->args[0], "", 0) && str_catb(&c->args[1], "", 0))   /* NUL-terminated */
-    r = cvm_authenticate_password(s->login_cvm, c->args[0].s ? c->args[0].s : "", s->domain,
-                                  c->args[1].s ? c->args[1].s : "", 1, cvm_deadline(s), &s->reply);
+    r = cvm_authenticate_password(s->login_cvm, c->args[0].s ? c->args[0].s : "", s->af.domain,
+                                  c->args[1].s ? c->args[1].s : "", 1, cvm_deadline(s), &s->af.reply);
   if (c->args[1].s) memset(c->args[1].s, 0, c->args[1].len);
   if (r == CVME_OK) { s->state = AUTHENTICATED; return; }
   if (r != CVME_PERMFAIL) log_fmt(LOG_ERR, "CVM failed with code %d", r);
@@ -236,11 +217,11 @@ static int sasl_exchange(struct imap_session* s, struct sasl_state* st, const st
 {
   int r = sasl_start(st, arg->s, arg->len);
   while (r == SASL_CHALLENGE) {
-    obuf_write(&s->out, "+ ", 2);
-    obuf_write(&s->out, st->challenge.s, st->challenge.len);
-    obuf_write(&s->out, "\r\n", 2);
+    obuf_write(&s->af.out, "+ ", 2);
+    obuf_write(&s->af.out, st->challenge.s, st->challenge.len);
+    obuf_write(&s->af.out, "\r\n", 2);
     int toolong;
-    int g = ibuf_getline(&s->in, &s->line, s->max_line, &toolong);
+    int g = ibuf_getline(&s->af.in, &s->line, s->af.max_line, &toolong);
     if (g == 0) return SASL_EOF;
     if (g < 0) return SASL_TEMP_FAIL;
     if (toolong) { st->reason = "bad response"; return SASL_RESP_BAD; }
@@ -266,8 +247,8 @@ static void cmd_authenticate(struct imap_session* s)
     return;
   }
   struct sasl_state st;
-  s->sasl.timeout_ms = cvm_deadline(s);
-  sasl_state_init(&st, &s->sasl);
+  s->af.sasl.timeout_ms = cvm_deadline(s);
+  sasl_state_init(&st, &s->af.sasl);
   int r = sasl_exchange(s, &st, &arg);
   if (arg.s) memset(arg.s, 0, arg.len);
   str_free(&arg);
@@ -275,12 +256,12 @@ static void cmd_authenticate(struct imap_session* s)
   if (sasl_log_reason(&st, t)) log_bytes(0, "", t->s, t->len);
   if (sasl_log_line(&st, r, t)) log_bytes(0, "", t->s, t->len);
   if (r == SASL_SUCCESS) {
-    cvm_reply_free(&s->reply);
-    s->reply = st.reply;
+    cvm_reply_free(&s->af.reply);
+    s->af.reply = st.reply;
     memset(&st.reply, 0, sizeof st.reply);
     s->state = AUTHENTICATED;
   }
-  else if (r == SASL_EOF || (r == SASL_TEMP_FAIL && (s->in.timedout || s->in.error)))
+  else if (r == SASL_EOF || (r == SASL_TEMP_FAIL && (s->af.in.timedout || s->af.in.error)))
     input_ended(s, r == SASL_EOF ? 0 : -1);
   else {
     reply_tagged(s, &c->tag, "NO AUTHENTICATE failed: ", sasl_text(r));
@@ -298,18 +279,18 @@ static void cmd_starttls(struct imap_session* s)
   str err = {0, 0, 0};
   unsigned long dropped = 0;
   log_parts(0, "Starting TLS handshake", 0, 0, 0);
-  int r = tls_start(s->tls, &s->in, &s->out, &dropped, &err);
+  int r = tls_start(s->af.tls, &s->af.in, &s->af.out, &dropped, &err);
   if (dropped) log_fmt(0, "STARTTLS: discarded %lu bytes pipelined before the handshake", dropped);
   if (r < 0) {
     log_parts(0, err.s ? err.s : "TLS handshake failed", 0, 0, 0);
     end_session(s, 1);
   }
-  else if (tls_params(s->tls, &err) == 0)
+  else if (tls_params(s->af.tls, &err) == 0)
     log_parts(0, "TLS handshake: ", err.s, 0, 0);
   str_free(&err);
 }
 
-static int tls_configured(const struct imap_session* s) { return s->tls != 0; }
+static int tls_configured(const struct imap_session* s) { return s->af.tls != 0; }
 
 enum argmode { TAKES_NONE, TAKES_ARGS };
 
@@ -351,7 +332,7 @@ static void dispatch(struct imap_session* s)
 static int read_line(struct imap_session* s, size_t* len)
 {
   int toolong;
-  int r = ibuf_getline(&s->in, &s->line, s->max_line, &toolong);
+  int r = ibuf_getline(&s->af.in, &s->line, s->af.max_line, &toolong);
   if (r <= 0) { input_ended(s, r); return -1; }
   *len = imap_chomp(s->line.s, s->line.len);
   if (toolong) {
@@ -378,11 +359,11 @@ static int read_literal(struct imap_session* s)
   }
   if (!c->literal_plus) {               /* continuation request */
     log_parts(0, "+ OK", 0, 0, 0);
-    obuf_write(&s->out, "+ OK\r\n", 6);
+    obuf_write(&s->af.out, "+ OK\r\n", 6);
   }
   unsigned n = (unsigned)c->literal_len;
   if (!str_ready(&s->literal, n)) { reply(s, "NO Internal error"); end_session(s, 111); return -1; }
-  int r = n ? ibuf_read(&s->in, s->literal.s, n) : 1;
+  int r = n ? ibuf_read(&s->af.in, s->literal.s, n) : 1;
   if (r <= 0) { input_ended(s, r); return -1; }
   if (!imap_add_literal(c, s->literal.s, n)) { reply(s, "NO Internal error"); end_session(s, 111); return -1; }
   memset(s->literal.s, 0, n);
@@ -419,42 +400,30 @@ static int read_command(struct imap_session* s)
 
 static int session_init(struct imap_session* s, char** argv)
 {
+  const struct env_number literal = { DEFAULT_MAX_LITERAL, 1, 1UL << 30, 0 };
   memset(s, 0, sizeof *s);
-  s->program = argv + 1;
   s->login_cvm = getenv("CVM_SASL_PLAIN");
-  s->max_line = mf_env_number("MAX_LINE_LENGTH", 1UL << 30);
-  if (!s->max_line) s->max_line = DEFAULT_MAX_LINE;
-  s->max_literal = mf_env_number("MAX_LITERAL_LENGTH", 1UL << 30);
-  if (!s->max_literal) s->max_literal = DEFAULT_MAX_LITERAL;
-  s->max_authfail = mf_env_number("MAXAUTHFAIL", ~0UL / 10);
-  s->domain = cvm_ucspi_domain();
-  if (!s->domain) s->domain = "unknown";
-  s->auth_requires_tls = getenv("AUTH_REQUIRES_TLS") != 0;
-  return authconn_open(&s->in, &s->out, &s->deadline_ms, &s->tls);
+  s->max_literal = env_number("MAX_LITERAL_LENGTH", &literal);
+  return authfront_open(&s->af, argv + 1);
 }
 
-static void session_free(struct imap_session* s)
+static void session_free(struct imap_session* s, int status)
 {
-  ibuf_close(&s->in);
-  obuf_close(&s->out);
+  authfront_close(&s->af, status);
   imap_command_free(&s->cmd);
   str_free(&s->line);
   str_free(&s->literal);
   str_free(&s->scratch);
-  cvm_reply_free(&s->reply);
-  sasl_config_free(&s->sasl);
-  tls_free(s->tls);
-  s->tls = 0;
 }
 
 static void session_run(struct imap_session* s)
 {
-  while (s->state == RUNNING && !s->out.error && !s->out.timedout) {
+  while (s->state == RUNNING && !s->af.out.error && !s->af.out.timedout) {
     if (read_command(s) == 0) dispatch(s);
     if (s->line.s) memset(s->line.s, 0, s->line.len);   /* no password left in memory */
   }
   if (s->state == RUNNING)              /* output failed */
-    end_session(s, s->out.timedout && session_expired(s) ? 0 : 1);
+    end_session(s, s->af.out.timedout && session_expired(s) ? 0 : 1);
 }
 
 /* Dovecot mode: "maildir:" or "mbox:" + the path with every ':' doubled. */
@@ -468,10 +437,11 @@ static int dovecot_mailbox(const str* path, str* out)
   return 1;
 }
 
-static int set_environment(struct imap_session* s)
+/* The environment beyond the CVM variables (authfront sets those). */
+static int set_environment(void* ctx)
 {
-  const struct cvm_reply* r = &s->reply;
-  if (cvm_setenv(r) < 0) return -1;
+  struct imap_session* s = ctx;
+  const struct cvm_reply* r = &s->af.reply;
   const char* setup = getenv("SETUP_ENV");
   if (setup && strcmp(setup, "dovecot") == 0 && CVM_HAS(r, CVM_FACT_MAILBOX)) {
     str mb = {0, 0, 0};
@@ -489,44 +459,15 @@ static int set_environment(struct imap_session* s)
   return ok ? 0 : -1;
 }
 
-/* Switch to the user, set the environment, exec the server.  Returns only
- * on failure, with the exit status. */
-static int exec_program(struct imap_session* s)
-{
-  gid_t gid = (gid_t)s->reply.gid;
-  if ((geteuid() == 0 && setgroups(1, &gid) < 0) || cvm_switch_user(&s->reply) < 0) {
-    log_parts(LOG_ERR, "Could not switch to the user: ", strerror(errno), 0, 0);
-    reply(s, "NO Internal error: could not set UID/GID");
-    return 1;
-  }
-  if (set_environment(s) < 0) {
-    reply(s, "NO Internal error: could not set environment");
-    return 1;
-  }
-  if (obuf_flush(&s->out) < 0) return 1;
-  alarm(0);
-  signal(SIGPIPE, SIG_DFL);             /* the server gets the default back */
-  execvp(s->program[0], s->program);
-  log_parts(LOG_ERR, "Could not execute ", s->program[0], ": ", strerror(errno));
-  reply(s, "NO Could not execute second stage");
-  return 1;
-}
+static void ops_reply(void* ctx, const char* text) { reply(ctx, text); }
 
-/* A login inside TLS, or with client input already buffered: the exec path
- * runs in a child on a socketpair and this process relays to it
- * (lib/tlsrelay.h, tlsrelay_second_stage).  Returns the exit status (in the
- * child, only when the exec step failed). */
-static int tls_exec(struct imap_session* s)
-{
-  int status = 1;
-  switch (tlsrelay_second_stage(&s->tls, &s->in, &s->out, &s->deadline_ms, s->reply.uid, s->reply.gid, &status)) {
-  case TLSRELAY_EXEC: return exec_program(s);
-  case TLSRELAY_NO_USER: reply(s, "NO Internal error: could not set UID/GID"); return 1;
-  case TLSRELAY_NO_FORK: reply(s, "NO Internal error"); return 1;
-  case TLSRELAY_CHILD_GONE: case TLSRELAY_DONE: break;
-  }
-  return status;
-}
+/* The exec step's replies and environment (auth/authfront.h). */
+static const struct authfront_ops exec_ops = {
+  .reply = ops_reply, .environment = set_environment,
+  .no_user = "NO Internal error: could not set UID/GID",
+  .no_env = "NO Internal error: could not set environment",
+  .no_exec = "NO Could not execute second stage", .internal = "NO Internal error",
+};
 
 /* Start-up failure: one untagged line on the wire (and in the log). */
 static int startup_fail(const char* text)
@@ -552,24 +493,18 @@ int main(int argc, char** argv)
   signal(SIGPIPE, SIG_IGN);
   if (session_init(&s, argv) < 0) {
     log_parts(LOG_FATAL, "Out of memory", 0, 0, 0);
-    session_free(&s);
+    session_free(&s, 111);
     return 111;
   }
   int status = 0;
-  if (!sasl_config_init(&s.sasl))
+  if (!sasl_config_init(&s.af.sasl))
     untagged(&s, "NO Could not initialize SASL AUTH");
   else {
     untagged(&s, "OK imapfront ready.");
     session_run(&s);
-    /* Inside TLS, or with client input already buffered (commands pipelined
-     * after the login, which an exec would lose), the server runs behind the
-     * relay; otherwise it is exec'd directly. */
-    if (s.state == AUTHENTICATED)
-      status = tls_active(s.tls) || ibuf_buffered(&s.in) > 0 ? tls_exec(&s) : exec_program(&s);
+    if (s.state == AUTHENTICATED) status = authfront_handoff(&s.af, 0, &exec_ops, &s);
     else status = s.status;
   }
-  obuf_flush(&s.out);
-  if (tls_active(s.tls)) tls_close(s.tls);
-  session_free(&s);
+  session_free(&s, status);
   return status;
 }

@@ -10,7 +10,8 @@
  * and the CVM reply of a successful login.  Commands go through
  * commands[]; handlers reply and return; `state` says whether the session
  * goes on, ends (QUIT, EOF, limits) or authenticated.  Only main() exits:
- * after an authentication it runs the exec step (exec_program).
+ * after an authentication it runs the exec step (authfront_handoff,
+ * src/auth/authfront.h, shared with imapfront-auth).
  *
  * Limits: command and SASL lines at most $MAX_LINE_LENGTH bytes (default
  * 4096, CR LF included; longer lines are read to their end and answered
@@ -28,7 +29,7 @@
  * groups are reduced to the user's group before setgid/setuid (the
  * reference keeps the caller's).
  *
- * TLS (beyond the original): with $TLS_CERTFILE (src/lib/tls.h, docs/tls.md
+ * TLS (beyond the original): with $TLS_CERTFILE (src/tls/tls.h, docs/tls.md
  * "POP3 and IMAP") CAPA lists STLS and STLS (RFC 2595 4) answers `+OK
  * Begin TLS negotiation`, drops input pipelined after it (CVE-2011-0411),
  * handshakes and forgets USER; CAPA no longer lists STLS.  Without TLS
@@ -36,21 +37,22 @@
  * reference); inside TLS it is `-ERR Command not permitted when TLS
  * active`; a failed handshake ends the session with status 1.  A login
  * inside TLS cannot exec the server directly (TLS state does not survive
- * exec): tls_exec() drops to the user, forks the normal exec path onto a
- * socketpair and relays it (src/lib/tlsrelay.h) with the $TIMEOUT idle
+ * exec): authfront_handoff drops to the user, forks the exec path onto a
+ * socketpair and relays it (src/tls/tlsrelay.h) with the $TIMEOUT idle
  * limit and the $SESSION_TIMEOUT deadline; the exit status is the
  * server's.  $AUTH_REQUIRES_TLS (set, even empty) and TLS not active
  * (also when TLS is not configured: fails closed): USER, PASS and AUTH
  * answer `-ERR Authentication requires TLS (use STLS)` and CAPA lists
  * neither USER nor SASL. */
 #include "command.h"
-#include "lib/authconn.h"
+#include "auth/authfront.h"
 #include "lib/progenv.h"
-#include "lib/cvm.h"
+#include "lib/clock.h"
+#include "auth/cvm.h"
 #include "lib/log.h"
-#include "lib/sasl.h"
-#include "lib/tls.h"
-#include "lib/tlsrelay.h"
+#include "auth/sasl.h"
+#include "tls/tls.h"
+#include "tls/tlsrelay.h"
 #include <mailfront/iobuf.h>
 #include <mailfront/str.h>
 #include <errno.h>
@@ -62,31 +64,20 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_MAX_LINE 4096
 #define MAX_CREDENTIAL 255              /* one CVM credential */
 
 enum session_state { RUNNING, ENDED, AUTHENTICATED };
 
 struct auth_session
 {
-  ibuf in;
-  obuf out;
-  long long deadline_ms;        /* session deadline (CLOCK_MONOTONIC) */
+  struct authfront af;          /* streams, TLS, SASL, limits, the login */
   const char* cvm;              /* argv[1] */
-  char** program;               /* argv[2..] */
-  const char* domain;           /* ${PROTO}LOCALHOST or "unknown" */
-  struct sasl_config sasl;
-  unsigned long max_line;
   unsigned long max_usercmd, usercmds;
-  unsigned long max_authfail, authfails;
   str line;                     /* current input line */
   str user;                     /* name given by USER */
   int have_user;
   str scratch;                  /* log and reply text */
-  struct cvm_reply reply;       /* facts of the successful PASS */
   int env_exported;             /* SASL already exported the CVM variables */
-  struct tls* tls;              /* NULL: TLS not configured */
-  int auth_requires_tls;        /* $AUTH_REQUIRES_TLS set */
   int hide_lines;               /* an AUTH failed: until a known command,
                                    lines may be the client's credentials
                                    and are not logged */
@@ -103,27 +94,15 @@ static const char ERR_TOOLONG[] = "-ERR Line too long";
 static const char ERR_AUTHFAIL[] = "-ERR Authentication failed";
 static const char ERR_NEEDTLS[] = "-ERR Authentication requires TLS (use STLS)";
 
-static int session_expired(const struct auth_session* s)
-{
-  return s->deadline_ms > 0 && mf_mono_ms() >= s->deadline_ms;
-}
-
-/* Deadline of one CVM call: $CVM_TIMEOUT, cut to what is left of the
- * session (at least 1 ms, so 0 never means "default"). */
-static unsigned cvm_deadline(const struct auth_session* s)
-{
-  long long t = cvm_timeout_ms();
-  long long left = s->deadline_ms - mf_mono_ms();
-  if (left < t) t = left;
-  return t < 1 ? 1 : (unsigned)t;
-}
+static int session_expired(const struct auth_session* s) { return authfront_expired(&s->af); }
+static unsigned cvm_deadline(const struct auth_session* s) { return authfront_cvm_deadline(&s->af); }
 
 /* ---- replies ---------------------------------------------------------- */
 
 static void send_line(struct auth_session* s, const char* text, size_t len, int log)
 {
-  obuf_write(&s->out, text, len);
-  obuf_write(&s->out, "\r\n", 2);
+  obuf_write(&s->af.out, text, len);
+  obuf_write(&s->af.out, "\r\n", 2);
   if (log) log_bytes(0, "", text, len);
 }
 
@@ -138,8 +117,7 @@ static void end_session(struct auth_session* s, int status)
 /* A failed PASS or AUTH: count it; at $MAXAUTHFAIL end the session. */
 static void count_failure(struct auth_session* s)
 {
-  s->authfails++;
-  if (s->max_authfail > 0 && s->authfails >= s->max_authfail) end_session(s, 0);
+  if (authfront_failed(&s->af)) end_session(s, 0);
 }
 
 /* ---- commands --------------------------------------------------------- */
@@ -147,11 +125,11 @@ static void count_failure(struct auth_session* s)
 typedef void handler(struct auth_session* s, const char* arg, size_t len);
 
 /* STLS may be used: TLS configured and not yet started. */
-static int tls_offered(const struct auth_session* s) { return s->tls && !tls_active(s->tls); }
+static int tls_offered(const struct auth_session* s) { return s->af.tls && !tls_active(s->af.tls); }
 
 /* $AUTH_REQUIRES_TLS: no credentials outside TLS (fails closed when TLS
  * is not configured). */
-static int login_blocked(const struct auth_session* s) { return s->auth_requires_tls && !tls_active(s->tls); }
+static int login_blocked(const struct auth_session* s) { return s->af.auth_requires_tls && !tls_active(s->af.tls); }
 
 static void cmd_capa(struct auth_session* s, const char* arg, size_t len)
 {
@@ -159,10 +137,10 @@ static void cmd_capa(struct auth_session* s, const char* arg, size_t len)
   (void)arg; (void)len;
   str* t = &s->scratch;
   int blocked = login_blocked(s);
-  if (sasl_enabled(&s->sasl) && !blocked) {
+  if (sasl_enabled(&s->af.sasl) && !blocked) {
     if (!str_copys(t, "SASL ")) { reply(s, ERR_INTERNAL); return; }
     str mechs = {0, 0, 0};
-    int ok = sasl_mechanisms(&s->sasl, &mechs) && str_cat(t, &mechs);
+    int ok = sasl_mechanisms(&s->af.sasl, &mechs) && str_cat(t, &mechs);
     str_free(&mechs);
     if (!ok) { reply(s, ERR_INTERNAL); return; }
   }
@@ -200,8 +178,8 @@ static void cmd_pass(struct auth_session* s, const char* arg, size_t len)
   if (pop3auth_credential_ok(s->user.s, s->user.len, MAX_CREDENTIAL)
       && pop3auth_credential_ok(arg, len, MAX_CREDENTIAL)) {
     if (!str_copyb(&pass, arg, (unsigned)len)) r = CVME_GENERAL;
-    else r = cvm_authenticate_password(s->cvm, s->user.s ? s->user.s : "", s->domain, pass.s ? pass.s : "",
-                                       1, cvm_deadline(s), &s->reply);
+    else r = cvm_authenticate_password(s->cvm, s->user.s ? s->user.s : "", s->af.domain, pass.s ? pass.s : "",
+                                       1, cvm_deadline(s), &s->af.reply);
   }
   if (pass.s) memset(pass.s, 0, pass.len);
   str_free(&pass);
@@ -217,11 +195,11 @@ static int sasl_exchange(struct auth_session* s, struct sasl_state* st, const ch
 {
   int r = sasl_start(st, arg, len);
   while (r == SASL_CHALLENGE) {
-    obuf_write(&s->out, "+ ", 2);
-    obuf_write(&s->out, st->challenge.s, st->challenge.len);
-    obuf_write(&s->out, "\r\n", 2);
+    obuf_write(&s->af.out, "+ ", 2);
+    obuf_write(&s->af.out, st->challenge.s, st->challenge.len);
+    obuf_write(&s->af.out, "\r\n", 2);
     int toolong;
-    int g = ibuf_getline(&s->in, &s->line, s->max_line, &toolong);
+    int g = ibuf_getline(&s->af.in, &s->line, s->af.max_line, &toolong);
     if (g == 0) return SASL_EOF;
     if (g < 0) return SASL_TEMP_FAIL;
     if (toolong) { st->reason = "bad response"; return SASL_RESP_BAD; }
@@ -236,7 +214,7 @@ static void cmd_auth(struct auth_session* s, const char* arg, size_t len)
   if (login_blocked(s)) { reply(s, ERR_NEEDTLS); s->hide_lines = len > 0; return; }
   if (len == 0) {                       /* list the mechanisms */
     str mechs = {0, 0, 0};
-    if (!sasl_mechanisms(&s->sasl, &mechs)) { reply(s, ERR_INTERNAL); return; }
+    if (!sasl_mechanisms(&s->af.sasl, &mechs)) { reply(s, ERR_INTERNAL); return; }
     reply(s, OK);
     for (unsigned i = 0; i < mechs.len;) {
       unsigned j = i;
@@ -249,29 +227,29 @@ static void cmd_auth(struct auth_session* s, const char* arg, size_t len)
     return;
   }
   struct sasl_state st;
-  s->sasl.timeout_ms = cvm_deadline(s);
-  sasl_state_init(&st, &s->sasl);
+  s->af.sasl.timeout_ms = cvm_deadline(s);
+  sasl_state_init(&st, &s->af.sasl);
   int r = sasl_exchange(s, &st, arg, len);
   str* t = &s->scratch;
   if (sasl_log_reason(&st, t)) log_str(t);
   if (sasl_log_line(&st, r, t)) log_str(t);
   if (r == SASL_SUCCESS) {
     /* sasl exported the CVM variables; keep the facts for the exec step */
-    cvm_reply_free(&s->reply);
-    s->reply = st.reply;
+    cvm_reply_free(&s->af.reply);
+    s->af.reply = st.reply;
     memset(&st.reply, 0, sizeof st.reply);
     s->env_exported = 1;
     s->state = AUTHENTICATED;
   }
-  else if (r == SASL_TEMP_FAIL && (s->in.timedout || s->in.error)) {
+  else if (r == SASL_TEMP_FAIL && (s->af.in.timedout || s->af.in.error)) {
     /* the connection cannot go on: a read timeout ends the session */
-    if (s->in.timedout && !session_expired(s)) reply(s, ERR_TIMEOUT);
+    if (s->af.in.timedout && !session_expired(s)) reply(s, ERR_TIMEOUT);
     end_session(s, 0);
   }
   else {
     /* "-ERR TEXT" on the wire; only TEXT is logged (as the reference) */
     const char* text = sasl_text(r);
-    obuf_write(&s->out, "-ERR ", 5);
+    obuf_write(&s->af.out, "-ERR ", 5);
     send_line(s, text, strlen(text), 1);
     s->hide_lines = 1;
     if (r == SASL_EOF) end_session(s, 0);
@@ -296,13 +274,13 @@ static void cmd_stls(struct auth_session* s, const char* arg, size_t len)
   str err = {0, 0, 0};
   unsigned long dropped = 0;
   log_parts(0, "Starting TLS handshake", 0, 0, 0);
-  int r = tls_start(s->tls, &s->in, &s->out, &dropped, &err);
+  int r = tls_start(s->af.tls, &s->af.in, &s->af.out, &dropped, &err);
   if (dropped) log_fmt(0, "STLS: discarded %lu bytes pipelined before the handshake", dropped);
   if (r < 0) {
     log_parts(0, err.s ? err.s : "TLS handshake failed", 0, 0, 0);
     end_session(s, 1);
   }
-  else if (tls_params(s->tls, &err) == 0)
+  else if (tls_params(s->af.tls, &err) == 0)
     log_parts(0, "TLS handshake: ", err.s, 0, 0);
   str_free(&err);
   s->have_user = 0;
@@ -310,7 +288,7 @@ static void cmd_stls(struct auth_session* s, const char* arg, size_t len)
   s->user.len = 0;
 }
 
-static int tls_configured(const struct auth_session* s) { return s->tls != 0; }
+static int tls_configured(const struct auth_session* s) { return s->af.tls != 0; }
 
 enum argmode { TAKES_NONE, TAKES_OPTIONAL, TAKES_REQUIRED };
 
@@ -380,38 +358,26 @@ static int session_init(struct auth_session* s, char** argv)
 {
   memset(s, 0, sizeof *s);
   s->cvm = argv[1];
-  s->program = argv + 2;
-  s->max_line = mf_env_number("MAX_LINE_LENGTH", 1UL << 30);
-  if (!s->max_line) s->max_line = DEFAULT_MAX_LINE;
   s->max_usercmd = mf_env_number("MAXUSERCMD", ~0UL / 10);
-  s->max_authfail = mf_env_number("MAXAUTHFAIL", ~0UL / 10);
-  s->domain = cvm_ucspi_domain();
-  if (!s->domain) s->domain = "unknown";
-  s->auth_requires_tls = getenv("AUTH_REQUIRES_TLS") != 0;
-  return authconn_open(&s->in, &s->out, &s->deadline_ms, &s->tls);
+  return authfront_open(&s->af, argv + 2);
 }
 
-static void session_free(struct auth_session* s)
+static void session_free(struct auth_session* s, int status)
 {
-  ibuf_close(&s->in);
-  obuf_close(&s->out);
+  authfront_close(&s->af, status);
   str_free(&s->line);
   str_free(&s->user);
   str_free(&s->scratch);
-  cvm_reply_free(&s->reply);
-  sasl_config_free(&s->sasl);
-  tls_free(s->tls);
-  s->tls = 0;
 }
 
 static void session_run(struct auth_session* s)
 {
-  while (s->state == RUNNING && !s->out.error && !s->out.timedout) {
+  while (s->state == RUNNING && !s->af.out.error && !s->af.out.timedout) {
     int toolong;
-    int r = ibuf_getline(&s->in, &s->line, s->max_line, &toolong);
+    int r = ibuf_getline(&s->af.in, &s->line, s->af.max_line, &toolong);
     if (r == 0) { end_session(s, 0); return; }
     if (r < 0) {
-      if (s->in.timedout && !session_expired(s)) reply(s, ERR_TIMEOUT);
+      if (s->af.in.timedout && !session_expired(s)) reply(s, ERR_TIMEOUT);
       end_session(s, 0);
       return;
     }
@@ -424,53 +390,17 @@ static void session_run(struct auth_session* s)
     memset(s->line.s, 0, s->line.len);  /* no password left in memory */
   }
   if (s->state == RUNNING)              /* output failed */
-    end_session(s, s->out.timedout && session_expired(s) ? 0 : 1);
+    end_session(s, s->af.out.timedout && session_expired(s) ? 0 : 1);
 }
 
-/* Switch to the user, export the CVM variables, exec the program.
- * Returns only on failure, with the exit status. */
-static int exec_program(struct auth_session* s)
-{
-  /* Never hand the caller's supplementary groups (root's) to the user. */
-  gid_t gid = (gid_t)s->reply.gid;
-  if (geteuid() == 0 && setgroups(1, &gid) < 0) {
-    log_parts(LOG_ERR, "setgroups failed: ", strerror(errno), 0, 0);
-    reply(s, ERR_INTERNAL);
-    return 1;
-  }
-  if (cvm_switch_user(&s->reply) < 0) {
-    log_parts(LOG_ERR, "Could not switch to the user: ", strerror(errno), 0, 0);
-    reply(s, ERR_INTERNAL);
-    return 1;
-  }
-  if (!s->env_exported && cvm_setenv(&s->reply) < 0) {
-    reply(s, ERR_INTERNAL);
-    return 1;
-  }
-  if (obuf_flush(&s->out) < 0) return 1;
-  alarm(0);
-  signal(SIGPIPE, SIG_DFL);             /* the server gets the default back */
-  execvp(s->program[0], s->program);
-  log_parts(LOG_ERR, "Could not execute ", s->program[0], ": ", strerror(errno));
-  reply(s, "-ERR Could not execute second stage");
-  return 1;
-}
+static void ops_reply(void* ctx, const char* text) { reply(ctx, text); }
 
-/* A login inside TLS, or with client input already buffered: the exec path
- * runs in a child on a socketpair and this process relays to it
- * (lib/tlsrelay.h, tlsrelay_second_stage).  Returns the exit status (in the
- * child, only when the exec step failed). */
-static int tls_exec(struct auth_session* s)
-{
-  int status = 1;
-  switch (tlsrelay_second_stage(&s->tls, &s->in, &s->out, &s->deadline_ms, s->reply.uid, s->reply.gid, &status)) {
-  case TLSRELAY_EXEC: return exec_program(s);
-  case TLSRELAY_NO_USER: reply(s, ERR_INTERNAL); return 1;
-  case TLSRELAY_NO_FORK: reply(s, ERR_INTERNAL); return 1;
-  case TLSRELAY_CHILD_GONE: case TLSRELAY_DONE: break;
-  }
-  return status;
-}
+/* The exec step's replies (auth/authfront.h). */
+static const struct authfront_ops exec_ops = {
+  .reply = ops_reply, .environment = 0,
+  .no_user = ERR_INTERNAL, .no_env = ERR_INTERNAL,
+  .no_exec = "-ERR Could not execute second stage", .internal = ERR_INTERNAL,
+};
 
 int main(int argc, char** argv)
 {
@@ -485,24 +415,18 @@ int main(int argc, char** argv)
   signal(SIGPIPE, SIG_IGN);
   if (session_init(&s, argv) < 0) {
     log_parts(LOG_FATAL, "Out of memory", 0, 0, 0);
-    session_free(&s);
+    session_free(&s, 111);
     return 111;
   }
   int status = 0;
-  if (!sasl_config_init(&s.sasl))
+  if (!sasl_config_init(&s.af.sasl))
     reply(&s, "-ERR Could not initialize SASL AUTH");
   else {
     reply(&s, OK);
     session_run(&s);
-    /* Inside TLS, or with client input already buffered (commands pipelined
-     * after the login, which an exec would lose), the server runs behind the
-     * relay; otherwise it is exec'd directly. */
-    if (s.state == AUTHENTICATED)
-      status = tls_active(s.tls) || ibuf_buffered(&s.in) > 0 ? tls_exec(&s) : exec_program(&s);
+    if (s.state == AUTHENTICATED) status = authfront_handoff(&s.af, s.env_exported, &exec_ops, &s);
     else status = s.status;
   }
-  obuf_flush(&s.out);
-  if (tls_active(s.tls)) tls_close(s.tls);
-  session_free(&s);
+  session_free(&s, status);
   return status;
 }

@@ -23,6 +23,7 @@
 #include "maildir.h"
 #include "transmit.h"
 #include "lib/progenv.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include <mailfront/iobuf.h>
 #include <mailfront/str.h>
@@ -74,7 +75,7 @@ static const char OK[] = "+OK ";
 
 static int session_expired(const struct pop3_session* s)
 {
-  return s->deadline_ms > 0 && mf_mono_ms() >= s->deadline_ms;
+  return s->deadline_ms > 0 && clock_mono_ms() >= s->deadline_ms;
 }
 
 /* ---- replies ---------------------------------------------------------- */
@@ -312,7 +313,7 @@ static int session_init(struct pop3_session* s)
       || !(s->filebuf = malloc(FILE_BUFSIZE)))
     return -1;
   s->in.timeout_ms = s->out.timeout_ms = (unsigned)((t ? t : DEFAULT_TIMEOUT) * 1000);
-  s->deadline_ms = mf_mono_ms() + (long long)(st ? st : DEFAULT_SESSION_TIMEOUT) * 1000;
+  s->deadline_ms = clock_mono_ms() + (long long)(st ? st : DEFAULT_SESSION_TIMEOUT) * 1000;
   s->in.deadline_ms = s->out.deadline_ms = &s->deadline_ms;
   s->in.tie = &s->out;
   return 0;
@@ -379,6 +380,7 @@ int main(int argc, char** argv)
     session_free(&s);
     return 111;
   }
+  log_session_begin_env();
   int status = 0;
   if (chdir(maildir) < 0)
     reply(&s, "-ERR Could not chdir to maildir");
@@ -388,11 +390,12 @@ int main(int argc, char** argv)
     reply(&s, OK);
     status = session_run(&s);
     obuf_flush(&s.out);
-    log_fmt(0, "bytes in: %llu bytes out: %llu", s.in.count, s.out.count);
+    log_session_end(status, s.in.count, s.out.count, 1);
     session_free(&s);
     return status;
   }
   obuf_flush(&s.out);
+  log_session_end(status, s.in.count, s.out.count, 0);
   session_free(&s);
   return status;
 }

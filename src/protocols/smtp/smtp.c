@@ -28,14 +28,15 @@
  * transaction.  BODY=BINARYMIME is refused (no back end carries it).
  *
  * Built-in STARTTLS (RFC 3207, protocols.md "Built-in STARTTLS"): set up at
- * the start of the session from $TLS_* (lib/tls.h); $TLS_IMMEDIATE
+ * the start of the session from $TLS_* (tls/tls.h); $TLS_IMMEDIATE
  * handshakes before the greeting.  Beyond the original: a completed
  * handshake (either way) forgets the HELO/EHLO domain, the transaction and
  * any authentication (forget_client), and bytes pipelined after the
  * STARTTLS line are discarded, never executed (CVE-2011-0411). */
 #include "smtp.h"
 #include "lib/log.h"
-#include "lib/tls.h"
+#include "lib/progenv.h"
+#include "tls/tls.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -634,16 +635,10 @@ static int read_command(struct smtp* s)
   }
 }
 
-/* A number from the environment read like the original (strtoul: leading
- * blanks skipped, text after the digits ignored); dflt without digits. */
-static unsigned long env_ulong(const char* name, unsigned long dflt)
-{
-  const char* v = getenv(name);
-  if (!v || !*v) return dflt;
-  char* end;
-  unsigned long n = strtoul(v, &end, 10);
-  return end == v ? dflt : n;
-}
+/* $MAXNOTIMPL (0: no limit) and $SMTP_MAXLINE (at least 512; 0: the
+ * default) by the one rule of lib/progenv.h (read like the original). */
+static const struct env_number maxnotimpl_spec = { 0, 0, ~0UL, 1 };
+static const struct env_number maxline_spec = { 4096, 512, 1UL << 30, 0 };
 
 /* Prepare built-in TLS (problems are logged and TLS is not offered);
  * $TLS_IMMEDIATE (SMTPS): handshake now.  0 ok, -1 the handshake failed. */
@@ -664,9 +659,8 @@ static void smtp_settings(struct smtp* s, const struct command* cmds)
   s->plugin_cmds = cmds;
   s->localhost = getprotoenv("LOCALHOST");
   if (!s->localhost) s->localhost = UNKNOWN;
-  s->maxnotimpl = env_ulong("MAXNOTIMPL", 0);
-  s->maxline = env_ulong("SMTP_MAXLINE", 4096);
-  if (s->maxline < 512) s->maxline = 512;
+  s->maxnotimpl = env_number("MAXNOTIMPL", &maxnotimpl_spec);
+  s->maxline = env_number("SMTP_MAXLINE", &maxline_spec);
   const char* bare = getenv("SMTP_BARE_NEWLINE");
   s->normalize = bare && (strcasecmp(bare, "normalize") == 0 || strcasecmp(bare, "normalise") == 0);
   for (unsigned e = 0; e < EXT_COUNT; e++) {

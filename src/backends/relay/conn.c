@@ -10,6 +10,7 @@
 #include "auth/base64.h"
 #include "lib/progenv.h"
 #include "tls/tls.h"
+#include "lib/clock.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -92,11 +93,11 @@ static int connect_bounded(struct relay* r, int fd, const struct sockaddr* sa, s
 {
   if (connect(fd, sa, len) == 0) return 0;
   if (errno != EINPROGRESS) return -1;
-  long long end = mf_mono_ms() + r->timeout_ms;
+  long long end = clock_mono_ms() + r->timeout_ms;
   const long long* dl = session_input() ? session_input()->deadline_ms : 0;
   if (dl && *dl > 0 && *dl < end) end = *dl;
   for (;;) {
-    long long left = end - mf_mono_ms();
+    long long left = end - clock_mono_ms();
     if (left <= 0) { errno = ETIMEDOUT; return -1; }
     struct pollfd p = { fd, POLLOUT, 0 };
     int n = poll(&p, 1, left > 0x7fffffff ? 0x7fffffff : (int)left);
@@ -168,11 +169,11 @@ static int resolve(struct relay* r, const char* host, const char* port, struct a
   struct gaicb* list[1] = { &l->cb };
   int g = getaddrinfo_a(GAI_NOWAIT, list, 1, 0);
   if (g != 0) { free(l); return g; }
-  long long end = mf_mono_ms() + r->timeout_ms;
+  long long end = clock_mono_ms() + r->timeout_ms;
   const long long* dl = session_input() ? session_input()->deadline_ms : 0;
   if (dl && *dl > 0 && *dl < end) end = *dl;
   while ((g = gai_error(&l->cb)) == EAI_INPROGRESS) {
-    long long left = end - mf_mono_ms();
+    long long left = end - clock_mono_ms();
     if (left <= 0) break;
     struct timespec ts = { (time_t)(left / 1000), (long)(left % 1000) * 1000000L };
     (void)gai_suspend((const struct gaicb* const*)list, 1, &ts);

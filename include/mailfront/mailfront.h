@@ -52,7 +52,14 @@
 #include "responses.h"
 #include "constants.h"
 #include "str.h"
-#include "iobuf.h"
+/* The I/O buffers: only their names here (identical redeclarations, so that
+ * a plugin may also include bglibs' <bglibs/iobuf.h> or <bglibs/cdb.h>);
+ * code that calls the ibuf and obuf functions includes <mailfront/iobuf.h>
+ * (not together with <bglibs/iobuf.h>). */
+struct ibuf;
+struct obuf;
+typedef struct ibuf ibuf;
+typedef struct obuf obuf;
 
 #define FLAG_NEED_FILE (1<<0)
 #define PLUGIN_VERSION 3
@@ -112,6 +119,9 @@ extern const char* getprotoenv(const char* name);
 
 /* The string "unknown". */
 extern const char UNKNOWN[];
+/* "mailfront": the program name that bglibs' msg functions print (plugins
+ * built against the original log through libbg, which reads it). */
+extern const char program[];
 
 /* Handler steps, called by protocol modules (see HOOK ORDER). */
 extern const response* handle_helo(str* host, str* capabilities);
@@ -181,13 +191,17 @@ extern const char* session_getstr(const char* name);
 extern void session_setnum(const char* name, unsigned long value);
 extern void session_setstr(const char* name, const char* value);
 
-/* Logging to stderr as `mailfront[PID]: TEXT` (one line per call). */
+/* Logging to stderr as `mailfront[PID]: TEXT` (one line per call).  When
+ * bglibs' <bglibs/msg.h> is included first, its macros of the same names
+ * are used instead (as by the original's plugins). */
+#ifndef MSG__H__
 extern void msg1(const char* a);
 extern void msg2(const char* a, const char* b);
 extern void msg3(const char* a, const char* b, const char* c);
 extern void msg4(const char* a, const char* b, const char* c, const char* d);
 extern void warn1(const char* a);
 extern void warn2(const char* a, const char* b);
+#endif
 
 /* Extensions of this implementation (not in upstream's ABI). */
 /* Whole-session limit ($SESSION_TIMEOUT): re-arm, and test for expiry. */

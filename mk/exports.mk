@@ -4,6 +4,9 @@
 # src/core/exports.map; each module exports only its entry structure
 # (src/core/module.map) and links the parts of src/lib it uses
 # (libmf.a) instead of taking them from the driver.
+# (The rules below come before the Makefile's `all`: keep it the default.)
+.DEFAULT_GOAL := all
+
 EXPORTS_MAP := src/core/exports.map
 MODULE_MAP  := src/core/module.map
 MODULE_SOS  := $(PROTOCOLS:%=$(BUILD)/lib/protocol-%.so) $(BACKENDS:%=$(BUILD)/lib/backend-%.so) \

@@ -45,6 +45,25 @@
  *   Responses returned by hooks must outlive the call (static storage).
  *   Strings returned by session_get*() belong to the session; copy them if
  *   kept across hooks that may change them.
+ *
+ * EXPORTED SYMBOLS
+ *   The mailfront program exports exactly the functions and objects
+ *   declared in the headers of include/mailfront/ (the list is
+ *   src/core/exports.map) and nothing else:
+ *     this header: getprotoenv, UNKNOWN, program, handle_*, respond*,
+ *       backend_data_block, scratchfile, load_plugin, load_backend,
+ *       switch_backend, get_netstring*, queuedir_*, session_*, msg1-msg4,
+ *       warn1, warn2;
+ *     responses.h: resp_*, number_ok, response_ok;
+ *     str.h: bglibs' str_alloc, str_free, str_truncate, str_copy*,
+ *       str_cat*, str_lower, str_diffs, str_findnext, str_findprev (with
+ *       bglibs' behaviour), and str_case_diffs;
+ *     iobuf.h: the ibuf and obuf functions, exported as mf_ibuf_* and
+ *       mf_obuf_* (the header maps the names), so that a plugin linked
+ *       with bglibs keeps libbg's own.
+ *   A module exports only its entry object (plugin, backend, protocol).
+ *   Plugins built against the original (with libbg) load: see
+ *   docs/plugin-compat.md.
  */
 #ifndef MAILFRONT_MAILFRONT_H
 #define MAILFRONT_MAILFRONT_H

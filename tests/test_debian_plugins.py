@@ -18,10 +18,12 @@ differences of our protocols (README "Differences from the original") are
 avoided by the inputs, not patched over.
 
 Limit: the original's cvm-authenticate reads AUTH continuation lines from
-libbg's own stdin buffer, which our driver's input buffer does not share;
-those cases are listed in CONTINUATION below and checked only for "no
-crash" (initial-response exchanges are compared).
+libbg's own stdin buffer, which our driver's input buffer does not share.
+A client that waits for each 334 (as RFC 4954 requires) is served exactly
+as by the original (compared interactively below); continuation lines sent
+ahead in one write (CONTINUATION) are only checked not to crash.
 """
+import select
 import os
 import re
 import shutil
@@ -204,6 +206,51 @@ class DebianPlugins(harness.TempDirTest):
                            input=crlf(*self.CONTINUATION), env=env, capture_output=True, timeout=60)
         self.assertGreaterEqual(p.returncode, 0, p.stderr[-500:])
         self.assertTrue(p.stdout.startswith(b"220 "), p.stdout)
+
+    def interactive(self, binary, mods, lines, env):
+        e = dict(BASE_ENV, MODULE_PATH=mods, **env)
+        p = subprocess.Popen([binary, "smtp", "echo", "cvm-authenticate", "require-auth", "accept"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=e)
+        out = b""
+        try:
+            for line in [None] + lines:
+                if line is not None:
+                    p.stdin.write(line.encode() + b"\r\n")
+                    p.stdin.flush()
+                # one complete reply (last line without '-')
+                while not (out.endswith(b"\r\n") and out.split(b"\r\n")[-2][3:4] != b"-"
+                           and out.count(b"\r\n") > 0 and len(out.split(b"\r\n")) > self._seen):
+                    r, _, _ = select.select([p.stdout], [], [], 20)
+                    self.assertTrue(r, f"no reply to {line!r}: {out!r}")
+                    chunk = os.read(p.stdout.fileno(), 4096)
+                    self.assertTrue(chunk, f"EOF after {line!r}: {out!r}")
+                    out += chunk
+                self._seen = len(out.split(b"\r\n"))
+            p.stdin.close()
+            rc = p.wait(timeout=20)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            p.stdout.close()
+        return out, rc
+
+    def test_cvm_authenticate_interactive(self):
+        pw = os.path.join(self.tmp, "pw")
+        with open(pw, "w") as f:
+            f.write(f"alice:secret:1000:1000:Alice:{self.tmp}:/bin/sh\n")
+        env = {"CVM_SASL_PLAIN": PWFILE, "CVM_PWFILE_PATH": pw}
+        for lines in (["EHLO x", "AUTH LOGIN", "YWxpY2U=", "YmFk", "MAIL FROM:<a@b>", "AUTH LOGIN", "YWxpY2U=",
+                       "c2VjcmV0", "MAIL FROM:<a@b>", "QUIT"],
+                      ["EHLO x", "AUTH PLAIN", "AGFsaWNlAHNlY3JldA==", "MAIL FROM:<a@b>", "QUIT"],
+                      ["EHLO x", "AUTH LOGIN", "*", "QUIT"]):
+            with self.subTest(lines=lines):
+                self._seen = 0
+                ref = self.interactive(harness.REFERENCE, REF_LIB, lines, env)
+                self._seen = 0
+                ours = self.interactive(harness.bin_path("mailfront"), D["mixed"], lines, env)
+                self.assertEqual(ours, ref)
+                self.assertIn(b"334 ", ours[0])
 
     # ---- add-received ----
     def test_add_received(self):

@@ -90,7 +90,8 @@ class LogMasking(unittest.TestCase):
 
     SMTP = ["smtp", "echo", "cvm-authenticate", "accept"]
 
-    def smtp_envs(self):
+    def auth_envs(self):
+        """AUTH enabled, not configured, refused outside TLS."""
         m = D["modules"]["command"]
         return {
             "enabled": dict(CVM_SASL_PLAIN=m["pw"], CVM_SASL_CRAM_MD5=m["cram"]),
@@ -100,26 +101,18 @@ class LogMasking(unittest.TestCase):
 
     def test_smtp(self):
         argv = [harness.bin_path("mailfront")] + self.SMTP
-        for ename, extra in self.smtp_envs().items():
+        for ename, extra in self.auth_envs().items():
             for name, lines in sasl_scripts("AUTH"):
                 with self.subTest(env=ename, script=name):
                     p = self.pipelined(argv, ["EHLO c"] + lines, self.env(**extra), "QUIT")
                     self.check_log(p.stderr, f"smtp {ename} {name}")
                     if ename == "enabled" and name in ("plain-initial-right", "login-right"):
                         self.assertIn(b"235 ", p.stdout)
-        final, cp = self.cram_success(argv, "AUTH", b"334 ", self.env(**self.smtp_envs()["enabled"]), "QUIT")
+        final, cp = self.cram_success(argv, "AUTH", b"334 ", self.env(**self.auth_envs()["enabled"]), "QUIT")
         self.assertTrue(final.startswith(b"235 "), final)
         self.check_log(cp.stderr, "smtp cram success")
 
     # ---- POP3 ----
-
-    def pop3_envs(self):
-        m = D["modules"]["command"]
-        return {
-            "enabled": dict(CVM_SASL_PLAIN=m["pw"], CVM_SASL_CRAM_MD5=m["cram"]),
-            "not-configured": {},
-            "requires-tls": dict(CVM_SASL_PLAIN=m["pw"], CVM_SASL_CRAM_MD5=m["cram"], AUTH_REQUIRES_TLS=1),
-        }
 
     def test_pop3(self):
         if os.geteuid() != 0:
@@ -129,12 +122,12 @@ class LogMasking(unittest.TestCase):
             ("user-pass-wrong", ["USER alice", b"PASS ".decode() + WRONG.decode()]),
             ("user-pass-right", ["USER alice", "PASS " + PASSWORD.decode()]),
         ]
-        for ename, extra in self.pop3_envs().items():
+        for ename, extra in self.auth_envs().items():
             for name, lines in scripts:
                 with self.subTest(env=ename, script=name):
                     p = self.pipelined(argv, lines, self.env(**extra), "QUIT")
                     self.check_log(p.stderr, f"pop3 {ename} {name}")
-        final, cp = self.cram_success(argv, "AUTH", b"+ ", self.env(**self.pop3_envs()["enabled"]), "QUIT")
+        final, cp = self.cram_success(argv, "AUTH", b"+ ", self.env(**self.auth_envs()["enabled"]), "QUIT")
         self.assertEqual(final, tb.EXECUTED)
         self.check_log(cp.stderr, "pop3 cram success")
 

@@ -205,7 +205,7 @@ class QueuedirTest(TempDirTest):
 
 class EchoBackendTest(unittest.TestCase):
     def test_params_and_count(self):
-        # (An empty recipient is refused before the back end since issue 10.)
+        # (an empty recipient is refused before any plugin: issue 10)
         data = b"MAIL FROM:<a@b> X=1  Y\nRCPT TO:<c@d> Z\nDATA\nabc\n.\n"
         p = mailfront(["smtp", "echo", "accept"], data)
         r = p.stdout.decode().split("\r\n")

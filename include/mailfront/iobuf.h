@@ -16,6 +16,27 @@
 #include <stddef.h>
 #include "str.h"
 
+/* The functions are exported by the driver under mf_ names: bglibs has
+ * functions of the same names with other structures, and a plugin linked
+ * with libbg must keep getting libbg's for its own use (issue 10).  Source
+ * code uses the names below; these macros map them.  This header and
+ * <bglibs/iobuf.h> cannot be used in the same source file. */
+#define ibuf_init mf_ibuf_init
+#define ibuf_close mf_ibuf_close
+#define ibuf_fill mf_ibuf_fill
+#define ibuf_buffered mf_ibuf_buffered
+#define ibuf_discard mf_ibuf_discard
+#define ibuf_getc mf_ibuf_getc
+#define ibuf_peek mf_ibuf_peek
+#define ibuf_read mf_ibuf_read
+#define ibuf_getline mf_ibuf_getline
+#define obuf_init mf_obuf_init
+#define obuf_close mf_obuf_close
+#define obuf_write mf_obuf_write
+#define obuf_puts mf_obuf_puts
+#define obuf_putc mf_obuf_putc
+#define obuf_flush mf_obuf_flush
+
 struct io_transport
 {
   /* read/write like read(2)/write(2), may return -1 with EAGAIN. */

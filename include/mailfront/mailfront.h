@@ -56,6 +56,25 @@
  *   Responses returned by hooks must outlive the call (static storage).
  *   Strings returned by session_get*() belong to the session; copy them if
  *   kept across hooks that may change them.
+ *
+ * EXPORTED SYMBOLS
+ *   The mailfront program exports exactly the functions and objects
+ *   declared in the headers of include/mailfront/ (the list is
+ *   src/core/exports.map) and nothing else:
+ *     this header: getprotoenv, UNKNOWN, program, handle_*, respond*,
+ *       backend_data_block, scratchfile, load_plugin, load_backend,
+ *       switch_backend, get_netstring*, queuedir_*, session_*, msg1-msg4,
+ *       warn1, warn2;
+ *     responses.h: resp_*, number_ok, response_ok;
+ *     str.h: bglibs' str_alloc, str_free, str_truncate, str_copy*,
+ *       str_cat*, str_lower, str_diffs, str_findnext, str_findprev (with
+ *       bglibs' behaviour), and str_case_diffs;
+ *     iobuf.h: the ibuf and obuf functions, exported as mf_ibuf_* and
+ *       mf_obuf_* (the header maps the names), so that a plugin linked
+ *       with bglibs keeps libbg's own.
+ *   A module exports only its entry object (plugin, backend, protocol).
+ *   Plugins built against the original (with libbg) load: see
+ *   docs/plugin-compat.md.
  */
 #ifndef MAILFRONT_MAILFRONT_H
 #define MAILFRONT_MAILFRONT_H
@@ -63,7 +82,14 @@
 #include "responses.h"
 #include "constants.h"
 #include "str.h"
-#include "iobuf.h"
+/* The I/O buffers: only their names here (identical redeclarations, so that
+ * a plugin may also include bglibs' <bglibs/iobuf.h> or <bglibs/cdb.h>);
+ * code that calls the ibuf and obuf functions includes <mailfront/iobuf.h>
+ * (not together with <bglibs/iobuf.h>). */
+struct ibuf;
+struct obuf;
+typedef struct ibuf ibuf;
+typedef struct obuf obuf;
 
 #define FLAG_NEED_FILE (1<<0)
 /* PLUGIN_VERSION stays 3, upstream's value, so that a plugin which uses
@@ -172,6 +198,9 @@ extern const char* getprotoenv(const char* name);
 
 /* The string "unknown". */
 extern const char UNKNOWN[];
+/* "mailfront": the program name that bglibs' msg functions print (plugins
+ * built against the original log through libbg, which reads it). */
+extern const char program[];
 
 /* Handler steps, called by protocol modules (see HOOK ORDER). */
 extern const response* handle_helo(str* host, str* capabilities);
@@ -246,13 +275,17 @@ extern const char* session_getstr(const char* name);
 extern void session_setnum(const char* name, unsigned long value);
 extern void session_setstr(const char* name, const char* value);
 
-/* Logging to stderr as `mailfront[PID]: TEXT` (one line per call). */
+/* Logging to stderr as `mailfront[PID]: TEXT` (one line per call).  When
+ * bglibs' <bglibs/msg.h> is included first, its macros of the same names
+ * are used instead (as by the original's plugins). */
+#ifndef MSG__H__
 extern void msg1(const char* a);
 extern void msg2(const char* a, const char* b);
 extern void msg3(const char* a, const char* b, const char* c);
 extern void msg4(const char* a, const char* b, const char* c, const char* d);
 extern void warn1(const char* a);
 extern void warn2(const char* a, const char* b);
+#endif
 
 /* Extensions of this implementation (not in upstream's ABI). */
 /* The protocol name session_protocol() reports from now on (a string of

@@ -8,6 +8,7 @@
  * the string grows with the bytes that actually arrive (at most
  * NETSTRING_STEP at a time), never to the length a peer announces. */
 #include <mailfront/mailfront.h>
+#include <mailfront/iobuf.h>
 #include <stdlib.h>
 
 #define NETSTRING_MAX_DFLT (1ul << 20)

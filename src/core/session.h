@@ -15,6 +15,7 @@
 #define MF_SESSION_H
 
 #include <mailfront/mailfront.h>
+#include <mailfront/iobuf.h>
 
 struct kv { char* name; char* value; unsigned long num; };
 struct kvlist { struct kv* v; unsigned n, cap; };

@@ -16,6 +16,7 @@
  * State: one struct per process (the plugin ABI has no context pointer);
  * the exchange state lives on the stack of the command function. */
 #include <mailfront/mailfront.h>
+#include <mailfront/iobuf.h>
 #include "auth/sasl.h"
 
 #include <stdlib.h>

@@ -11,6 +11,7 @@
  * the original, the HELO/EHLO domain and the transaction are forgotten as
  * with the built-in STARTTLS (RFC 3207 4.2). */
 #include <mailfront/mailfront.h>
+#include <mailfront/iobuf.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

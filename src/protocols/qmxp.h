@@ -31,6 +31,7 @@
 #define MF_QMXP_H
 
 #include <mailfront/mailfront.h>
+#include <mailfront/iobuf.h>
 #include "lib/log.h"
 #include "lib/progenv.h"
 #include <stdio.h>

@@ -13,6 +13,7 @@
 #define MF_RELAY_H
 
 #include <mailfront/mailfront.h>
+#include <mailfront/iobuf.h>
 #include "backends/relay/wire.h"
 
 struct tls;

@@ -1,0 +1,1 @@
+tcprules_lookup_LIBS = -lcdb

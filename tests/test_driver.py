@@ -98,7 +98,7 @@ VARIANTS = {
     "plugin-nosym": ["NOSYM"],
     "plugin-tcmds": ["CMDS"],
     "backend-thelo": ["KIND_BACKEND"],
-    "backend-tabi": ["KIND_BACKEND", "VERSION=4"],
+    "backend-tabi": ["KIND_BACKEND", "VERSION=5"],
     "backend-nosym": ["NOSYM"],
     "protocol-tabi": ["KIND_PROTOCOL", "VERSION=2"],
     "protocol-nosym": ["NOSYM"],

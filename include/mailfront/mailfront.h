@@ -1,4 +1,5 @@
-/* mailfront/mailfront.h -- the module ABI of mailfront (version 3).
+/* mailfront/mailfront.h -- the module ABI of mailfront (version 4; version 3
+ * plugins and back ends load unchanged).
  *
  * This one header is enough to write a plugin, a backend or a protocol.
  * It is source compatible with upstream mailfront's header of the same
@@ -15,9 +16,10 @@
  *   `cc -shared -fPIC` and leave them unresolved.
  *
  * HOOK ORDER (SMTP)
- *   init once; HELO/EHLO: reset, helo; MAIL: reset, sender; RCPT:
+ *   load once per configuration; per session: session_open (version 4),
+ *   init; HELO/EHLO: reset, helo; MAIL: reset, sender; RCPT:
  *   recipient; DATA: data_start, data_block x n, message_end; reset at
- *   exit.  QMQP/QMTP per message: reset, data_start, data_block x n,
+ *   exit, then session_close.  QMQP/QMTP per message: reset, data_start, data_block x n,
  *   sender, recipient x n, message_end.
  *
  * CHAIN RULE (one step)
@@ -55,7 +57,12 @@
 #include "iobuf.h"
 
 #define FLAG_NEED_FILE (1<<0)
+/* PLUGIN_VERSION stays 3, upstream's value, so that a plugin which uses
+ * none of the version-4 fields still loads into upstream mailfront too;
+ * a plugin that fills in a version-4 field sets .version =
+ * PLUGIN_VERSION_4.  The core accepts both. */
 #define PLUGIN_VERSION 3
+#define PLUGIN_VERSION_4 4
 #define PROTOCOL_VERSION 3
 
 /* A command added to SMTP by a plugin or backend.  Matching is
@@ -72,9 +79,30 @@ struct command
   int (*fn_hasparam)(str* param);
 };
 
-/* A plugin, or a backend.  Every field but version may be 0.  next and
- * name are filled in by the core.  The flags of every loaded module are
- * or-ed into the session's flags. */
+/* A plugin, or a backend.  Every field but version may be 0.  The core
+ * never writes to a module's object: next and name are kept for source
+ * compatibility and are not used (a plugin's name is the one it was
+ * loaded by).  The flags of every loaded module are or-ed into the
+ * session's flags.
+ *
+ * VERSION 4 (PLUGIN_VERSION_4) adds the fields after message_end; the core
+ * reads them only when version is 4, so a version-3 object (which ends at message_end,
+ * e.g. a binary plugin built for mailfront 2.x) loads unchanged.
+ *   load          once when the configuration is loaded (mf_load), before
+ *                 any session: parse rule files, certificates, ... once.
+ *                 An error aborts loading.  In a listener this runs in the
+ *                 parent; keep what it builds read-only afterwards.
+ *   reload        on SIGHUP of a listener (mf_reload): rebuild what load
+ *                 built.  On an error the listener keeps running and
+ *                 logs it; the plugin must then keep its old state.
+ *   session_open  at the start of every session, before init: set *ctx to
+ *                 the plugin's per-session state (or leave it NULL).  An
+ *                 error ends the session like an init error.
+ *   session_close at the end of every session that was opened (after
+ *                 the final reset): free ctx.
+ *   Hooks find their context with plugin_context(&plugin) (or
+ *   &backend): per-session state without statics, so one process can
+ *   run many sessions one after another. */
 struct plugin
 {
   unsigned version;
@@ -90,7 +118,16 @@ struct plugin
   const response* (*data_start)(int fd);
   const response* (*data_block)(const char* bytes, unsigned long len);
   const response* (*message_end)(int fd);
+  /* version 4 */
+  const response* (*load)(void);
+  const response* (*reload)(void);
+  const response* (*session_open)(void** ctx);
+  void (*session_close)(void* ctx);
 };
+
+/* The per-session context the session_open hook of `self` set, or NULL
+ * (also for a version-3 module or outside a session). */
+extern void* plugin_context(const struct plugin* self);
 
 /* A wire protocol.  name appears in Received: headers.  respond_line
  * encodes one reply line (final = last line of the reply) and returns 0 on

@@ -67,15 +67,17 @@ static int has_hook(const struct plugin* p, enum hook h)
 static const response* chain(struct session* s, enum hook h, struct args* x, int* any)
 {
   const response* kept = 0;
-  int trace = (s->debug & 1) && h != H_DATA_BLOCK;
+  int trace = (s->cfg->debug & 1) && h != H_DATA_BLOCK;
   if (any) *any = 0;
   if (trace) log_parts(LOG_DEBUG, "Calling plugin hook: ", hook_names[h], 0, 0);
-  for (struct plugin* p = s->plugins; p; p = p->next) {
+  const struct mf_plist* l = &s->cfg->plugins;
+  for (unsigned i = 0; i < l->n; i++) {
+    const struct plugin* p = l->v[i].p;
     int has;
-    if (trace && has_hook(p, h)) log_parts(LOG_DEBUG, "Calling plugin: ", p->name, 0, 0);
+    if (trace && has_hook(p, h)) log_parts(LOG_DEBUG, "Calling plugin: ", l->v[i].name, 0, 0);
     const response* r = call(p, h, x, &has);
     if (!r) continue;
-    if (trace) log_fmt(LOG_DEBUG, "Plugin %s returned %u:%s", p->name, r->number, r->message ? r->message : "(null)");
+    if (trace) log_fmt(LOG_DEBUG, "Plugin %s returned %u:%s", l->v[i].name, r->number, r->message ? r->message : "(null)");
     if (any) *any = 1;
     if (is_error(r)) return r;
     if (r->number & RESPONSE_FINAL) return r;
@@ -100,7 +102,6 @@ const response* handle_reset(void)
   return chain(s, H_RESET, &x, 0);
 }
 
-const response* handle_init(void);
 const response* handle_init(void)
 {
   struct session* s = session_current();
@@ -170,8 +171,9 @@ void handle_data_bytes(const char* bytes, unsigned len)
   int has;
   if (s->data_error) return;
   struct args x = {0, 0, s->fd, bytes, len};
-  for (struct plugin* p = s->plugins; p; p = p->next) {
-    const response* r = call(p, H_DATA_BLOCK, &x, &has);
+  const struct mf_plist* l = &s->cfg->plugins;
+  for (unsigned i = 0; i < l->n; i++) {
+    const response* r = call(l->v[i].p, H_DATA_BLOCK, &x, &has);
     if (is_error(r)) {
       handle_reset();
       s->data_error = r;

@@ -23,9 +23,25 @@ static long long mono_ms(void)
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static unsigned env_uint(const char* name, unsigned dflt)
+const char* envlist_get(char** env, const char* name)
 {
-  const char* v = getenv(name);
+  if (!env) return getenv(name);
+  size_t nlen = strlen(name);
+  for (; *env; env++)
+    if (strncmp(*env, name, nlen) == 0 && (*env)[nlen] == '=') return *env + nlen + 1;
+  return 0;
+}
+
+/* NAME from the extra environment, else the process environment. */
+static const char* outer_getenv(const struct session* s, const char* name)
+{
+  const char* v = s && s->extra_env ? envlist_get(s->extra_env, name) : 0;
+  return v ? v : getenv(name);
+}
+
+static unsigned env_uint(const struct session* s, const char* name, unsigned dflt)
+{
+  const char* v = outer_getenv(s, name);
   if (!v || !*v) return dflt;
   unsigned long n = 0;
   for (; *v; v++) {
@@ -36,17 +52,25 @@ static unsigned env_uint(const char* name, unsigned dflt)
   return n ? (unsigned)n : dflt;
 }
 
-int session_init(struct session* s)
+int session_init(struct session* s, struct mf_config* cfg, int in_fd, int out_fd, char** env)
 {
   memset(s, 0, sizeof *s);
   s->fd = -1;
-  if (ibuf_init(&s->in, 0, 16384) < 0 || obuf_init(&s->out, 1, 8192) < 0) return -1;
-  unsigned t = env_uint("TIMEOUT", 1200);
+  s->cfg = cfg;
+  s->extra_env = env;
+  if (cfg) {
+    s->protocol = cfg->protocol;
+    s->backend = cfg->backend;
+    s->flags = cfg->flags;
+  }
+  if (ibuf_init(&s->in, in_fd, 16384) < 0) return -1;
+  if (obuf_init(&s->out, out_fd, 8192) < 0) { ibuf_close(&s->in); return -1; }
+  unsigned t = env_uint(s, "TIMEOUT", 1200);
   s->in.timeout_ms = s->out.timeout_ms = t * 1000;
   s->in.deadline_ms = s->out.deadline_ms = &s->deadline_ms;
   s->in.tie = &s->out;
   current = s;
-  session_set_timeout(env_uint("SESSION_TIMEOUT", 86400));
+  session_set_timeout(env_uint(s, "SESSION_TIMEOUT", 86400));
   return 0;
 }
 
@@ -70,21 +94,24 @@ void session_free(struct session* s)
   free(s->env);
   kv_free(&s->strs);
   kv_free(&s->nums);
-  free(s->commands);
-  str_free(&s->errmsg);
+  str_free(&s->err.text);
   ibuf_close(&s->in);
   obuf_close(&s->out);
   if (current == s) current = 0;
 }
 
+const response* errbuf_set(struct errbuf* e, unsigned number, const char* a, const char* b, const char* c)
+{
+  e->text.len = 0;
+  if (!str_cat3s(&e->text, a ? a : "", b ? b : "", c ? c : "")) return &resp_oom;
+  e->r.number = number;
+  e->r.message = e->text.s;
+  return &e->r;
+}
+
 const response* session_error(unsigned number, const char* a, const char* b, const char* c)
 {
-  struct session* s = current;
-  s->errmsg.len = 0;
-  if (!str_cat3s(&s->errmsg, a ? a : "", b ? b : "", c ? c : "")) return &resp_oom;
-  s->err.number = number;
-  s->err.message = s->errmsg.s;
-  return &s->err;
+  return current ? errbuf_set(&current->err, number, a, b, c) : &resp_internal;
 }
 
 ibuf* session_input(void) { return &current->in; }
@@ -104,7 +131,7 @@ const char* session_getenv(const char* name)
   if (current)
     for (unsigned i = 0; i < current->nenv; i++)
       if (env_match(current->env[i], name, nlen)) return current->env[i] + nlen + 1;
-  return getenv(name);
+  return outer_getenv(current, name);
 }
 
 /* Decimal value of v if it is all digits and > 0, else 0. */
@@ -124,7 +151,7 @@ static unsigned long digits(const char* v)
 unsigned long session_getenvu(const char* name)
 {
   size_t nlen = strlen(name);
-  unsigned long best = digits(getenv(name));
+  unsigned long best = digits(outer_getenv(current, name));
   if (current)
     for (unsigned i = 0; i < current->nenv; i++)
       if (env_match(current->env[i], name, nlen)) {
@@ -151,7 +178,7 @@ unsigned long session_getenvu_dflt(const char* name, unsigned long dflt)
         if (all_digits(v)) return strtoul(v, 0, 10);
         break;
       }
-  const char* p = getenv(name);
+  const char* p = outer_getenv(current, name);
   return all_digits(p) ? strtoul(p, 0, 10) : dflt;
 }
 
@@ -292,12 +319,12 @@ void session_delnum(const char* name) { if (current) kv_del(&current->nums, name
 
 const char* getprotoenv(const char* name)
 {
-  const char* proto = getenv("PROTO");
+  const char* proto = outer_getenv(current, "PROTO");
   if (!proto || !*proto) proto = "TCP";
   if (!name || !*name) return proto;
   str var = {0, 0, 0};
   if (!str_cat2s(&var, proto, name)) return 0;
-  const char* v = getenv(var.s);
+  const char* v = outer_getenv(current, var.s);
   str_free(&var);
   return v && *v ? v : 0;
 }

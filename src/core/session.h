@@ -1,11 +1,16 @@
-/* session.h -- the driver's per-connection state.
+/* session.h -- the driver's configuration and per-connection state.
  *
- * One `struct session` holds everything a connection needs: the loaded
- * modules, the session environment, the string and number tables, the
- * temporary message file, the client streams and the deadlines.  The ABI of
- * upstream mailfront has no session argument in its hooks, so the core keeps
- * one pointer to the current session (session_current); every exported
- * accessor works on it.  Owned by main; freed by session_free. */
+ * struct mf_config (built once by mf_load) owns the loaded modules: the
+ * protocol, the back end, the ordered plugin list and the command table.
+ * struct session (one per mf_session) holds what a connection needs: the
+ * configuration it runs with, the active back end, the session
+ * environment, the string and number tables, the temporary message file,
+ * the client streams, the deadlines and the modules' per-session contexts.
+ *
+ * The ABI of upstream mailfront has no session argument in its hooks, so
+ * the core keeps one pointer to the current session (session_current,
+ * set by session_init, cleared by session_free); the exported accessors
+ * work on it.  Core functions take the session explicitly. */
 #ifndef MF_SESSION_H
 #define MF_SESSION_H
 
@@ -14,33 +19,57 @@
 struct kv { char* name; char* value; unsigned long num; };
 struct kvlist { struct kv* v; unsigned n, cap; };
 
-struct session
+/* A response whose text is built at run time (dynamic error replies). */
+struct errbuf { str text; response r; };
+const response* errbuf_set(struct errbuf* e, unsigned number, const char* a, const char* b, const char* c);
+
+/* One loaded plugin: the module's object and the name it was loaded by. */
+struct mf_entry { struct plugin* p; char* name; };
+struct mf_plist { struct mf_entry* v; unsigned n, cap; };
+
+struct mf_config
 {
   struct protocol* protocol;
   struct plugin* backend;
-  struct plugin* plugins;          /* ordered list, linked by ->next */
+  struct mf_plist plugins;         /* in call order */
   unsigned flags;                  /* or of every loaded module's flags */
   unsigned debug;                  /* $MSG_DEBUG */
+  struct command* commands;        /* backend's then plugins' commands */
+  struct errbuf err;               /* load-time error texts */
+};
+
+struct session
+{
+  struct mf_config* cfg;
+  struct protocol* protocol;
+  struct plugin* backend;          /* cfg's, or one switch_backend chose */
+  unsigned flags;                  /* cfg's, plus switched back ends' */
+  void** ctx;                      /* per-session contexts: [0] back end, [1+i] plugin i */
+  unsigned nopened;                /* how many of those were opened */
+  char** extra_env;                /* mf_session's env, before the process's */
   int fd;                          /* temporary message file, or -1 */
   const response* data_error;      /* stored error of the current message */
   char** env; unsigned nenv, capenv; /* session environment, NAME=VALUE */
   struct kvlist strs, nums;
-  struct command* commands;        /* backend's then plugins' commands */
   ibuf in; obuf out;
   long long deadline_ms;           /* whole-session deadline (monotonic) */
-  str errmsg;                      /* text of dynamic error responses */
-  response err;
-  int exit_registered;
+  struct errbuf err;               /* text of dynamic error responses */
 };
 
 struct session* session_current(void);
-int session_init(struct session* s);
+/* Set up s on in_fd/out_fd with cfg (may be NULL before loading) and the
+ * extra environment env (may be NULL); s becomes the current session.
+ * -1 when memory is short. */
+int session_init(struct session* s, struct mf_config* cfg, int in_fd, int out_fd, char** env);
 void session_free(struct session* s);
-/* Arm the whole-session limit, seconds from now. */
 
-/* Whether the whole-session limit has passed. */
-
-/* A response with a formatted message kept in the session. */
+/* A response with a formatted message kept in the current session. */
 const response* session_error(unsigned number, const char* a, const char* b, const char* c);
 
+/* NAME's value in a NULL-terminated NAME=VALUE list; env NULL: the
+ * process environment. */
+const char* envlist_get(char** env, const char* name);
+
+/* The init step (plugins, then the back end). */
+const response* handle_init(void);
 #endif

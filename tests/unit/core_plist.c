@@ -5,20 +5,22 @@
 #include "../../src/core/builtins.c"
 #include "../../src/core/modules.c"
 
-static const char* order(struct session* s)
+static const char* order(struct mf_config* s)
 {
   static char buf[512];
   buf[0] = 0;
-  for (struct plugin* p = s->plugins; p; p = p->next) {
+  for (unsigned i = 0; i < s->plugins.n; i++) {
     if (buf[0]) strcat(buf, " ");
-    strcat(buf, p->name);
+    strcat(buf, s->plugins.v[i].name);
   }
   return buf;
 }
 
-static int is(struct session* s, const char* list, const char* want)
+static const char* dir = "/nonexistent-dir";
+
+static int is(struct mf_config* s, const char* list, const char* want)
 {
-  const response* r = plugins_apply(s, list);
+  const response* r = plugins_apply(s, dir, list);
   if (r) return 0;
   if (strcmp(order(s), want) != 0) { printf("# got '%s' want '%s'\n", order(s), want); return 0; }
   return 1;
@@ -26,9 +28,8 @@ static int is(struct session* s, const char* list, const char* want)
 
 int main(void)
 {
-  struct session s;
-  setenv("MODULE_PATH", "/nonexistent-dir", 1);
-  session_init(&s);
+  struct mf_config s;
+  memset(&s, 0, sizeof s);
   CHECK(is(&s, "accept", "accept"), "plain name appends");
   CHECK(is(&s, "reject:relayclient", "accept reject relayclient"), "colon list appends in order");
   CHECK(is(&s, "+require-auth", "require-auth accept reject relayclient"), "+name prepends");
@@ -41,11 +42,12 @@ int main(void)
   CHECK(is(&s, "-*", ""), "-* empties the list");
   CHECK(is(&s, "force-file", "force-file") && (s.flags & FLAG_NEED_FILE), "flags are or-ed in");
   CHECK(is(&s, "-force-file", "") && (s.flags & FLAG_NEED_FILE), "removing keeps the flags");
-  const response* r = plugins_apply(&s, "accept:no-such-plugin:reject");
+  const response* r = plugins_apply(&s, dir, "accept:no-such-plugin:reject");
   CHECK(r && r->number == 451 && strncmp(r->message, "4.3.0 Error loading plugin no-such-plugin: /nonexistent-dir/plugin-no-such-plugin.so: ", 84) == 0,
         "missing module: 451 with the loader's error");
   CHECK(strcmp(order(&s), "accept") == 0, "elements before the failure stay loaded");
   CHECK(builtin_plugin("Accept") == 0, "names are case-sensitive");
-  session_free(&s);
+  plugins_free(&s.plugins);
+  str_free(&s.err.text);
   return done();
 }

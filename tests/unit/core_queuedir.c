@@ -43,7 +43,7 @@ int main(void)
   snprintf(top, sizeof top, "%s", mkdtemp(tmpl));
   snprintf(path, sizeof path, "%s/tmp", top); mkdir(path, 0700);
   snprintf(path, sizeof path, "%s/new", top); mkdir(path, 0700);
-  session_init(&s);
+  session_init(&s, 0, 0, 1, 0);
   str a = S("a@b"), r1 = S("c@d"), r2 = S(""), none = {0, 0, 0};
 
   unsetenv("QUEUEDIR");

@@ -22,6 +22,7 @@ import select
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import tempfile
@@ -620,6 +621,58 @@ class ProcessTest(TempDirTest):
         finally:
             os.killpg(p.pid, signal.SIGTERM)
             self.assertEqual(p.wait(timeout=TIMEOUT), 0)
+
+    def make_cert(self, cn):
+        pem = os.path.join(self.tmp, cn + ".pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                        "-nodes", "-days", "2", "-subj", "/CN=" + cn, "-keyout", pem + ".key", "-out", pem],
+                       check=True, capture_output=True, timeout=60)
+        with open(pem) as f:
+            cert = f.read()
+        with open(pem + ".key") as f:
+            both = cert + f.read()
+        return cert, both
+
+    def served_cert(self, port):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with connect(port) as s:
+            self.assertTrue(read_until(s, b"\r\n").startswith(b"220 "))
+            s.sendall(b"EHLO c\r\n")
+            self.assertIn(b"STARTTLS", read_until(s, b"250 "))
+            s.sendall(b"STARTTLS\r\n")
+            self.assertTrue(read_until(s, b"\r\n").startswith(b"220 "))
+            with ctx.wrap_socket(s) as t:
+                der = t.getpeercert(binary_form=True)
+                t.sendall(b"QUIT\r\n")
+                self.assertTrue(t.recv(100).startswith(b"221"))
+        return ssl.DER_cert_to_PEM_cert(der).strip()
+
+    def test_tls_loaded_once_and_on_sighup(self):
+        cert_a, pem_a = self.make_cert("a.test")
+        cert_b, pem_b = self.make_cert("b.test")
+        path = os.path.join(self.tmp, "server.pem")
+        with open(path, "w") as f:
+            f.write(pem_a)
+        d = Daemon((["-H"], ["smtp", "echo", "accept"]), env=env_for(TLS_CERTFILE=path))
+        try:
+            self.assertEqual(self.served_cert(d.port), cert_a.strip())
+            with open(path, "w") as f:
+                f.write(pem_b)
+            # loaded once: a changed file alone changes nothing
+            self.assertEqual(self.served_cert(d.port), cert_a.strip())
+            os.kill(d.proc.pid, signal.SIGHUP)
+            d.wait_log(r"reload: done")
+            self.assertEqual(self.served_cert(d.port), cert_b.strip())
+            with open(path, "w") as f:
+                f.write("not a certificate\n")
+            os.kill(d.proc.pid, signal.SIGHUP)
+            d.wait_log(r"reload: TLS credentials kept: TLS init failed")
+            self.assertEqual(self.served_cert(d.port), cert_b.strip())
+        finally:
+            self.assertEqual(d.stop(), 0)
+        assert_clean(self, d.log())
 
     def test_usage(self):
         p = subprocess.run([MAILFRONTD, "127.0.0.1", "0", "smtp"], env=env_for(),

@@ -11,6 +11,7 @@
 #include "daemon/notify.h"
 #include "core/mf.h"
 #include "lib/log.h"
+#include "lib/tls.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -134,6 +135,9 @@ int main(int argc, char** argv)
     if (!o.rules_optional) return fatal(err.s, 0);
     log_fmt(LOG_WARN, "%s (allowed without rules: -X)", err.s);
   }
+  /* TLS credentials once, shared by the children; if they do not load,
+   * each session tries (and logs) as under tcpserver. */
+  if (tls_preload(NULL, &err) < 0) log_fmt(LOG_WARN, "%s", err.s);
   if (o.print_port) {
     printf("%u\n", listen_port(&s.ls));
     fflush(stdout);

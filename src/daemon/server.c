@@ -12,8 +12,8 @@
  *
  * Signals are turned into flags and a byte on the self-pipe; the loop
  * handles them: SIGCHLD reaps (one `end` line per session), SIGHUP
- * reloads (rules, then the modules' reload hooks; a failure keeps the old
- * state), SIGTERM/SIGINT close the listeners and wait for the sessions
+ * reloads (rules, TLS credentials, then the modules' reload hooks; a
+ * failure keeps the old state), SIGTERM/SIGINT close the listeners and wait for the sessions
  * for -G seconds, then send them SIGTERM, and SIGKILL 5 s later.
  *
  * Logs (stderr, `mailfrontd[PID]: ` lines, key=value): start, end,
@@ -24,6 +24,7 @@
 #include "core/mf.h"
 #include "lib/log.h"
 #include "lib/progenv.h"
+#include "lib/tls.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -287,6 +288,7 @@ static void reload(struct server* s)
   const response* r = 0;
   notify_reloading();
   if (server_load_rules(s, &err) < 0) log_fmt(LOG_ERR, "reload: rules kept: %s", err.s);
+  if (tls_preload(NULL, &err) < 0) log_fmt(LOG_ERR, "reload: TLS credentials kept: %s", err.s);
   if (mf_reload(s->cfg, &r) < 0)
     log_fmt(LOG_ERR, "reload: modules kept their state: %s", r && r->message ? r->message : "error");
   else

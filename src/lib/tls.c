@@ -20,6 +20,7 @@ struct tls_impl
   int (*active)(const struct tls*);
   int (*close)(struct tls*);
   void (*free)(struct tls*);
+  int (*preload)(const char* (*)(const char*), str*);
 };
 
 static struct tls_impl impl;
@@ -35,10 +36,11 @@ static int load(str* err)
   void* h = dlopen(path.s, RTLD_NOW | RTLD_LOCAL);
   str_free(&path);
   static const char* const names[] = {
-    "tls_prepare", "tls_start", "tls_get_info", "tls_params", "tls_active", "tls_close", "tls_free"
+    "tls_prepare", "tls_start", "tls_get_info", "tls_params", "tls_active", "tls_close", "tls_free",
+    "tls_preload"
   };
-  void* f[7];
-  for (int i = 0; h && i < 7; i++)
+  void* f[8];
+  for (int i = 0; h && i < 8; i++)
     if (!(f[i] = dlsym(h, names[i]))) { h = 0; break; }
   if (!h) {
     const char* e = dlerror();
@@ -54,6 +56,7 @@ static int load(str* err)
   *(void**)&impl.active = f[4];
   *(void**)&impl.close = f[5];
   *(void**)&impl.free = f[6];
+  *(void**)&impl.preload = f[7];
   loaded = 1;
   return 0;
 }
@@ -65,6 +68,15 @@ struct tls* tls_prepare(const char* (*getenv_fn)(const char* name), str* err)
   if (!cert || !*cert) return 0;
   if (load(err) < 0) return 0;
   return impl.prepare(getenv_fn, err);
+}
+
+int tls_preload(const char* (*getenv_fn)(const char* name), str* err)
+{
+  const char* cert = getenv_fn ? getenv_fn("TLS_CERTFILE") : getenv("TLS_CERTFILE");
+  err->len = 0;
+  if (!cert || !*cert) return 0;
+  if (load(err) < 0) return -1;
+  return impl.preload(getenv_fn, err);
 }
 
 int tls_start(struct tls* t, ibuf* in, obuf* out, unsigned long* dropped, str* err)

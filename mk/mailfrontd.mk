@@ -3,6 +3,10 @@
 # its parsers are tests/unit/proxy_parse.c and tcprules_lookup.c.
 tcprules_lookup_LIBS = -lcdb
 
+# This file is included before the Makefile's `all`: keep `all` the goal
+# of a plain `make` (and of `make asan`) although a rule comes first here.
+.DEFAULT_GOAL := all
+
 DAEMON_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(wildcard src/daemon/*.c))
 DAEMON_CORE_OBJ := $(filter-out $(BUILD)/obj/core/main.o,$(CORE_OBJ))
 

@@ -14,8 +14,9 @@ installed); without it that column is left out.
 Then: STARTTLS sessions per second (EHLO, STARTTLS, EHLO, QUIT; 8 client
 processes using Python's ssl) for mailfrontd against our mailfront under
 tcpserver; a storm of 10,000 connections (greeting, EHLO, QUIT; 200
-parallel clients) that must see no failure; and the parent's RSS over
-100,000 connections (sampled every 10,000).
+parallel clients) that must see no failure; the parent's RSS over
+100,000 connections (sampled every 10,000); and a slow-client flood from
+127.0.0.2 capped by -C while 127.0.0.1 keeps sending.
 
 Environment: BENCH_ROUNDS (3; the median is shown), BENCH_QUICK=1 (a
 short run), BENCH_POSTFIX_DIR (cache of the unpacked package, default
@@ -257,6 +258,33 @@ def storm_and_rss(load):
         s.stop()
 
 
+def flood(load):
+    """-C: 60 idle connections from 127.0.0.2 while 127.0.0.1 sends mail."""
+    port = harness.free_port()
+    s = Server([harness.bin_path("mailfrontd"), "-q", "-R", "-H", "-c", "100", "-C", "5", "-l", "bench.example",
+                "127.0.0.1", str(port), "smtp", "echo", "accept"], base_env(MODULE_PATH=harness.LIB), port)
+    idle, refused = [], 0
+    try:
+        for _ in range(60):
+            c = socket.socket()
+            c.settimeout(10)
+            c.bind(("127.0.0.2", 0))
+            c.connect(("127.0.0.1", port))
+            first = c.recv(100)
+            if first.startswith(b"421"):
+                refused += 1
+                c.close()
+            else:
+                idle.append(c)
+        _, rate, fails = run_load(load, port, CONC, 200 if QUICK else 1000, 1, 1024)
+        print(f"\n== slow-client flood (-C 5): 60 idle connections from 127.0.0.2: {len(idle)} held, "
+              f"{refused} refused with 421; meanwhile 127.0.0.1: {rate:.1f} msgs/s, failures={fails}")
+    finally:
+        for c in idle:
+            c.close()
+        s.stop()
+
+
 def main():
     if not os.path.exists(harness.bin_path("mailfrontd")):
         sys.exit("build mailfrontd first (make)")
@@ -265,6 +293,7 @@ def main():
     throughput(load, sink)
     starttls()
     storm_and_rss(load)
+    flood(load)
 
 
 if __name__ == "__main__":

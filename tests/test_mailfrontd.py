@@ -596,33 +596,50 @@ class ProcessTest(TempDirTest):
     def test_socket_activation(self):
         tool = shutil.which("systemd-socket-activate")
         self.assertTrue(tool, "systemd-socket-activate is not installed")
-        port = harness.free_port()
+        ports = [harness.free_port(), harness.free_port()]
         env = env_for()
         sets = []
         for k, v in env.items():
             sets += ["-E", "%s=%s" % (k, v)]
         log = tempfile.TemporaryFile()
-        p = subprocess.Popen([tool, "-l", "127.0.0.1:%d" % port] + sets +
+        p = subprocess.Popen([tool, "-l", "127.0.0.1:%d" % ports[0], "-l", "127.0.0.1:%d" % ports[1]] + sets +
                              [MAILFRONTD, "-H", "-l", "mx.test", "-", "-", "smtp", "echo", "envlog", "accept"],
                              env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
         try:
-            harness.wait_port(port)
-            out = session(port, b"QUIT\r\n")
-            self.assertTrue(out.startswith(b"220 mx.test"), out)
-            out = session(port, b"QUIT\r\n")
-            self.assertTrue(out.startswith(b"220 mx.test"), out)
+            for port in ports:
+                harness.wait_port(port)      # a probe session each
+                out = session(port, b"QUIT\r\n")
+                self.assertTrue(out.startswith(b"220 mx.test"), out)
             end = time.time() + TIMEOUT
             text = ""
-            while time.time() < end and text.count("end id=") < 3:   # wait_port's probe too
+            while time.time() < end and text.count("end id=") < 4:
                 log.seek(0)
                 text = log.read().decode("latin-1")
                 time.sleep(0.05)
-            self.assertIn("(socket activation)", text)
-            self.assertEqual(len(re.findall(r"end id=\d+ .*status=0", text)), 3, text)
-            self.assertTrue(envlog(text) and all(e["LISTEN_FDS"] == "(unset)" for e in envlog(text)))
+            self.assertIn("ready listeners=2 (socket activation)", text)
+            self.assertEqual(len(re.findall(r"end id=\d+ .*status=0", text)), 4, text)
+            seen = envlog(text)
+            self.assertEqual(sorted({int(e["TCPLOCALPORT"]) for e in seen}), sorted(ports))
+            self.assertTrue(all(e["LISTEN_FDS"] == "(unset)" for e in seen))
         finally:
             os.killpg(p.pid, signal.SIGTERM)
             self.assertEqual(p.wait(timeout=TIMEOUT), 0)
+
+    def test_sd_notify(self):
+        path = os.path.join(self.tmp, "notify")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as ns:
+            ns.bind(path)
+            ns.settimeout(TIMEOUT)
+            d = Daemon((["-H"], ["smtp", "echo", "accept"]), env=env_for(NOTIFY_SOCKET=path))
+            try:
+                self.assertEqual(ns.recv(4096), b"READY=1")
+                os.kill(d.proc.pid, signal.SIGHUP)
+                self.assertRegex(ns.recv(4096), rb"^RELOADING=1\nMONOTONIC_USEC=\d+$")
+                self.assertEqual(ns.recv(4096), b"READY=1")
+                os.kill(d.proc.pid, signal.SIGTERM)
+                self.assertEqual(ns.recv(4096), b"STOPPING=1")
+            finally:
+                self.assertEqual(d.stop(), 0)
 
     def make_cert(self, cn):
         pem = os.path.join(self.tmp, cn + ".pem")

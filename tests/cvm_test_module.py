@@ -20,6 +20,11 @@ Options:
                   | exit100 (command: reply 0 but exit 100)
   --drop N        UDP: ignore the first N datagrams (tests retries)
   --gids 0        do not send the SUPP_GROUPID fact
+Environment: like a module built with Debian's libcvm, the module runs in
+lookup mode whenever $CVM_LOOKUP_SECRET is set in its environment: the
+password or CRAM-MD5 response is NOT checked (a non-empty value must equal
+the SECRET credential).  This is what makes a leaked lookup secret an
+authentication bypass (test_auth_bypass.py).
 Result codes: 0 success, 100 rejected, 7 missing credential, 2 bad request.
 """
 import hashlib
@@ -96,9 +101,15 @@ class Module:
             return packet(0, bytes(len(rnd)), [(1, "x")])
         acct = c.get(CRED_ACCOUNT, b"").decode("latin-1")
         user = self.users.get(acct)
-        if CRED_PASSWORD in c:
+        env_secret = os.environ.get("CVM_LOOKUP_SECRET")
+        if env_secret:
+            # libcvm's lookup mode: credentials are not checked, the
+            # SECRET must match
+            if c.get(CRED_SECRET) != env_secret.encode():
+                return packet(100, rnd, [])
+        if env_secret is None and CRED_PASSWORD in c:
             ok = user is not None and c[CRED_PASSWORD] == user[1].encode()
-        elif CRED_CHALLENGE in c and CRED_RESPONSE in c:
+        elif env_secret is None and CRED_CHALLENGE in c and CRED_RESPONSE in c:
             if c.get(CRED_RESPONSE_TYPE) != b"CRAM-MD5":
                 return packet(7, rnd, [])
             ok = user is not None and hmac.compare_digest(

@@ -106,6 +106,21 @@ class QmailBackendTest(TempDirTest):
         p, _ = self.qq(QMAILQUEUE=crash)
         self.assertEqual(replies(p.stdout)[6], "451 4.3.0 qmail-queue crashed.")
 
+    def test_deadline_on_qmail_queue(self):
+        """A qmail-queue that never finishes is killed at $QMAILQUEUE_TIMEOUT:
+        the message gets a temporary failure and the session goes on."""
+        hang = os.path.join(self.tmp, "hang.sh")
+        with open(hang, "w") as f:
+            f.write("#!/bin/sh\nexec sleep 60\n")
+        os.chmod(hang, 0o755)
+        for plugins in (("accept",), ("accept", "force-file")):
+            with self.subTest(plugins=plugins):
+                p, _ = self.qq(plugins=plugins, QMAILQUEUE=hang, QMAILQUEUE_TIMEOUT="1")
+                r = replies(p.stdout)
+                self.assertEqual(r[6], "451 4.3.0 qmail-queue timed out.")
+                self.assertEqual(r[7], "221 2.0.0 Good bye.")
+                self.assertEqual(p.returncode, 0)
+
     def test_session_env_reaches_queue(self):
         dump = os.path.join(self.tmp, "env")
         p, _ = self.qq(QQ_ENVDUMP=dump, HELLO_VAR="x1")

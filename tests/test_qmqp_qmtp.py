@@ -718,6 +718,13 @@ DELIBERATE = [
     ("qmqp", qmqp_message(b"x\n", b"a@b\0c@d", [b"e@f"]), ["accept"], ns(b"D5.1.7 Sender address contains a NUL byte."), 0),
     # Addresses above the limit (4096 bytes by default) are refused here.
     ("qmtp", qmtp_message(b"x\n", b"a@b", [b"r" * 5000]), ["accept"], ns(b"D5.1.3 Recipient address too long."), 0),
+    # An empty recipient (no null forward-path; the end of the list in a
+    # NUL-separated envelope) is refused before any plugin; the original
+    # passes it to the plugins (and accept takes it).
+    ("qmqp", b"1:4:ab\nc,0:,0:,,", ["accept"], ns(b"D5.1.2 Recipient address may not be empty"), 0),
+    ("qmtp", b"4:\nab\n,3:a@b,3:0:,,", ["accept"], ns(b"D5.1.2 Recipient address may not be empty"), 0),
+    ("qmtp", b"4:\nab\n,3:a@b,9:3:c@d,0:,,", ["accept"], ns(b"D5.1.2 Recipient address may not be empty"), 0),
+    ("qmtp", b"4:\nab\n,3:a@b,4:00:,,", ["accept"], ns(b"D5.1.2 Recipient address may not be empty"), 0),
 ]
 
 # Inputs where only the replies must match: with a damaged end of the QMTP
@@ -741,12 +748,12 @@ def differential_corpus():
     qmqp_inputs = [b"", b"x", b"10:", b"10:5", b"10:0:", b"10:x", M_QMQP, M_QMQP[:-1], M_QMQP[:-2],
                    b"10:4:ab\nc,3:a@b,3:c@", b"10:4:ab\nc,3:a@b,3", b"10:4:ab\nc,3:a@b", b"10:4:ab\nc",
                    b"10:4:ab\nc;", b"10:4:ab\n", b"10:4:ab\nc,3:a@b;", b"10:4:ab\nc,3:a@b,3x",
-                   b"10:4:ab\nc,3:a@b,,", b"1:004:ab\nc,3:a@b,03:c@d,,", b"1:4:ab\nc,0:,0:,,",
+                   b"10:4:ab\nc,3:a@b,,", b"1:004:ab\nc,3:a@b,03:c@d,,",
                    b"1:4:ab\nc,3:a@b,3:c@d,x", M_QMQP + M_QMQP]
     qmtp_tails = [b"6:3:c@d,,", b"6:4:c@d,,", b"6:3:c@dx,", b"7:3:c@d,x,", b"7:3:c@d,3,", b"8:3:c@d,3:,",
-                  b"2:0:,", b"0:,", b"3:0:,,", b"6:5:c@d,,", b"5:3:c@d,", b"6:03:c@,,", b"2:3:,", b"1:3,",
-                  b"6:3:c@dxy", b"1:0,", b"1:x,", b"9:3:c@d,0:,,", b"3:0:x,", b"7:3:c@d,0,",
-                  b"4:00:,,", b"6:3:c@d", b"6:3:c@d;", b"6:3xc@d,,", b"6:9:c@d,,", b"6:",
+                  b"2:0:,", b"0:,", b"6:5:c@d,,", b"5:3:c@d,", b"6:03:c@,,", b"2:3:,", b"1:3,",
+                  b"6:3:c@dxy", b"1:0,", b"1:x,", b"3:0:x,", b"7:3:c@d,0,",
+                  b"6:3:c@d", b"6:3:c@d;", b"6:3xc@d,,", b"6:9:c@d,,", b"6:",
                   b"6x", b"6:3:c@d,,5", b"6:3:c@d,,5:", b"6:3:c@d,,0:,", b"6:3:c@d,,3:x"]
     qmtp_inputs = [b"", b"x", b"0:,", b"1:\n,3:a@b,0:,", b"5:", b"5:\nab\nc", b"4:xab\n,", M_QMTP] + \
                   [b"4:\nab\n,3:a@b," + t for t in qmtp_tails]

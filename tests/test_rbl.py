@@ -37,6 +37,9 @@ RECORDS = [
     ("5.0.0.127.bl.test", "first bl"),
     ("5.0.0.127.bl2.test", "second bl"),
     ("6.0.0.127.bl.test", "caf\u00e9 tab\tend"),
+    # empty TXT records (TXT ""): issue 10 item 9
+    ("7.0.0.127.bl.test", ""),
+    ("7.0.0.127.wl.test", ""),
 ]
 DNS = {}
 
@@ -63,7 +66,7 @@ def start_dns():
                 port = s.getsockname()[1]
         argv = [exe, "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", f"--port={port}",
                 f"--listen-address={addr}", "--bind-interfaces", "--local=/bl.test/", "--local=/bl2.test/",
-                "--local=/wl.test/"] + [f"--txt-record={n},{t}" for n, t in RECORDS]
+                "--local=/wl.test/"] + [f"--txt-record={n},{t}" if t else f"--txt-record={n}" for n, t in RECORDS]
         log = tempfile.TemporaryFile()
         p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
         end = time.time() + 5
@@ -155,6 +158,18 @@ class RblSessionTest(RblBase):
         self.assertIn("rbl: whitelisted by wl.test: white3", log_lines(p))
         self.assertFalse(any("blacklisted" in l for l in log_lines(p)), "blacklists not queried after a whitelist hit")
 
+    def test_rbl_empty_txt_record(self):
+        # Whoever answers the zone must not crash a session with TXT "".
+        p0 = dns_query(DNS["addr"], DNS["port"], "7.0.0.127.bl.test")
+        self.assertEqual(struct.unpack(">H", p0[6:8])[0], 1, "dnsmasq answers one TXT record")
+        out, p = self.run_rbl(MAIL, TCPREMOTEIP="127.0.0.7", RBL_BLACKLISTS="bl.test", RBL_DEBUG="1")
+        self.assertEqual(p.returncode, 0, p.stderr[-1000:])
+        self.assertEqual(out[1], "451 Blocked: ")
+        out, p = self.run_rbl(MAIL, TCPREMOTEIP="127.0.0.7", RBL_BLACKLISTS="bl.test", RBL_WHITELISTS="wl.test",
+                              RBL_DEBUG="1")
+        self.assertEqual(p.returncode, 0, p.stderr[-1000:])
+        self.assertEqual(out, OK)
+
     def test_rbl_whitelist_miss_still_blocks(self):
         out, _ = self.run_rbl(MAIL, TCPREMOTEIP="127.0.0.2", RBL_BLACKLISTS="bl.test", RBL_WHITELISTS="wl.test")
         self.assertEqual(out[1], BLOCKED)
@@ -201,8 +216,8 @@ class RblSessionTest(RblBase):
             self.assertEqual(out, [DNS_ERROR], env)
             self.assertTrue(any(l.startswith("Warning: rbl: invalid $DNSCACHE") for l in log_lines(p)))
 
-    def make_queue(self):
-        q = os.path.join(self.tmp, "rblq")
+    def make_queue(self, name="rblq"):
+        q = os.path.join(self.tmp, name)
         for d in ("", "tmp", "new"):
             os.makedirs(os.path.join(q, d), exist_ok=True)
         return q
@@ -232,6 +247,36 @@ class RblSessionTest(RblBase):
                               RBL_QUEUEDIR=q)
         self.assertEqual(out[-1], "250 Received 2 bytes.")
         self.assertEqual(os.listdir(os.path.join(q, "new")), [])
+
+    def test_rbl_capture_with_queuedir_backend(self):
+        """Capture and backend-queuedir each have their own writer: a listed
+        client's message lands in $RBL_QUEUEDIR only, an unlisted one's in
+        $QUEUEDIR only, both files complete, no temporary file left."""
+        rq, bq = self.make_queue("rblq"), self.make_queue("backq")
+        lines = MAIL + ["DATA", "Subject: x", "", "body", ".", "QUIT"]
+        env = dict(RBL_BLACKLISTS="bl.test", RBL_QUEUEDIR=rq, QUEUEDIR=bq, QUEUEDIR_NOSYNC="1")
+
+        def files(q):
+            names = sorted(os.listdir(os.path.join(q, "new")))
+            self.assertEqual(os.listdir(os.path.join(q, "tmp")), [])
+            out = []
+            for n in names:
+                with open(os.path.join(q, "new", n), "rb") as f:
+                    out.append(f.read())
+                os.unlink(os.path.join(q, "new", n))
+            return out
+
+        want = b"a@b.example\0c@d.example\0\0Subject: x\n\nbody\n"
+        for ip, reply, rfiles, bfiles in (("127.0.0.2", BLOCKED, [want], []),
+                                          ("127.0.0.1", "250 2.6.0 Message accepted.", [], [want])):
+            p = harness.mailfront(["smtp", "queuedir", "rbl", "accept"], crlf(*lines), timeout=30,
+                                  **dns_env(TCPREMOTEIP=ip, **env))
+            assert_no_sanitizer_report(self, p)
+            out = p.stdout.decode("latin-1").split("\r\n")[:-1]
+            self.assertEqual(out, [GREETING, "250 2.1.0 Sender accepted.", "250 2.1.5 Recipient accepted.",
+                                   "354 End your message with a period on a line by itself.",
+                                   reply, "221 2.0.0 Good bye."], ip)
+            self.assertEqual((files(rq), files(bq)), (rfiles, bfiles), ip)
 
     def test_rbl_capture_queue_error(self):
         out, _ = self.run_rbl(MAIL, TCPREMOTEIP="127.0.0.2", RBL_BLACKLISTS="bl.test",

@@ -186,8 +186,9 @@ class CommandTest(Transcript, TempDirTest):
 class TransactionTest(Transcript, TempDirTest):
     def test_ordering_errors(self):
         data = crlf("RCPT TO:<a>", "DATA", "MAIL FROM:<>", "DATA", "RCPT TO:<>", "DATA", ".")
+        # An empty recipient is refused before any plugin (no null forward-path).
         self.expect(data, [GREET, MAIL_FIRST, MAIL_FIRST, "250 Sender=''.", RCPT_FIRST,
-                           "250 Recipient=''.", GO_AHEAD, "250 Received 0 bytes."])
+                           "554 5.1.2 Recipient address may not be empty", RCPT_FIRST, NOTIMPL])
 
     def test_second_data_needs_new_mail(self):
         # Quirk fixed (README.md table): the transaction ends with DATA.
@@ -252,14 +253,15 @@ class TransactionTest(Transcript, TempDirTest):
         qd = make_queuedir(self.tmp)
         data = crlf("EHLO c", "MAIL FROM:<a@b>", "RCPT TO:<c@d>", "RCPT TO:<>", "DATA",
                     "Subject: t", "", "..dot", "line\tTAB", ".", "QUIT")
-        self.expect(data, [GREET] + EHLO + [SENDER_OK, RCPT_OK, RCPT_OK, GO_AHEAD, MSG_OK, QUIT],
+        self.expect(data, [GREET] + EHLO + [SENDER_OK, RCPT_OK, "554 5.1.2 Recipient address may not be empty",
+                                            GO_AHEAD, MSG_OK, QUIT],
                     backend="queuedir", QUEUEDIR=qd)
         files = queue_files(qd)
         self.assertEqual(len(files), 1)
         self.assertRegex(files[0], r"^\d+\.\d{6}\.\d+$")
         self.assertEqual(queue_files(qd, "tmp"), [])
         with open(os.path.join(qd, "new", files[0]), "rb") as f:
-            self.assertEqual(f.read(), b"a@b\0c@d\0\0\0Subject: t\n\n.dot\nline\tTAB\n")
+            self.assertEqual(f.read(), b"a@b\0c@d\0\0Subject: t\n\n.dot\nline\tTAB\n")
 
 
 class LimitTest(Transcript, TempDirTest):

@@ -273,6 +273,9 @@ class TLSOffer(unittest.TestCase):
 
     def test_tls_missing_dh_logged(self):
         self.check_bad("TLS error reading DH params: ", TLS_DH_PARAMS=os.path.join(D["dir"], "nodh.pem"))
+        # in the system's words, as the original (issue 10 item 6)
+        p = self.session(TLS_DH_PARAMS=os.path.join(D["dir"], "nodh.pem"))
+        self.assertIn("TLS error reading DH params: No such file or directory", log_lines(p))
 
     def test_tls_garbage_dh_logged(self):
         self.check_bad("TLS error parsing DH params: ", TLS_DH_PARAMS=D["garbage"])

@@ -16,11 +16,20 @@
  *   `cc -shared -fPIC` and leave them unresolved.
  *
  * HOOK ORDER (SMTP)
- *   load once per configuration; per session: session_open (version 4),
- *   init; HELO/EHLO: reset, helo; MAIL: reset, sender; RCPT:
- *   recipient; DATA: data_start, data_block x n, message_end; reset at
- *   exit, then session_close.  QMQP/QMTP per message: reset, data_start, data_block x n,
- *   sender, recipient x n, message_end.
+ *   load once per configuration (version 4); per session: session_open
+ *   (version 4), init; HELO/EHLO: reset, helo; MAIL: reset, sender;
+ *   RCPT: recipient; DATA: data_start, data_block x n, message_end;
+ *   reset at exit, then session_close (version 4).  QMQP/QMTP per
+ *   message: reset, data_start, data_block x n, sender, recipient x n,
+ *   message_end.
+ *
+ * ONE PROCESS, MANY SESSIONS
+ *   A listener (mailfrontd) or a test may load the modules once and run
+ *   many sessions in one process, one after another.  Keep per-session
+ *   state in the version-4 context, not in statics; what `load` builds is
+ *   shared by all sessions and must not change while they run.  A
+ *   version-3 plugin that keeps state in statics still works when each
+ *   session runs in its own process (mailfront, mailfrontd's children).
  *
  * CHAIN RULE (one step)
  *   Plugins are called in list order, skipping those without the hook.
@@ -64,6 +73,7 @@
 #define PLUGIN_VERSION 3
 #define PLUGIN_VERSION_4 4
 #define PROTOCOL_VERSION 3
+#define PROTOCOL_VERSION_4 4
 
 /* A command added to SMTP by a plugin or backend.  Matching is
  * case-insensitive on `name`.  fn_enabled (optional) returning 0 hides the
@@ -85,11 +95,13 @@ struct command
  * loaded by).  The flags of every loaded module are or-ed into the
  * session's flags.
  *
- * VERSION 4 (PLUGIN_VERSION_4) adds the fields after message_end; the core
- * reads them only when version is 4, so a version-3 object (which ends at message_end,
- * e.g. a binary plugin built for mailfront 2.x) loads unchanged.
+ * VERSION 4 (PLUGIN_VERSION_4) adds the fields after message_end; the
+ * core reads them only when version is 4, so a version-3 object (which
+ * ends at message_end, e.g. a binary plugin built for mailfront 2.x)
+ * loads unchanged.
  *   load          once when the configuration is loaded (mf_load), before
- *                 any session: parse rule files, certificates, ... once.
+ *                 any session, plugins in list order then the back end:
+ *                 parse rule files, certificates, ... once.
  *                 An error aborts loading.  In a listener this runs in the
  *                 parent; keep what it builds read-only afterwards.
  *   reload        on SIGHUP of a listener (mf_reload): rebuild what load
@@ -132,7 +144,12 @@ extern void* plugin_context(const struct plugin* self);
 /* A wire protocol.  name appears in Received: headers.  respond_line
  * encodes one reply line (final = last line of the reply) and returns 0 on
  * write failure.  init returns non-zero to abort start-up.  mainloop owns
- * the connection and returns the process exit status. */
+ * the connection and returns the process exit status.
+ * Version 4 (PROTOCOL_VERSION_4; version 3 still loads) adds per-session
+ * state: session_open runs first in every session (before the plugins'),
+ * setting *ctx (an error ends the session with exit status 1);
+ * session_close runs last, after the final flush.  The protocol's
+ * functions find it with protocol_context(). */
 struct protocol
 {
   unsigned version;
@@ -141,7 +158,13 @@ struct protocol
                       const char* msg, unsigned long len);
   int (*init)(void);
   int (*mainloop)(const struct command* commands);
+  /* version 4 */
+  const response* (*session_open)(void** ctx);
+  void (*session_close)(void* ctx);
 };
+
+/* The context the protocol's session_open set, or NULL. */
+extern void* protocol_context(void);
 
 /* ${PROTO}NAME from the environment ($PROTO defaults to TCP); NULL when
  * unset or empty.  getprotoenv(NULL) or ("") returns the prefix itself. */
@@ -180,19 +203,26 @@ extern const response* load_backend(struct plugin** bptr, const char* name);
 /* Make b the active backend; returns the previous one. */
 extern struct plugin* switch_backend(struct plugin* backend);
 
-/* Netstrings: 1 = ok, 0 = format error, -1 = end of input. */
+/* Netstrings: 1 = ok, 0 = format error, -1 = end of input.  get_netstring
+ * refuses (0) a length above $NETSTRING_MAX (default 1 MiB) and allocates
+ * only as the data arrives. */
 int get_netstring_len(ibuf* in, unsigned long* i);
 int get_netstring(ibuf* in, str* s);
 
 /* The queue-directory writer, parameterised by a variable prefix
- * (QUEUEDIR for backend-queuedir, RBL_QUEUEDIR for rbl). */
-extern void queuedir_init(const char* prefix);
-extern const response* queuedir_reset(void);
-extern const response* queuedir_sender(str* address, str* params);
-extern const response* queuedir_recipient(str* address, str* params);
-extern const response* queuedir_data_start(int fd);
-extern const response* queuedir_data_block(const char* bytes, unsigned long len);
-extern const response* queuedir_message_end(int fd);
+ * (QUEUEDIR for backend-queuedir, RBL_QUEUEDIR for rbl).  One instance
+ * per user and session: queuedir_open (NULL when memory is short; the
+ * steps then answer 451), queuedir_close (removes an unfinished message
+ * and frees).  The prefix string must outlive the instance. */
+struct queuedir;
+extern struct queuedir* queuedir_open(const char* prefix);
+extern void queuedir_close(struct queuedir* q);
+extern const response* queuedir_reset(struct queuedir* q);
+extern const response* queuedir_sender(struct queuedir* q, str* address, str* params);
+extern const response* queuedir_recipient(struct queuedir* q, str* address, str* params);
+extern const response* queuedir_data_start(struct queuedir* q, int fd);
+extern const response* queuedir_data_block(struct queuedir* q, const char* bytes, unsigned long len);
+extern const response* queuedir_message_end(struct queuedir* q, int fd);
 
 /* Session state.
  * session_getenv: first NAME= entry of the session environment, else the

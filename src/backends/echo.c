@@ -2,8 +2,10 @@
  * (backends.md "echo").  For testing rules and plugins.
  * Replies: `Sender='ADDR'. [PARAM]...`, `Recipient='ADDR'. [PARAM]...`,
  * `Received N bytes.`.  Logs the first two lines of the message as one
- * diagnostic line; that log never affects a reply. */
+ * diagnostic line; that log never affects a reply.  State: one struct per
+ * session, the back end's version-4 context. */
 #include <mailfront/mailfront.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,23 +17,38 @@ struct echo_state
   str text;          /* reply text of the last envelope step */
   response reply;
 };
-static struct echo_state st;   /* the ABI gives hooks no context pointer */
+extern struct plugin backend;
+
+static const response* echo_open(void** ctx)
+{
+  *ctx = calloc(1, sizeof(struct echo_state));
+  return *ctx ? 0 : &resp_oom;
+}
+
+static void echo_close(void* ctx)
+{
+  struct echo_state* st = ctx;
+  if (st) str_free(&st->text);
+  free(st);
+}
 
 static const response* envelope(const char* what, const str* addr, const str* params)
 {
-  st.text.len = 0;
-  if (!str_cats(&st.text, what) || !str_catc(&st.text, '\'')
-      || !str_catb(&st.text, addr->s ? addr->s : "", addr->len) || !str_cats(&st.text, "'."))
+  struct echo_state* st = plugin_context(&backend);
+  if (!st) return &resp_internal;
+  st->text.len = 0;
+  if (!str_cats(&st->text, what) || !str_catc(&st->text, '\'')
+      || !str_catb(&st->text, addr->s ? addr->s : "", addr->len) || !str_cats(&st->text, "'."))
     return &resp_oom;
   for (unsigned i = 0; i < params->len;) {
     const char* p = params->s + i;
     unsigned n = (unsigned)strnlen(p, params->len - i);
-    if (!str_cats(&st.text, " [") || !str_catb(&st.text, p, n) || !str_catc(&st.text, ']')) return &resp_oom;
+    if (!str_cats(&st->text, " [") || !str_catb(&st->text, p, n) || !str_catc(&st->text, ']')) return &resp_oom;
     i += n + 1;
   }
-  st.reply.number = 250;
-  st.reply.message = st.text.s;
-  return &st.reply;
+  st->reply.number = 250;
+  st->reply.message = st->text.s;
+  return &st->reply;
 }
 
 static const response* echo_sender(str* a, str* p) { return envelope("Sender=", a, p); }
@@ -39,8 +56,11 @@ static const response* echo_recipient(str* a, str* p) { return envelope("Recipie
 
 static const response* echo_reset(void)
 {
-  st.bytes = 0;
-  st.logged = 0;
+  struct echo_state* st = plugin_context(&backend);
+  if (st) {
+    st->bytes = 0;
+    st->logged = 0;
+  }
   return 0;
 }
 
@@ -62,33 +82,39 @@ static void log_head(const char* b, unsigned long len)
 
 static const response* echo_data_block(const char* bytes, unsigned long len)
 {
-  if (!st.logged && len > 0) { log_head(bytes, len); st.logged = 1; }
-  st.bytes += len;
+  struct echo_state* st = plugin_context(&backend);
+  if (!st) return 0;
+  if (!st->logged && len > 0) { log_head(bytes, len); st->logged = 1; }
+  st->bytes += len;
   return 0;
 }
 
 static const response* echo_message_end(int fd)
 {
+  struct echo_state* st = plugin_context(&backend);
+  if (!st) return &resp_internal;
   if (fd >= 0) {
     struct stat s;
     char head[2048];
-    if (fstat(fd, &s) == 0) st.bytes = (unsigned long long)s.st_size;
+    if (fstat(fd, &s) == 0) st->bytes = (unsigned long long)s.st_size;
     ssize_t n = pread(fd, head, sizeof head, 0);
     if (n > 0) log_head(head, (unsigned long)n);
   }
-  st.text.len = 0;
-  if (!str_cats(&st.text, "Received ") || !str_catu(&st.text, (unsigned long)st.bytes) || !str_cats(&st.text, " bytes."))
+  st->text.len = 0;
+  if (!str_cats(&st->text, "Received ") || !str_catu(&st->text, (unsigned long)st->bytes) || !str_cats(&st->text, " bytes."))
     return &resp_oom;
-  st.reply.number = 250;
-  st.reply.message = st.text.s;
-  return &st.reply;
+  st->reply.number = 250;
+  st->reply.message = st->text.s;
+  return &st->reply;
 }
 
 struct plugin backend = {
-  .version = PLUGIN_VERSION,
+  .version = PLUGIN_VERSION_4,
   .reset = echo_reset,
   .sender = echo_sender,
   .recipient = echo_recipient,
   .data_block = echo_data_block,
   .message_end = echo_message_end,
+  .session_open = echo_open,
+  .session_close = echo_close,
 };

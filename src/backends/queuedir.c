@@ -2,22 +2,37 @@
  * the core's queuedir writer with the variable prefix QUEUEDIR
  * (backends.md "queuedir": $QUEUEDIR, $QUEUEDIR_TMP, $QUEUEDIR_DEST,
  * $QUEUEDIR_NOSYNC).  A message is accepted only once it is fsynced and
- * linked into the destination directory. */
+ * linked into the destination directory.  One writer per session, the
+ * back end's version-4 context (opened and closed by the core). */
 #include <mailfront/mailfront.h>
 
-static const response* qd_init(void)
+extern struct plugin backend;
+
+static const response* qd_open(void** ctx)
 {
-  queuedir_init("QUEUEDIR");
-  return 0;
+  *ctx = queuedir_open("QUEUEDIR");
+  return *ctx ? 0 : &resp_oom;
 }
 
+static void qd_close(void* ctx) { queuedir_close(ctx); }
+
+static struct queuedir* qd(void) { return plugin_context(&backend); }
+
+static const response* qd_reset(void) { return queuedir_reset(qd()); }
+static const response* qd_sender(str* a, str* p) { return queuedir_sender(qd(), a, p); }
+static const response* qd_recipient(str* a, str* p) { return queuedir_recipient(qd(), a, p); }
+static const response* qd_data_start(int fd) { return queuedir_data_start(qd(), fd); }
+static const response* qd_data_block(const char* b, unsigned long n) { return queuedir_data_block(qd(), b, n); }
+static const response* qd_message_end(int fd) { return queuedir_message_end(qd(), fd); }
+
 struct plugin backend = {
-  .version = PLUGIN_VERSION,
-  .init = qd_init,
-  .reset = queuedir_reset,
-  .sender = queuedir_sender,
-  .recipient = queuedir_recipient,
-  .data_start = queuedir_data_start,
-  .data_block = queuedir_data_block,
-  .message_end = queuedir_message_end,
+  .version = PLUGIN_VERSION_4,
+  .reset = qd_reset,
+  .sender = qd_sender,
+  .recipient = qd_recipient,
+  .data_start = qd_data_start,
+  .data_block = qd_data_block,
+  .message_end = qd_message_end,
+  .session_open = qd_open,
+  .session_close = qd_close,
 };

@@ -11,20 +11,17 @@ static const response* accept_any(str* a, str* p) { (void)a; (void)p; return &re
 
 static int authenticated(void) { return session_getnum("authenticated", 0) != 0; }
 
-/* reject: $SMTPREJECT, else $REJECT; "-" prefix makes it permanent. */
+/* reject: $SMTPREJECT, else $REJECT; "-" prefix makes it permanent.  The
+ * reply's text is kept in the session (session_error). */
 static const response* reject_sender(str* a, str* p)
 {
-  static str text;    /* the reply must outlive the call */
-  static response r;
   (void)a; (void)p;
   const char* v = session_getenv("SMTPREJECT");
   if (!v) v = session_getenv("REJECT");
   if (!v) return 0;
-  r.number = 451;
-  if (*v == '-') { r.number = 553; v++; }
-  if (!str_copys(&text, *v ? v : "You are not allowed to use this mail server.")) return &resp_oom;
-  r.message = text.s;
-  return &r;
+  unsigned number = 451;
+  if (*v == '-') { number = 553; v++; }
+  return session_error(number, *v ? v : "You are not allowed to use this mail server.", 0, 0);
 }
 
 static const response* relayclient_recipient(str* addr, str* p)

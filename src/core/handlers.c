@@ -152,6 +152,7 @@ const response* handle_data_start(void)
     if (s->fd < 0) return &resp_internal;
   }
   s->data_error = 0;
+  s->msg_bytes = 0;
   struct args x = {0, 0, s->fd, 0, 0};
   const response* b = s->backend ? call(s->backend, H_DATA_START, &x, &has) : 0;
   if (is_error(b)) {
@@ -169,6 +170,7 @@ void handle_data_bytes(const char* bytes, unsigned len)
 {
   struct session* s = session_current();
   int has;
+  s->msg_bytes += len;
   if (s->data_error) return;
   struct args x = {0, 0, s->fd, bytes, len};
   const struct mf_plist* l = &s->cfg->plugins;
@@ -187,9 +189,16 @@ void handle_data_bytes(const char* bytes, unsigned len)
   }
 }
 
-const response* handle_message_end(void)
+/* The message event of the kv log: accepted, deferred (4xx), refused. */
+static const response* message_result(struct session* s, const response* r)
 {
-  struct session* s = session_current();
+  unsigned code = r ? r->number & RESPONSE_MASK : 250;
+  log_message(code >= 500 ? "refused" : code >= 400 ? "deferred" : "accepted", code, s->msg_bytes);
+  return r;
+}
+
+static const response* message_end(struct session* s)
+{
   int has;
   if (s->data_error) return s->data_error;
   struct args x = {0, 0, s->fd, 0, 0};
@@ -202,6 +211,12 @@ const response* handle_message_end(void)
   close_tmp(s);
   if (is_error(r)) handle_reset();
   return r;
+}
+
+const response* handle_message_end(void)
+{
+  struct session* s = session_current();
+  return message_result(s, message_end(s));
 }
 
 const response* backend_data_block(const char* data, unsigned long len)
@@ -239,11 +254,7 @@ int respond_line(unsigned number, int final, const char* msg, unsigned long len)
 {
   struct session* s = session_current();
   number &= RESPONSE_MASK;
-  if (number >= 400) {
-    char code[16];
-    snprintf(code, sizeof code, "%u ", number);
-    log_bytes(0, code, msg, len);
-  }
+  if (number >= 400) log_reply(number, msg, len);
   if (!s->protocol->respond_line(number, final, msg, len)) return 0;
   /* A complete reply is flushed at once unless more pipelined input is
    * already waiting: then the input's tie flushes before the next wait. */

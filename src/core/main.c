@@ -8,8 +8,6 @@
 #include "lib/log.h"
 #include <signal.h>
 
-extern char** environ;
-
 int main(int argc, char** argv)
 {
   const response* err = 0;
@@ -19,8 +17,8 @@ int main(int argc, char** argv)
     log_parts(LOG_FATAL, "Protocol or backend name are missing from the command line", 0, 0, 0);
     return 111;
   }
-  struct mf_config* cfg = mf_load(argc - 1, argv + 1, environ, &err);
-  if (!cfg) return mf_load_failed(argv + 1, environ, 1, err);
+  struct mf_config* cfg = mf_load(argc - 1, argv + 1, 0, &err);
+  if (!cfg) return mf_load_failed(argv + 1, 0, 1, err);
   int status = mf_session(cfg, 0, 1, 0);
   mf_free(cfg);
   return status;

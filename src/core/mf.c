@@ -99,6 +99,14 @@ static struct plugin* ctx_owner(const struct session* s, unsigned i)
   return i == 0 ? s->cfg->backend : s->cfg->plugins.v[i - 1].p;
 }
 
+void* protocol_context(void)
+{
+  struct session* s = session_current();
+  return s ? s->proto_ctx : 0;
+}
+
+static int protocol_is_v4(const struct protocol* p) { return p->version == PROTOCOL_VERSION_4; }
+
 void* plugin_context(const struct plugin* self)
 {
   struct session* s = session_current();
@@ -108,10 +116,15 @@ void* plugin_context(const struct plugin* self)
   return 0;
 }
 
-/* session_open of every version-4 module: back end, then plugins. */
+/* session_open of every version-4 module: protocol, back end, plugins. */
 static const response* contexts_open(struct session* s)
 {
   unsigned n = s->cfg->plugins.n + 1;
+  if (protocol_is_v4(s->protocol) && s->protocol->session_open) {
+    const response* r = s->protocol->session_open(&s->proto_ctx);
+    if (is_error(r)) return r;
+  }
+  s->proto_opened = 1;
   if (!(s->ctx = calloc(n, sizeof *s->ctx))) return &resp_oom;
   for (; s->nopened < n; s->nopened++) {
     const struct plugin* p = ctx_owner(s, s->nopened);
@@ -132,11 +145,19 @@ static void contexts_close(struct session* s)
   s->ctx = 0;
 }
 
-static void exit_report(struct session* s)
+static void protocol_close(struct session* s)
+{
+  if (s->proto_opened && protocol_is_v4(s->protocol) && s->protocol->session_close)
+    s->protocol->session_close(s->proto_ctx);
+  s->proto_ctx = 0;
+  s->proto_opened = 0;
+}
+
+static void exit_report(struct session* s, int status)
 {
   handle_reset();
   obuf_flush(&s->out);
-  log_fmt(0, "bytes in: %llu bytes out: %llu", s->in.count, s->out.count);
+  log_session_end(status, s->in.count, s->out.count, 1);
 }
 
 static int run(struct session* s)
@@ -155,9 +176,11 @@ int mf_session(struct mf_config* cfg, int in_fd, int out_fd, char** env)
     log_parts(LOG_FATAL, "Out of memory", 0, 0, 0);
     return 111;
   }
+  if (log_get_format() == LOG_KV) log_session_begin(getprotoenv("REMOTEIP"));
   int status = run(&s);
-  exit_report(&s);
+  exit_report(&s, status);
   contexts_close(&s);
+  protocol_close(&s);
   session_free(&s);
   return status;
 }

@@ -2,8 +2,7 @@
  *
  * A module TYPE-NAME.so is opened from $MODULE_PATH (else MODULE_DIR) with
  * RTLD_NOW|RTLD_LOCAL and must export an object named TYPE ("protocol",
- * "backend", "plugin") whose version is accepted (protocols: 3; plugins
- * and back ends: 3 or 4).  Handles are never closed: module code lives as
+ * "backend", "plugin") whose version is accepted (3 or 4).  Handles are never closed: module code lives as
  * long as the process.  The modules' exported objects are never written
  * to: names and order live in the configuration's list (struct mf_plist),
  * whose elements follow driver.md: `name` appends, `+name` prepends,
@@ -53,7 +52,7 @@ const response* module_load_protocol(struct protocol** p, const char* dir, const
   const response* r = open_module(&o, dir, "protocol", name, e);
   if (r) return r;
   *p = o;
-  return (*p)->version == PROTOCOL_VERSION ? 0 : &resp_proto_abi;
+  return (*p)->version == PROTOCOL_VERSION || (*p)->version == PROTOCOL_VERSION_4 ? 0 : &resp_proto_abi;
 }
 
 static const response* load_named(struct plugin** pp, const char* dir, const char* type, const char* name, const response* abi, struct errbuf* e)

@@ -46,9 +46,12 @@ struct session
   unsigned flags;                  /* cfg's, plus switched back ends' */
   void** ctx;                      /* per-session contexts: [0] back end, [1+i] plugin i */
   unsigned nopened;                /* how many of those were opened */
+  void* proto_ctx;                 /* the protocol's (version 4) */
+  int proto_opened;
   char** extra_env;                /* mf_session's env, before the process's */
   int fd;                          /* temporary message file, or -1 */
   const response* data_error;      /* stored error of the current message */
+  unsigned long long msg_bytes;    /* data bytes of the current message */
   char** env; unsigned nenv, capenv; /* session environment, NAME=VALUE */
   struct kvlist strs, nums;
   ibuf in; obuf out;

@@ -1,7 +1,9 @@
-/* base64.c -- strict RFC 4648 base64 encoder/decoder (see base64.h).
- * The decoder rejects anything that is not canonical base64: wrong length,
- * foreign characters (whitespace included), misplaced padding, non-zero
- * unused bits.  Output replaces the caller's str; 0 = invalid or no memory. */
+/* base64.c -- RFC 4648 base64 encoder/decoder (see base64.h).
+ * The decoder rejects anything that is not base64: wrong length, foreign
+ * characters (whitespace included), misplaced padding.  Non-zero unused
+ * bits in the last group are ignored, as the original decodes (RFC 4648
+ * section 3.5 leaves the choice to the decoder).  Output replaces the
+ * caller's str; 0 = invalid or no memory. */
 #include "base64.h"
 
 static const char alphabet[] =
@@ -64,14 +66,14 @@ int base64_decode(const char* text, unsigned long len, str* out)
     int a = sym(t[i]), b = sym(t[i + 1]), c = sym(t[i + 2]), d = sym(t[i + 3]);
     if (a < 0 || b < 0) return 0;
     if (c < 0) {
-      /* "xx==": only in the last group, and the 4 unused bits of b are 0 */
-      if (!last || t[i + 2] != '=' || t[i + 3] != '=' || (b & 15) != 0) return 0;
+      /* "xx==": only in the last group (the 4 unused bits of b ignored) */
+      if (!last || t[i + 2] != '=' || t[i + 3] != '=') return 0;
       out->s[o++] = (char)((a << 2) | (b >> 4));
       break;
     }
     if (d < 0) {
-      /* "xxx=": only in the last group, the 2 unused bits of c are 0 */
-      if (!last || t[i + 3] != '=' || (c & 3) != 0) return 0;
+      /* "xxx=": only in the last group (the 2 unused bits of c ignored) */
+      if (!last || t[i + 3] != '=') return 0;
       out->s[o++] = (char)((a << 2) | (b >> 4));
       out->s[o++] = (char)(((b & 15) << 4) | (c >> 2));
       break;

@@ -1,10 +1,11 @@
 /* base64.h -- RFC 4648 base64 (standard alphabet, '=' padding), as used by
  * SASL (SMTP AUTH 334 lines, POP3 AUTH / IMAP AUTHENTICATE "+ " lines).
  *
- * Encoding always produces padded output.  Decoding is STRICT: the input
- * length must be a multiple of 4, only A-Z a-z 0-9 + / are accepted, '='
- * only as one or two final padding characters, and the unused low bits of
- * the last symbol must be zero.  Whitespace (including CR/LF) is an error:
+ * Encoding always produces padded output.  Decoding is strict about the
+ * form: the input length must be a multiple of 4, only A-Z a-z 0-9 + / are
+ * accepted, '=' only as one or two final padding characters.  The unused
+ * low bits of the last symbol are ignored (not required to be zero), as
+ * the original decodes (RFC 4648 section 3.5).  Whitespace (including CR/LF) is an error:
  * the caller strips the line end first.  An empty input decodes to an
  * empty output (success).
  *

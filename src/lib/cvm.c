@@ -87,7 +87,8 @@ void cvm_reply_free(struct cvm_reply* r)
 /* ---- packets ---- */
 
 int cvm_request_build(str* out, const unsigned char* rnd, unsigned rlen,
-                      const struct cvm_credential* creds, unsigned n)
+                      const struct cvm_credential* creds, unsigned n,
+                      const char* lookup_secret)
 {
   int has_account = 0, has_secret = 0;
   if (rlen > 255) return CVME_BAD_CLIDATA;
@@ -98,7 +99,7 @@ int cvm_request_build(str* out, const unsigned char* rnd, unsigned rlen,
     if (creds[i].type == CVM_CRED_SECRET) has_secret = 1;
   }
   if (!has_account) return CVME_BAD_CLIDATA;
-  const char* secret = has_secret ? 0 : getenv("CVM_LOOKUP_SECRET");
+  const char* secret = has_secret ? 0 : lookup_secret;
   size_t slen = secret ? strlen(secret) : 0;
   if (slen > 255) return CVME_BAD_CLIDATA;
 
@@ -280,11 +281,54 @@ static long read_all(int fd, char* buf, unsigned long cap, long long deadline)
 
 /* ---- transports: each fills buf (capacity CVM_PACKET_MAX + 1) ---- */
 
+/* One call's settings shared by the chain's elements. */
+struct call
+{
+  const str* req;               /* the request packet */
+  const unsigned char* rnd;     /* random bytes the reply must echo */
+  unsigned rlen;
+  long long deadline;
+  char* const* envp;            /* environment of a command module */
+};
+
+/* Variables that put a CVM module into lookup mode (no password check). */
+static const char* const lookup_vars[] = { "CVM_LOOKUP_SECRET=", "LOOKUP_SECRET=" };
+
+static int is_lookup_var(const char* entry)
+{
+  for (size_t i = 0; i < sizeof lookup_vars / sizeof lookup_vars[0]; i++)
+    if (strncmp(entry, lookup_vars[i], strlen(lookup_vars[i])) == 0) return 1;
+  return 0;
+}
+
+/* The environment of a command module (built before the fork: the child
+ * only execs): the process environment without the lookup variables, plus
+ * CVM_LOOKUP_SECRET=secret when secret is non-NULL (a lookup).  A NULL
+ * array (out of memory) is returned as 0; free with free() after wiping
+ * *entry (it holds the secret). */
+static char** module_env(const char* secret, str* entry)
+{
+  size_t n = 0;
+  for (char** e = environ; e && *e; e++) n++;
+  char** envp = malloc((n + 2) * sizeof *envp);
+  if (envp == 0) return 0;
+  size_t k = 0;
+  for (char** e = environ; e && *e; e++)
+    if (!is_lookup_var(*e)) envp[k++] = *e;
+  if (secret) {
+    if (!str_copys(entry, lookup_vars[0]) || !str_cats(entry, secret)) { free(envp); return 0; }
+    envp[k++] = entry->s;
+  }
+  envp[k] = 0;
+  return envp;
+}
+
 /* Run a program.  Returns CVME_OK with *len set, or the exit status
  * (non-zero) with *len set to what was read (maybe 0), or CVME_IO. */
-static int via_command(const char* path, const str* req, char* buf,
-                       unsigned long* len, long long deadline)
+static int via_command(const char* path, const struct call* c, char* buf, unsigned long* len)
 {
+  const str* req = c->req;
+  long long deadline = c->deadline;
   int in[2], out[2];
   *len = 0;
   if (pipe2(in, O_CLOEXEC) != 0) return CVME_IO;
@@ -304,7 +348,7 @@ static int via_command(const char* path, const str* req, char* buf,
       for (int fd = 3; fd < maxfd; fd++) close(fd);
     }
     char* argv[2] = { (char*)path, 0 };
-    execve(path, argv, environ);
+    execve(path, argv, c->envp);
     _exit(CVME_IO);
   }
   close(in[0]);
@@ -442,9 +486,12 @@ static const char* strip_prefix(const char* s, const char* prefix)
 }
 
 /* One chain element.  Fills reply, returns the result. */
-static int call_one(const char* elem, const str* req, const unsigned char* rnd,
-                    unsigned rlen, long long deadline, struct cvm_reply* reply)
+static int call_one(const char* elem, const struct call* c, struct cvm_reply* reply)
 {
+  const str* req = c->req;
+  const unsigned char* rnd = c->rnd;
+  unsigned rlen = c->rlen;
+  long long deadline = c->deadline;
   char buf[CVM_PACKET_MAX + 1];
   unsigned long len = 0;
   const char* arg;
@@ -458,7 +505,7 @@ static int call_one(const char* elem, const str* req, const unsigned char* rnd,
   else {
     if ((arg = strip_prefix(elem, "cvm-command:")) == 0) arg = elem;
     if (*arg == 0) rc = CVME_CONFIG;
-    else { rc = via_command(arg, req, buf, &len, deadline); is_command = 1; }
+    else { rc = via_command(arg, c, buf, &len); is_command = 1; }
   }
   if (is_command && rc != CVME_OK && rc != CVME_IO) {
     /* the exit status is the result; keep OUTOFSCOPE if the reply has it */
@@ -492,8 +539,10 @@ static int fill_random(unsigned char* p, unsigned n)
   return 0;
 }
 
-int cvm_authenticate(const char* modules, const struct cvm_credential* creds,
-                     unsigned n, unsigned timeout_ms, struct cvm_reply* reply)
+/* An authentication (secret NULL) or a lookup (secret non-NULL). */
+static int cvm_call(const char* modules, const struct cvm_credential* creds,
+                    unsigned n, const char* secret, unsigned timeout_ms,
+                    struct cvm_reply* reply)
 {
   cvm_reply_free(reply);
   if (modules == 0 || *modules == 0) return reply->result = CVME_CONFIG;
@@ -504,8 +553,16 @@ int cvm_authenticate(const char* modules, const struct cvm_credential* creds,
   unsigned rlen = random_len(modules);
   if (rlen && fill_random(rnd, rlen) != 0) return reply->result = CVME_GENERAL;
   str req = {0, 0, 0};
-  int rc = cvm_request_build(&req, rnd, rlen, creds, n);
+  int rc = cvm_request_build(&req, rnd, rlen, creds, n, secret);
   if (rc != CVME_OK) { str_free(&req); return reply->result = rc; }
+  str entry = {0, 0, 0};
+  char** envp = module_env(secret, &entry);
+  if (envp == 0) {
+    memset(req.s, 0, req.size);
+    str_free(&req);
+    return reply->result = CVME_GENERAL;
+  }
+  struct call call = { &req, rnd, rlen, deadline, envp };
 
   /* SIGPIPE ignored (a module that quits early must not kill us);
    * SIGCHLD at its default (if it were ignored, as some parents leave it,
@@ -528,7 +585,7 @@ int cvm_authenticate(const char* modules, const struct cvm_credential* creds,
     const char* comma = strchr(p, ',');
     size_t el = comma ? (size_t)(comma - p) : strlen(p);
     if (!str_copyb(&elem, p, (unsigned)el)) { rc = CVME_GENERAL; cvm_reply_free(reply); break; }
-    rc = call_one(elem.s, &req, rnd, rlen, deadline, reply);
+    rc = call_one(elem.s, &call, reply);
     if (rc != CVME_PERMFAIL) break;
     if (CVM_HAS(reply, CVM_FACT_OUTOFSCOPE) && reply->outofscope == 0) break;
     if (comma == 0) break;
@@ -540,7 +597,23 @@ int cvm_authenticate(const char* modules, const struct cvm_credential* creds,
   str_free(&elem);
   memset(req.s, 0, req.size);
   str_free(&req);
+  if (entry.s) memset(entry.s, 0, entry.size);
+  str_free(&entry);
+  free(envp);
   return rc;
+}
+
+int cvm_authenticate(const char* modules, const struct cvm_credential* creds,
+                     unsigned n, unsigned timeout_ms, struct cvm_reply* reply)
+{
+  return cvm_call(modules, creds, n, 0, timeout_ms, reply);
+}
+
+int cvm_lookup(const char* modules, const struct cvm_credential* creds,
+               unsigned n, const char* secret, unsigned timeout_ms,
+               struct cvm_reply* reply)
+{
+  return cvm_call(modules, creds, n, secret ? secret : "", timeout_ms, reply);
 }
 
 /* ---- convenience calls ---- */

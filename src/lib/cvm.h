@@ -34,10 +34,18 @@
  * REQUEST
  *   byte 2, byte L, L random bytes (L = 0 unless a cvm-udp: element is in
  *   the chain), credentials as TYPE LEN DATA, final 0 byte; at most 512
- *   bytes (else CVME_BAD_CLIDATA, nothing is sent).  If no SECRET
- *   credential is given and $CVM_LOOKUP_SECRET is set (even empty), its
- *   value is added as SECRET.  A credential longer than 255 bytes is
- *   CVME_BAD_CLIDATA.
+ *   bytes (else CVME_BAD_CLIDATA, nothing is sent).  A credential longer
+ *   than 255 bytes is CVME_BAD_CLIDATA.
+ *
+ * AUTHENTICATION AND LOOKUP (security)
+ *   A module started with $CVM_LOOKUP_SECRET in its environment runs in
+ *   lookup mode and does not check passwords.  So the environment is never
+ *   trusted here: cvm_authenticate() never sends a SECRET credential of its
+ *   own and runs command modules WITHOUT $CVM_LOOKUP_SECRET and
+ *   $LOOKUP_SECRET, whatever the process environment holds.  Only
+ *   cvm_lookup() (recipient validation) sends the lookup secret, as SECRET
+ *   credential, and gives it to its command modules as $CVM_LOOKUP_SECRET.
+ *   The process environment's $CVM_LOOKUP_SECRET is not read at all.
  *
  * REPLY
  *   Parsed strictly: result byte, the echoed random bytes, facts, final 0
@@ -146,6 +154,14 @@ unsigned cvm_timeout_ms(void);
 int cvm_authenticate(const char* modules, const struct cvm_credential* creds,
                      unsigned n, unsigned timeout_ms, struct cvm_reply* reply);
 
+/* A lookup (no password: the module answers whether the account exists):
+ * as cvm_authenticate(), plus the SECRET credential `secret` (NULL is
+ * taken as "", sent as an empty SECRET) unless creds holds one, and
+ * $CVM_LOOKUP_SECRET=secret in a command module's environment. */
+int cvm_lookup(const char* modules, const struct cvm_credential* creds,
+               unsigned n, const char* secret, unsigned timeout_ms,
+               struct cvm_reply* reply);
+
 /* The password convenience call used by pop3front-auth PASS and
  * imapfront-auth LOGIN: ACCOUNT = account; DOMAIN = domain if non-NULL and
  * non-empty; if split is non-zero and account contains one of
@@ -181,13 +197,14 @@ int cvm_switch_user(const struct cvm_reply* reply);
 
 /* Low-level packet functions (exposed for the unit tests and for special
  * clients).  cvm_request_build replaces out with the request packet for
- * the given random bytes and credentials (SECRET from $CVM_LOOKUP_SECRET
- * added as described above); returns CVME_OK, CVME_BAD_CLIDATA (too long,
- * no ACCOUNT) or CVME_GENERAL (out of memory).  cvm_reply_parse parses a
+ * the given random bytes and credentials, plus lookup_secret as SECRET
+ * when it is non-NULL and creds has no SECRET; returns CVME_OK,
+ * CVME_BAD_CLIDATA (too long, no ACCOUNT) or CVME_GENERAL (no memory).  cvm_reply_parse parses a
  * complete reply packet that must echo rnd[0..rlen); returns the result
  * code (CVME_BAD_MODDATA when malformed) and fills *reply. */
 int cvm_request_build(str* out, const unsigned char* rnd, unsigned rlen,
-                      const struct cvm_credential* creds, unsigned n);
+                      const struct cvm_credential* creds, unsigned n,
+                      const char* lookup_secret);
 int cvm_reply_parse(const char* buf, unsigned long len,
                     const unsigned char* rnd, unsigned rlen,
                     struct cvm_reply* reply);

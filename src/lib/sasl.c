@@ -77,6 +77,21 @@ const char* sasl_mech_name(int mech)
   return (mech >= 0 && mech < SASL_MECH_COUNT) ? mech_names[mech] : "";
 }
 
+/* Registered SASL mechanism names a client may send (IANA registry, the
+ * common ones): only these are written to a log as the client wrote them. */
+static const char* const known_mechs[] = {
+  "LOGIN", "PLAIN", "CRAM-MD5", "DIGEST-MD5", "SCRAM-SHA-1", "SCRAM-SHA-1-PLUS",
+  "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS", "GSSAPI", "GS2-KRB5", "NTLM", "EXTERNAL",
+  "ANONYMOUS", "OAUTHBEARER", "XOAUTH2", "OTP", "SKEY",
+};
+
+int sasl_mech_loggable(const char* word, unsigned long len)
+{
+  for (size_t i = 0; i < sizeof known_mechs / sizeof known_mechs[0]; i++)
+    if (len == strlen(known_mechs[i]) && strncasecmp(word, known_mechs[i], len) == 0) return 1;
+  return 0;
+}
+
 int sasl_mechanisms(const struct sasl_config* cfg, str* out)
 {
   if (!str_copys(out, "")) return 0;
@@ -260,8 +275,10 @@ static int hexval(char h)
 
 static int cram_step(struct sasl_state* st, const str* resp)
 {
-  unsigned sp = str_findlast(resp, ' ');
-  if (sp >= resp->len || resp->len - sp - 1 != 32 || sp == 0) return SASL_RESP_BAD;
+  int found = str_findlast(resp, ' ');
+  if (found <= 0) return SASL_RESP_BAD;
+  unsigned sp = (unsigned)found;
+  if (resp->len - sp - 1 != 32) return SASL_RESP_BAD;
   char digest[16];
   for (int i = 0; i < 16; i++) {
     int hi = hexval(resp->s[sp + 1 + 2 * i]), lo = hexval(resp->s[sp + 2 + 2 * i]);
@@ -304,8 +321,11 @@ int sasl_start(struct sasl_state* st, const char* arg, unsigned long len)
   unsigned long r = w;
   while (r < len && arg[r] == ' ') r++;
   st->step = -1;
-  /* the name as written, for the log (bounded) */
-  if (!str_copyb(&st->mech_name, arg, (unsigned)(w > 64 ? 64 : w))) return SASL_TEMP_FAIL;
+  /* the name as written, for the log; a word that is not a mechanism name
+   * may be a credential (`AUTH <base64>`): never logged */
+  if (sasl_mech_loggable(arg, w) ? !str_copyb(&st->mech_name, arg, (unsigned)w)
+                                 : !str_copys(&st->mech_name, SASL_LOG_HIDDEN))
+    return SASL_TEMP_FAIL;
   str initial = {0, 0, 0};
   int have_initial = r < len;
   int status;

@@ -126,6 +126,11 @@ int sasl_enabled(const struct sasl_config* cfg);
 int sasl_mechanisms(const struct sasl_config* cfg, str* out);
 /* The canonical name of a mechanism ("LOGIN", "PLAIN", "CRAM-MD5"). */
 const char* sasl_mech_name(int mech);
+/* Non-zero when word[0..len) is a registered SASL mechanism name (any
+ * case), which a log may show.  Anything else in the mechanism's place
+ * may be a credential (`AUTH <base64>`) and is logged as SASL_LOG_HIDDEN. */
+int sasl_mech_loggable(const char* word, unsigned long len);
+#define SASL_LOG_HIDDEN "[hidden]"
 
 /* Prepare a state for one exchange (zeroes it; no allocation). */
 void sasl_state_init(struct sasl_state* st, const struct sasl_config* cfg);
@@ -148,7 +153,8 @@ const char* sasl_text(int status);
  * out, or 0 when there is nothing to log / no memory);
  * sasl_log_line: "SASL AUTH MECH username=USER[ sys_username=X][
  * domain=D]" on SASL_SUCCESS, else "SASL AUTH MECH failed".  MECH is the
- * name as the client wrote it.  1 ok (log out), 0 nothing to log (an
+ * name as the client wrote it when it is a registered mechanism name,
+ * else SASL_LOG_HIDDEN (it may be a credential).  1 ok (log out), 0 nothing to log (an
  * undecodable initial response is logged by the reason line alone, as the
  * reference does) or out of memory. */
 int sasl_log_reason(const struct sasl_state* st, str* out);

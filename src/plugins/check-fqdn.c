@@ -20,8 +20,8 @@ static RESPONSE(empty_rcpt, 554, "5.1.2 Recipient address may not be empty");
 /* Complete and check one address.  defhost/defdom may be NULL (unset). */
 static const response* fqdn_check(str* addr, const char* defhost, const char* defdom)
 {
-  unsigned at = str_findlast(addr, '@');
-  if (at == addr->len || at == 0) {
+  int at = str_findlast(addr, '@');
+  if (at <= 0) {
     if (!defhost) return &resp_no_domain;
     if (!str_catc(addr, '@') || !str_cats(addr, defhost)) return &resp_oom;
     at = str_findlast(addr, '@');
@@ -56,8 +56,8 @@ static const response* cf_sender(str* address, str* params)
   }
   const char* domains = session_getenv("SENDER_DOMAINS");
   if (domains) {
-    unsigned at = str_findlast(address, '@');
-    if (at == address->len) return &resp_empty_sender;
+    int at = str_findlast(address, '@');
+    if (at < 0) return &resp_empty_sender;
     if (!fqdn_in_list(address->s + at + 1, address->len - at - 1, domains)) return &resp_bad_sender_domain;
   }
   return 0;

@@ -3,11 +3,14 @@
  *
  * init: $CVM_LOOKUP (process environment) names the CVM chain; unset → the
  * plugin does nothing.  The secret is $CVM_LOOKUP_SECRET, else
- * $LOOKUP_SECRET; when neither is set CVM_LOOKUP_SECRET is set to the empty
- * string in the process environment (so the client library sends an empty
- * SECRET credential).  recipient: an address without '@' passes; otherwise
- * ACCOUNT = part before the last '@', DOMAIN = part after it (case kept),
- * SECRET if non-empty.  Result 0 → pass; 100 → pass if OUTOFSCOPE = 1,
+ * $LOOKUP_SECRET, else empty.  It is given ONLY to this plugin's lookups
+ * (cvm_lookup: SECRET credential, $CVM_LOOKUP_SECRET of a command module);
+ * the process environment is left alone, so no authentication module ever
+ * runs in lookup mode (issue 10 item 7: the original exported the variable
+ * and any password then authenticated through a command module).
+ * recipient: an address without '@' passes; otherwise ACCOUNT = part
+ * before the last '@', DOMAIN = part after it (case kept), SECRET (sent
+ * even when empty, as the original does).  Result 0 → pass; 100 → pass if OUTOFSCOPE = 1,
  * else 553; anything else (module failure, timeout: $CVM_TIMEOUT) → 451.
  * An address part longer than a CVM credential (255 bytes) cannot exist:
  * 553.  State: the configuration read at init (plugin ABI has no context). */
@@ -32,10 +35,7 @@ static const response* validate_init(void)
   if (lookup.module == 0) return 0;
   lookup.secret = getenv("CVM_LOOKUP_SECRET");
   if (lookup.secret == 0) lookup.secret = getenv("LOOKUP_SECRET");
-  if (lookup.secret == 0) {
-    if (setenv("CVM_LOOKUP_SECRET", "", 1) != 0) return &resp_oom;
-    lookup.secret = "";
-  }
+  if (lookup.secret == 0) lookup.secret = "";
   return 0;
 }
 
@@ -43,20 +43,19 @@ static const response* validate_recipient(str* address, str* params)
 {
   (void)params;
   if (lookup.module == 0) return 0;
-  unsigned at = str_findlast(address, '@');
-  if (at >= address->len) return 0;
+  int i = str_findlast(address, '@');
+  if (i < 0) return 0;
+  unsigned at = (unsigned)i;
   unsigned dlen = address->len - at - 1;
-  size_t slen = strlen(lookup.secret);
   if (at > 255 || dlen > 255) return &resp_no_such;
-  struct cvm_credential c[3];
-  unsigned n = 0;
-  c[n++] = (struct cvm_credential){ CVM_CRED_ACCOUNT, address->s, at };
-  c[n++] = (struct cvm_credential){ CVM_CRED_DOMAIN, address->s + at + 1, dlen };
-  if (slen > 0) c[n++] = (struct cvm_credential){ CVM_CRED_SECRET, lookup.secret, (unsigned)slen };
+  struct cvm_credential c[2] = {
+    { CVM_CRED_ACCOUNT, address->s, at },
+    { CVM_CRED_DOMAIN, address->s + at + 1, dlen },
+  };
 
   struct cvm_reply reply;
   memset(&reply, 0, sizeof reply);
-  int rc = cvm_authenticate(lookup.module, c, n, 0, &reply);
+  int rc = cvm_lookup(lookup.module, c, 2, lookup.secret, 0, &reply);
   int oos = CVM_HAS(&reply, CVM_FACT_OUTOFSCOPE) && reply.outofscope == 1;
   cvm_reply_free(&reply);
   if (rc == CVME_OK) return 0;

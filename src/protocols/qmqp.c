@@ -67,8 +67,10 @@ static int qmqp_mainloop(const struct command* commands)
 }
 
 struct protocol protocol = {
-  .version = PROTOCOL_VERSION,
+  .version = PROTOCOL_VERSION_4,
   .name = "QMQP",
   .respond_line = qmxp_respond_line,
+  .session_open = qmxp_session_open,
+  .session_close = qmxp_session_close,
   .mainloop = qmqp_mainloop,
 };

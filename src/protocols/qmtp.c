@@ -118,8 +118,10 @@ static int qmtp_mainloop(const struct command* commands)
 }
 
 struct protocol protocol = {
-  .version = PROTOCOL_VERSION,
+  .version = PROTOCOL_VERSION_4,
   .name = "QMTP",
   .respond_line = qmxp_respond_line,
+  .session_open = qmxp_session_open,
+  .session_close = qmxp_session_close,
   .mainloop = qmtp_mainloop,
 };

@@ -14,7 +14,9 @@
  *     than the limit ($QMQP_MAXADDR / $QMTP_MAXADDR, default
  *     QMXP_MAXADDR_DFLT bytes) is skipped, not stored, and refuses the
  *     message with a permanent reply; so is an address containing a NUL
- *     byte (it would forge envelope entries in NUL-separated queue formats).
+ *     byte (it would forge envelope entries in NUL-separated queue formats)
+ *     and an empty recipient (no null forward-path exists; in a
+ *     NUL-separated envelope it would read as the list's end).
  *
  * Errors: parsers return 1 (ok), 0 (format error) or -1 (end of input,
  * read error or read timeout, which the protocols treat alike).  Format
@@ -22,9 +24,9 @@
  * with the spec's text, exit status 111.  Nothing here exits.
  *
  * Memory: struct qmxp owns its address and parameter strings (freed by
- * qmxp_free).  The only file-scope state is the reply being assembled by
- * qmxp_respond_line, because the ABI's respond_line has no context
- * argument; it is empty again after every final line. */
+ * qmxp_free).  The reply being assembled by qmxp_respond_line lives in
+ * the protocol's per-session context (struct qmxp_reply, protocol ABI
+ * version 4: qmxp_session_open/qmxp_session_close); no file-scope state. */
 #ifndef MF_QMXP_H
 #define MF_QMXP_H
 
@@ -44,6 +46,7 @@ static RESPONSE(qmxp_sender_long, 553, "5.1.7 Sender address too long.");
 static RESPONSE(qmxp_recip_long, 553, "5.1.3 Recipient address too long.");
 static RESPONSE(qmxp_sender_nul, 553, "5.1.7 Sender address contains a NUL byte.");
 static RESPONSE(qmxp_recip_nul, 553, "5.1.3 Recipient address contains a NUL byte.");
+static RESPONSE(qmxp_recip_empty, 554, "5.1.2 Recipient address may not be empty");
 
 /* ---- reply encoding ---- */
 
@@ -71,30 +74,46 @@ QMXP_FN int qmxp_encode(str* out, unsigned number, const char* text, unsigned lo
   return 1;
 }
 
-/* Lines of the reply being assembled (see the header comment). */
-static str qmxp_lines;
-static str qmxp_wire;
+/* The reply being assembled: its lines so far, and the encoded netstring. */
+struct qmxp_reply { str lines, wire; };
+
+QMXP_FN const response* qmxp_session_open(void** ctx)
+{
+  *ctx = calloc(1, sizeof(struct qmxp_reply));
+  return *ctx ? 0 : &resp_oom;
+}
+
+QMXP_FN void qmxp_session_close(void* ctx)
+{
+  struct qmxp_reply* r = ctx;
+  if (!r) return;
+  str_free(&r->lines);
+  str_free(&r->wire);
+  free(r);
+}
 
 /* protocol.respond_line: lines of one reply are joined with '\n' and sent
  * as a single netstring when the final line arrives. */
 QMXP_FN int qmxp_respond_line(unsigned number, int final, const char* msg, unsigned long len)
 {
-  if (!final || qmxp_lines.len > 0) {
-    if (len >= STR_MAX || !str_catb(&qmxp_lines, msg, (unsigned)len)
-        || (!final && !str_catc(&qmxp_lines, '\n'))) {
-      qmxp_lines.len = 0;
+  struct qmxp_reply* rp = protocol_context();
+  if (!rp) return 0;
+  if (!final || rp->lines.len > 0) {
+    if (len >= STR_MAX || !str_catb(&rp->lines, msg, (unsigned)len)
+        || (!final && !str_catc(&rp->lines, '\n'))) {
+      rp->lines.len = 0;
       return 0;
     }
     if (!final) return 1;
-    msg = qmxp_lines.s;
-    len = qmxp_lines.len;
+    msg = rp->lines.s;
+    len = rp->lines.len;
   }
-  qmxp_wire.len = 0;
-  int ok = qmxp_encode(&qmxp_wire, number, msg, len)
-    && obuf_write(session_output(), qmxp_wire.s, qmxp_wire.len) == 0;
-  qmxp_lines.len = 0;
-  if (qmxp_wire.size > 65536) str_free(&qmxp_wire);
-  if (qmxp_lines.size > 65536) str_free(&qmxp_lines);
+  rp->wire.len = 0;
+  int ok = qmxp_encode(&rp->wire, number, msg, len)
+    && obuf_write(session_output(), rp->wire.s, rp->wire.len) == 0;
+  rp->lines.len = 0;
+  if (rp->wire.size > 65536) str_free(&rp->wire);
+  if (rp->lines.size > 65536) str_free(&rp->lines);
   return ok;
 }
 
@@ -268,6 +287,8 @@ QMXP_FN void qmxp_envelope(struct qmxp* q, int is_sender, int toolong)
     q->err = is_sender ? &resp_qmxp_sender_long : &resp_qmxp_recip_long;
   else if (memchr(q->addr.s ? q->addr.s : "", 0, q->addr.len))
     q->err = is_sender ? &resp_qmxp_sender_nul : &resp_qmxp_recip_nul;
+  else if (!is_sender && q->addr.len == 0)
+    q->err = &resp_qmxp_recip_empty;
   else
     qmxp_keep(q, is_sender ? handle_sender(&q->addr, &q->params)
                            : handle_recipient(&q->addr, &q->params));

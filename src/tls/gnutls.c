@@ -19,6 +19,7 @@
  * ticket key) when its configuration is the same, else loads its own. */
 #include "lib/tls.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <gnutls/gnutls.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -179,10 +180,19 @@ static const char* get(const char* (*getenv_fn)(const char*), const char* name)
   return getenv_fn ? getenv_fn(name) : getenv(name);
 }
 
-/* DH parameters from a PEM PKCS#3 file. */
+/* DH parameters from a PEM PKCS#3 file.  A file that cannot be opened is
+ * reported in the system's words ("No such file or directory"), as the
+ * original does; GnuTLS would only say "Error while reading file.". */
 static int load_dh(struct tls* t, const char* file, str* err)
 {
   gnutls_datum_t data = { 0, 0 };
+  int fd = open(file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    err->len = 0;
+    if (!str_cat2s(err, "TLS error reading DH params: ", strerror(errno))) err->len = 0;
+    return -1;
+  }
+  close(fd);
   int r = gnutls_load_file(file, &data);
   if (r < 0) return fail(err, "TLS error reading DH params: ", r);
   r = gnutls_dh_params_init(&t->dh);

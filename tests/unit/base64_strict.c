@@ -52,8 +52,11 @@ int main(void)
   CHECK(dec_bad("====", 4), "all padding rejected");
   CHECK(dec_bad("Y===", 4), "three = rejected");
   CHECK(dec_bad("YQ==YQ==", 8), "padding in the middle rejected");
-  CHECK(dec_bad("YR==", 4), "non-zero unused bits (1 byte) rejected");
-  CHECK(dec_bad("Zm9=", 4), "non-zero unused bits (2 bytes) rejected");
+  /* issue 10 item 5: non-zero pad bits are accepted, as the original does */
+  CHECK(dec_ok("YR==", "a", 1), "non-zero unused bits (1 byte) accepted");
+  CHECK(dec_ok("Zm9=", "fo", 2), "non-zero unused bits (2 bytes) accepted");
+  CHECK(dec_bad("YR=a", 4), "data after padding rejected");
+  CHECK(dec_bad("Y===", 4), "three padding characters rejected");
   CHECK(dec_bad("YWJj\r", 5), "trailing CR rejected");
   CHECK(dec_bad("YW Jj", 5), "space rejected");
   CHECK(dec_bad("YWJ\0", 4), "NUL rejected");

@@ -38,28 +38,29 @@ int main(void)
   const unsigned char rnd[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
   struct cvm_credential c[3] = {
     { CVM_CRED_ACCOUNT, "username", 8 }, { CVM_CRED_DOMAIN, "localhost", 9 }, { CVM_CRED_PASSWORD, "password", 8 } };
-  CHECK(cvm_request_build(&s, rnd, 8, c, 3) == CVME_OK, "build example");
+  CHECK(cvm_request_build(&s, rnd, 8, c, 3, 0) == CVME_OK, "build example");
   CHECK_MEM(s.s, s.len, "\x02\x08\x01\x02\x03\x04\x05\x06\x07\x08\x01\x08username\x02\x09localhost\x03\x08password\x00",
             "example packet bytes");
-  setenv("CVM_LOOKUP_SECRET", "sec", 1);
-  CHECK(cvm_request_build(&s, rnd, 0, c, 1) == CVME_OK, "build with lookup secret");
-  CHECK_MEM(s.s, s.len, "\x02\x00\x01\x08username\x04\x03sec\x00", "$CVM_LOOKUP_SECRET added");
+  CHECK(cvm_request_build(&s, rnd, 0, c, 1, "sec") == CVME_OK, "build with lookup secret");
+  CHECK_MEM(s.s, s.len, "\x02\x00\x01\x08username\x04\x03sec\x00", "lookup secret added");
   struct cvm_credential cs[2] = { { CVM_CRED_ACCOUNT, "u", 1 }, { CVM_CRED_SECRET, "mine", 4 } };
-  CHECK(cvm_request_build(&s, rnd, 0, cs, 2) == CVME_OK && s.len == 12, "explicit secret kept, not duplicated");
-  setenv("CVM_LOOKUP_SECRET", "", 1);
-  CHECK(cvm_request_build(&s, rnd, 0, c, 1) == CVME_OK && s.len == 15 && s.s[12] == 4 && s.s[13] == 0,
+  CHECK(cvm_request_build(&s, rnd, 0, cs, 2, "sec") == CVME_OK && s.len == 12, "explicit secret kept, not duplicated");
+  CHECK(cvm_request_build(&s, rnd, 0, c, 1, "") == CVME_OK && s.len == 15 && s.s[12] == 4 && s.s[13] == 0,
         "empty lookup secret sent as empty SECRET");
+  /* issue 10 item 7: the environment never adds a SECRET to a request */
+  setenv("CVM_LOOKUP_SECRET", "sec", 1);
+  CHECK(cvm_request_build(&s, rnd, 0, c, 1, 0) == CVME_OK && s.len == 13, "$CVM_LOOKUP_SECRET not sent");
   unsetenv("CVM_LOOKUP_SECRET");
   char big[300];
   memset(big, 'x', sizeof big);
   struct cvm_credential cb[3] = { { CVM_CRED_ACCOUNT, big, 256 } };
-  CHECK(cvm_request_build(&s, rnd, 0, cb, 1) == CVME_BAD_CLIDATA, "credential > 255 rejected");
+  CHECK(cvm_request_build(&s, rnd, 0, cb, 1, 0) == CVME_BAD_CLIDATA, "credential > 255 rejected");
   cb[0].len = 255;
   cb[1] = (struct cvm_credential){ CVM_CRED_PASSWORD, big, 255 };
-  CHECK(cvm_request_build(&s, rnd, 0, cb, 2) == CVME_BAD_CLIDATA, "packet > 512 rejected");
+  CHECK(cvm_request_build(&s, rnd, 0, cb, 2, 0) == CVME_BAD_CLIDATA, "packet > 512 rejected");
   cb[1].len = 250;
-  CHECK(cvm_request_build(&s, rnd, 0, cb, 2) == CVME_OK && s.len == 512, "packet of exactly 512 accepted");
-  CHECK(cvm_request_build(&s, rnd, 0, c + 1, 1) == CVME_BAD_CLIDATA, "no ACCOUNT rejected");
+  CHECK(cvm_request_build(&s, rnd, 0, cb, 2, 0) == CVME_OK && s.len == 512, "packet of exactly 512 accepted");
+  CHECK(cvm_request_build(&s, rnd, 0, c + 1, 1, 0) == CVME_BAD_CLIDATA, "no ACCOUNT rejected");
 
   /* replies */
   static const char ok[] = "\x00\x02\xaa\xbb\x01\x05" "alice\x02\x04" "1000\x03\x04" "1001\x05\x04/tmp\x04\x01R\x00";

@@ -29,6 +29,8 @@ static const char* t_fail_hook;         /* hook answering t_fail */
 static response t_fail;
 static int (*t_respond_line)(unsigned, int, const char*, unsigned long);
 
+static void* t_proto_ctx;               /* the protocol's session context */
+void* protocol_context(void) { return t_proto_ctx; }
 ibuf* session_input(void) { return &t_in; }
 obuf* session_output(void) { return &t_out; }
 void session_set_timeout(unsigned seconds) { (void)seconds; }
@@ -77,8 +79,10 @@ int respond(const response* r)
 
 /* Each file defines `struct protocol protocol`; give each its own name
  * (and a structure of the same layout) after the real header was read. */
-struct qmqp_proto { unsigned version; const char* name; int (*respond_line)(unsigned, int, const char*, unsigned long); int (*init)(void); int (*mainloop)(const struct command*); };
-struct qmtp_proto { unsigned version; const char* name; int (*respond_line)(unsigned, int, const char*, unsigned long); int (*init)(void); int (*mainloop)(const struct command*); };
+struct qmqp_proto { unsigned version; const char* name; int (*respond_line)(unsigned, int, const char*, unsigned long); int (*init)(void); int (*mainloop)(const struct command*);
+                   const response* (*session_open)(void**); void (*session_close)(void*); };
+struct qmtp_proto { unsigned version; const char* name; int (*respond_line)(unsigned, int, const char*, unsigned long); int (*init)(void); int (*mainloop)(const struct command*);
+                   const response* (*session_open)(void**); void (*session_close)(void*); };
 #define protocol qmqp_proto
 #include "protocols/qmqp.c"
 #undef protocol
@@ -105,9 +109,13 @@ static void session(const char* proto, const char* input, size_t len, unsigned l
   obuf_init(&t_out, t_outfd, 64);
   t_log.len = 0;
   t_maxblock = t_bytes = 0;
-  if (strcmp(proto, "qmqp") == 0) { t_respond_line = qmqp_proto.respond_line; r->status = qmqp_proto.mainloop(0); }
+  int is_qmqp = strcmp(proto, "qmqp") == 0;
+  (is_qmqp ? qmqp_proto.session_open : qmtp_proto.session_open)(&t_proto_ctx);
+  if (is_qmqp) { t_respond_line = qmqp_proto.respond_line; r->status = qmqp_proto.mainloop(0); }
   else { t_respond_line = qmtp_proto.respond_line; r->status = qmtp_proto.mainloop(0); }
   obuf_flush(&t_out);
+  (is_qmqp ? qmqp_proto.session_close : qmtp_proto.session_close)(t_proto_ctx);
+  t_proto_ctx = 0;
   off_t size = lseek(t_outfd, 0, SEEK_END);
   lseek(t_outfd, 0, SEEK_SET);
   r->out.len = 0;
@@ -223,6 +231,19 @@ static void core_readers(void)
   CHECK(get_netstring(&c_in, &s) == 0, "bad length");
   FEED("2:ab,2:cd,");
   CHECK(get_netstring(&c_in, &s) == 1 && get_netstring(&c_in, &s) == 1 && memcmp(s.s, "cd", 2) == 0, "two in a row");
+  /* issue 10 item 13: bounded; memory follows the bytes that arrive */
+  str_free(&s);
+  FEED("2000000000:abc");
+  CHECK(get_netstring(&c_in, &s) == 0 && s.size < 4096, "2 GB announced: format error, nothing allocated");
+  setenv("NETSTRING_MAX", "2100000000", 1);
+  FEED("2000000000:abc");
+  CHECK(get_netstring(&c_in, &s) == -1 && s.size <= 65536 + 65536 / 8 + 64, "allowed length: grows only with the data");
+  setenv("NETSTRING_MAX", "2", 1);
+  FEED("3:abc,");
+  CHECK(get_netstring(&c_in, &s) == 0, "$NETSTRING_MAX respected");
+  FEED("2:ab,");
+  CHECK(get_netstring(&c_in, &s) == 1 && s.len == 2, "length at the limit accepted");
+  unsetenv("NETSTRING_MAX");
 
   str_free(&s);
   ibuf_close(&c_in);

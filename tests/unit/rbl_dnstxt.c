@@ -32,6 +32,18 @@ int main(void)
   CHECK(dnstxt_parse(m, n, &out) == 2, "two TXT records");
   CHECK_MEM(out.s, out.len, "abcd??e\0zz", "records separated by NUL");
 
+  /* issue 10 item 9: every record empty (TXT ""): a string, not NULL */
+  str fresh = { 0, 0, 0 };
+  const unsigned char empty[] = { 0xc0, 12, 0, 16, 0, 1, 0, 0, 0, 60, 0, 1, 0 };
+  n = message(m, empty, sizeof empty, 1);
+  CHECK(dnstxt_parse(m, n, &fresh) == 1 && fresh.s != 0 && fresh.len == 0 && fresh.s[0] == 0,
+        "one empty TXT record: empty C string");
+  str_free(&fresh);
+  const unsigned char empty0[] = { 0xc0, 12, 0, 16, 0, 1, 0, 0, 0, 60, 0, 0 };
+  n = message(m, empty0, sizeof empty0, 1);
+  CHECK(dnstxt_parse(m, n, &fresh) == 1 && fresh.s != 0 && fresh.len == 0, "TXT record without strings: empty C string");
+  str_free(&fresh);
+
   const unsigned char bad[] = { 0xc0, 12, 0, 16, 0, 1, 0, 0, 0, 60, 0, 3, 9, 'z', 'z' };
   n = message(m, bad, sizeof bad, 1);
   CHECK(dnstxt_parse(m, n, &out) == -1, "string longer than rdata rejected");

@@ -117,7 +117,15 @@ int main(void)
   CHECK(run(&cfg, "PLAIN !!", 0, 0, &log) == SASL_RESP_BAD && strcmp(log.s, "SASL AUTH PLAIN failed: bad response|") == 0,
         "bad initial base64: reason line only");
   CHECK(run(&cfg, "FOO !!", 0, 0, 0) == SASL_RESP_BAD, "bad base64 before unknown mechanism");
-  CHECK(run(&cfg, "FOO", 0, 0, &log) == SASL_NO_MECH && strcmp(log.s, "SASL AUTH FOO failed") == 0, "unknown mechanism");
+  /* issue 10 item 8: a word that is no registered mechanism name may be a
+   * credential (AUTH <base64>): logged hidden */
+  CHECK(run(&cfg, "FOO", 0, 0, &log) == SASL_NO_MECH && strcmp(log.s, "SASL AUTH [hidden] failed") == 0, "unknown mechanism");
+  CHECK(run(&cfg, "AGFsaWNlAHNlY3JldA==", 0, 0, &log) == SASL_NO_MECH
+        && strcmp(log.s, "SASL AUTH [hidden] failed") == 0, "base64 in place of the mechanism: hidden");
+  CHECK(run(&cfg, "AGFsaWNlAHNlY3JldA== AGFsaWNlAHNlY3JldA==", 0, 0, &log) == SASL_NO_MECH
+        && strstr(log.s, "AGFs") == 0, "base64 mechanism and initial response: hidden");
+  CHECK(run(&cfg, "Digest-MD5", 0, 0, &log) == SASL_NO_MECH
+        && strcmp(log.s, "SASL AUTH Digest-MD5 failed") == 0, "a registered mechanism name is logged as written");
   CHECK(run(&cfg, "PLAINX", 0, 0, 0) == SASL_NO_MECH, "prefix is not a mechanism");
   CHECK(run(&cfg, "", 0, 0, 0) == SASL_NO_MECH, "empty argument");
   const char* abort1[] = { "*", 0 };

@@ -93,7 +93,9 @@ static const response* result(const struct rule* r, int failed, response* out)
 
 static int lowered(str* out, const str* in)
 {
-  return str_copyb(out, in->s ? in->s : "", in->len) && str_lower(out);
+  if (!str_copyb(out, in->s ? in->s : "", in->len)) return 0;
+  str_lower(out);
+  return 1;
 }
 
 static const response* mr_sender(str* address, str* params)

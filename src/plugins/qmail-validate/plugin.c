@@ -82,7 +82,9 @@ static const response* qv_init(void)
 /* key := lower-cased copy of b[0..len). */
 static int set_key(const char* b, unsigned len)
 {
-  return str_copyb(&qv.key, b, len) && str_lower(&qv.key);
+  if (!str_copyb(&qv.key, b, len)) return 0;
+  str_lower(&qv.key);
+  return 1;
 }
 
 /* Address itself or its @domain listed in set. */
@@ -90,8 +92,8 @@ static int listed(const struct ctlset* set, const str* addr)
 {
   if (!set->count) return 0;
   if (qmailval_contains(set, qv.key.s, qv.key.len)) return 1;
-  unsigned at = str_findlast(addr, '@');
-  return at < addr->len && at > 0 && qmailval_contains(set, qv.key.s + at, qv.key.len - at);
+  int at = str_findlast(addr, '@');
+  return at > 0 && qmailval_contains(set, qv.key.s + at, qv.key.len - at);
 }
 
 static const response* qv_sender(str* address, str* params)
@@ -115,8 +117,8 @@ static const response* qv_recipient(str* address, str* params)
   (void)params;
   if (!set_key(address->s ? address->s : "", address->len)) return &resp_oom;
   if (listed(&qv.badrcptto, address)) return &resp_badrcptto;
-  unsigned at = str_findlast(&qv.key, '@');
-  if (at == qv.key.len) return 0;
+  int at = str_findlast(&qv.key, '@');
+  if (at < 0) return 0;
   const char* d = qv.key.s + at + 1;
   unsigned len = qv.key.len - at - 1;
   for (unsigned j = 0; j < len; j++) {

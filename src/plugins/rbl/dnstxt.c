@@ -80,6 +80,10 @@ int dnstxt_parse(const unsigned char* msg, int len, str* out)
     }
     count++;
   }
+  /* out is always a C string, also when every record is empty (TXT "")
+   * and nothing was appended (issue 10 item 9: NULL reached str_cats) */
+  if (out->s == 0 && !str_ready(out, 0)) return -1;
+  out->s[out->len] = 0;
   return count;
 }
 

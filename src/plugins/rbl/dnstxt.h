@@ -30,7 +30,9 @@ int dnstxt_configure(struct dnstxt_conf* c, const char* ips, const char* port,
  * -1 = DNS failure or timeout (reason in err). */
 int dnstxt_lookup(const struct dnstxt_conf* c, const char* name, str* out, unsigned* nrec, str* err);
 /* Decode the TXT answers of a DNS message (exposed for unit tests);
- * returns the number of TXT records, -1 if the message is malformed. */
+ * returns the number of TXT records, -1 if the message is malformed (or
+ * no memory).  On success out is NUL-terminated (out->s never NULL), its
+ * records separated by NUL bytes; empty records give empty strings. */
 int dnstxt_parse(const unsigned char* msg, int len, str* out);
 
 #endif

@@ -95,6 +95,9 @@ struct imap_session
   struct cvm_reply reply;       /* facts of the successful login */
   struct tls* tls;              /* NULL: TLS not configured */
   int auth_requires_tls;        /* $AUTH_REQUIRES_TLS set */
+  int hide_tags;                /* an AUTHENTICATE failed: until a known
+                                   command, lines may be the client's
+                                   credentials, their tags are not logged */
   enum session_state state;
   int status;                   /* exit status once ENDED */
 };
@@ -127,14 +130,19 @@ static void end_session(struct imap_session* s, int status)
 
 /* ---- replies ---------------------------------------------------------- */
 
-/* "TAG TEXT" (TAG = the command's tag, or "*" when tag == 0), logged. */
+/* "TAG TEXT" (TAG = the command's tag, or "*" when tag == 0), logged
+ * (with the tag hidden while s->hide_tags). */
 static void reply_tagged(struct imap_session* s, const str* tag, const char* a, const char* b)
 {
   str* t = &s->scratch;
   int ok = tag ? str_copy(t, tag) : str_copys(t, "*");
+  unsigned taglen = t->len;
   ok = ok && str_catc(t, ' ') && str_cats(t, a) && (!b || str_cats(t, b));
   if (!ok) { log_parts(LOG_FATAL, "Out of memory", 0, 0, 0); end_session(s, 111); return; }
-  log_bytes(0, "", t->s, t->len);
+  if (tag && s->hide_tags)
+    log_bytes(0, "[hidden]", t->s + taglen, t->len - taglen);
+  else
+    log_bytes(0, "", t->s, t->len);
   obuf_write(&s->out, t->s, t->len);
   obuf_write(&s->out, "\r\n", 2);
 }
@@ -246,9 +254,10 @@ static void cmd_authenticate(struct imap_session* s)
   struct imap_command* c = &s->cmd;
   if (c->nargs < 1 || c->nargs > 2) {
     reply(s, "BAD AUTHENTICATE command requires only one or two arguments");
+    s->hide_tags = 1;
     return;
   }
-  if (login_blocked(s)) { reply(s, NO_NEEDTLS); return; }
+  if (login_blocked(s)) { reply(s, NO_NEEDTLS); s->hide_tags = 1; return; }
   /* "MECH[ INITIAL]", the form the SASL engine takes */
   str arg = {0, 0, 0};
   if (!str_copy(&arg, &c->args[0]) || (c->nargs == 2 && (!str_catc(&arg, ' ') || !str_cat(&arg, &c->args[1])))) {
@@ -276,6 +285,7 @@ static void cmd_authenticate(struct imap_session* s)
   else {
     reply_tagged(s, &c->tag, "NO AUTHENTICATE failed: ", sasl_text(r));
     count_failure(s);
+    s->hide_tags = 1;
   }
   sasl_state_free(&st);
 }
@@ -325,6 +335,7 @@ static void dispatch(struct imap_session* s)
     const struct command* cmd = &commands[i];
     if (str_case_diffs(&c->name, cmd->name) != 0 || c->name.len != strlen(cmd->name)) continue;
     if (cmd->exists && !cmd->exists(s)) continue;
+    s->hide_tags = 0;
     if (cmd->arg == TAKES_NONE && c->nargs > 0) reply(s, "BAD Syntax error: command requires no arguments");
     else if (cmd->arg == TAKES_ARGS && c->nargs == 0) reply(s, "BAD Syntax error: command requires arguments");
     else cmd->fn(s);

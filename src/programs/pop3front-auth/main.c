@@ -87,6 +87,9 @@ struct auth_session
   int env_exported;             /* SASL already exported the CVM variables */
   struct tls* tls;              /* NULL: TLS not configured */
   int auth_requires_tls;        /* $AUTH_REQUIRES_TLS set */
+  int hide_lines;               /* an AUTH failed: until a known command,
+                                   lines may be the client's credentials
+                                   and are not logged */
   enum session_state state;
   int status;                   /* exit status once ENDED */
 };
@@ -230,7 +233,7 @@ static int sasl_exchange(struct auth_session* s, struct sasl_state* st, const ch
 
 static void cmd_auth(struct auth_session* s, const char* arg, size_t len)
 {
-  if (login_blocked(s)) { reply(s, ERR_NEEDTLS); return; }
+  if (login_blocked(s)) { reply(s, ERR_NEEDTLS); s->hide_lines = len > 0; return; }
   if (len == 0) {                       /* list the mechanisms */
     str mechs = {0, 0, 0};
     if (!sasl_mechanisms(&s->sasl, &mechs)) { reply(s, ERR_INTERNAL); return; }
@@ -270,6 +273,7 @@ static void cmd_auth(struct auth_session* s, const char* arg, size_t len)
     const char* text = sasl_text(r);
     obuf_write(&s->out, "-ERR ", 5);
     send_line(s, text, strlen(text), 1);
+    s->hide_lines = 1;
     if (r == SASL_EOF) end_session(s, 0);
     else count_failure(s);
   }
@@ -325,13 +329,23 @@ static const struct command
   { "USER", TAKES_REQUIRED, cmd_user, 0 },
 };
 
-/* Log the command line as received, without secrets. */
-static void log_command(const struct pop3_cmdline* c, const char* line, size_t len)
+/* Log the command line as received, without secrets: PASS's argument,
+ * AUTH's initial response and an AUTH "mechanism" that is no registered
+ * mechanism name (a client sending `AUTH <base64>`) are replaced. */
+static void log_command(const struct auth_session* s, const struct pop3_cmdline* c,
+                        const char* line, size_t len)
 {
+  if (s->hide_lines) {
+    log_parts(0, "[line hidden after a failed AUTH]", 0, 0, 0);
+    return;
+  }
+  size_t mlen = pop3_verb_is(c, "AUTH") ? pop3auth_mech_len(c->arg, c->arglen) : 0;
   if (pop3_verb_is(c, "PASS"))
     log_parts(0, "PASS XXXXXXXX", 0, 0, 0);
-  else if (pop3_verb_is(c, "AUTH") && pop3auth_mech_len(c->arg, c->arglen) < c->arglen) {
-    size_t keep = (size_t)(c->arg - line) + pop3auth_mech_len(c->arg, c->arglen);
+  else if (mlen > 0 && !sasl_mech_loggable(c->arg, mlen))
+    log_parts(0, "AUTH XXXXXXXX", 0, 0, 0);
+  else if (pop3_verb_is(c, "AUTH") && mlen < c->arglen) {
+    size_t keep = (size_t)(c->arg - line) + mlen;
     str t = {0, 0, 0};
     if (str_copyb(&t, line, (unsigned)keep) && str_cats(&t, " XXXXXXXX")) log_bytes(0, "", t.s, t.len);
     str_free(&t);
@@ -344,10 +358,13 @@ static void dispatch(struct auth_session* s, const char* line, size_t len)
 {
   struct pop3_cmdline c;
   pop3_split(line, len, &c);
-  log_command(&c, line, len);
-  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
-    const struct command* cmd = &commands[i];
-    if (!pop3_verb_is(&c, cmd->name) || (cmd->exists && !cmd->exists(s))) continue;
+  const struct command* cmd = 0;
+  for (size_t i = 0; i < sizeof commands / sizeof *commands && !cmd; i++)
+    if (pop3_verb_is(&c, commands[i].name) && (!commands[i].exists || commands[i].exists(s)))
+      cmd = &commands[i];
+  if (cmd) s->hide_lines = 0;
+  log_command(s, &c, line, len);
+  if (cmd) {
     if ((cmd->arg == TAKES_NONE && c.arglen > 0) || (cmd->arg == TAKES_REQUIRED && c.arglen == 0))
       reply(s, ERR_SYNTAX);
     else

@@ -38,8 +38,9 @@ int smtp_parse_address(const char* arg, unsigned long len, str* addr, str* param
   for (unsigned i = 0; i < params->len; i++)
     if (params->s[i] == ' ') params->s[i] = 0;
   if (addr->len > 0 && addr->s[0] == '@') {
-    unsigned colon = str_findfirst(addr, ':');
-    if (colon < addr->len) {
+    int i = str_findfirst(addr, ':');
+    if (i >= 0) {
+      unsigned colon = (unsigned)i;
       memmove(addr->s, addr->s + colon + 1, addr->len - colon - 1);
       str_truncate(addr, addr->len - colon - 1);
     }

@@ -9,12 +9,16 @@
  * Beyond the original: command lines are bounded ($SMTP_MAXLINE, default
  * 4096 bytes: longer ones are read to their end and answered 500); a
  * session whose first line ends in CRLF is strict about the body's line
- * ends ($SMTP_BARE_NEWLINE = reject (default) or normalize), see body.c.
+ * ends ($SMTP_BARE_NEWLINE = reject (default) or normalize), see body.c;
+ * a HELO/EHLO argument with a control byte is refused (501) and so is an
+ * empty recipient (554, before any plugin); AUTH's arguments, and the
+ * lines after an AUTH refused as unknown, are never logged in clear.
  *
  * Built-in STARTTLS (RFC 3207, protocols.md "Built-in STARTTLS"): set up in
  * protocol init from $TLS_* (lib/tls.h); $TLS_IMMEDIATE handshakes before
  * the greeting.  Beyond the original: a completed handshake (either way)
- * forgets the HELO/EHLO domain and the transaction, and bytes pipelined
+ * forgets the HELO/EHLO domain, the transaction and any authentication
+ * (forget_client), and bytes pipelined
  * after the STARTTLS line are discarded, never executed (CVE-2011-0411). */
 #include "smtp.h"
 #include "lib/log.h"
@@ -40,6 +44,8 @@ static RESPONSE(needs_param, 501, "5.5.2 Syntax error, command requires a parame
 static RESPONSE(too_long, 500, "5.5.2 Line too long.");
 static RESPONSE(nul_byte, 500, "5.5.2 Syntax error, NUL byte in command.");
 static RESPONSE(tls_ready, 220, "2.0.0 Ready to start TLS");
+static RESPONSE(helo_ctl, 501, "5.5.2 Syntax error, control character in the domain.");
+static RESPONSE(empty_rcpt, 554, "5.1.2 Recipient address may not be empty");
 static RESPONSE(bare_newline, 550, "5.6.0 Message refused: bare CR or LF in the body (RFC 5321 section 2.3.8).");
 
 struct smtp
@@ -54,6 +60,9 @@ struct smtp
   unsigned long maxnotimpl, notimpl, maxline;
   int status;                /* exit status when a handler returns 0 */
   struct tls* tls;           /* built-in TLS, NULL when not offered */
+  int after_auth;            /* the last known command was AUTH (refused,
+                                failed or not): the client's next unknown
+                                lines may be its credentials */
 };
 
 struct builtin
@@ -99,6 +108,11 @@ static int is_error(const response* r) { return r && (r->number & RESPONSE_MASK)
  * after an error reply. */
 static int do_helo_common(struct smtp* s, str* arg, str* caps, const response** helo_r)
 {
+  /* A control byte (bare CR, TAB, ESC, DEL...) would reach the Received
+   * header through helo_domain: refused before any plugin sees it. */
+  for (unsigned i = 0; i < arg->len; i++)
+    if ((unsigned char)arg->s[i] < 0x20 || (unsigned char)arg->s[i] == 0x7f)
+      return reply(s, &resp_helo_ctl, 0) ? -1 : 0;
   const response* r = handle_reset();
   s->saw_mail = s->saw_rcpt = 0;
   if (is_error(r)) return reply(s, r, 0) ? -1 : 0;
@@ -154,7 +168,7 @@ static int cmd_ehlo(struct smtp* s, str* arg)
 static int cmd_mail(struct smtp* s, str* arg)
 {
   const response* r;
-  msg2("MAIL ", arg->s);
+  log_cmd("MAIL ", arg->s, arg->len);
   r = handle_reset();
   if (is_error(r)) { reply(s, r, 0); s->status = 0; return 0; }
   s->saw_mail = s->saw_rcpt = 0;
@@ -166,9 +180,12 @@ static int cmd_mail(struct smtp* s, str* arg)
 
 static int cmd_rcpt(struct smtp* s, str* arg)
 {
-  msg2("RCPT ", arg->s);
+  log_cmd("RCPT ", arg->s, arg->len);
   if (!s->saw_mail) return reply(s, &resp_mail_first, 0);
   if (smtp_parse_address(arg->s, arg->len, &s->addr, &s->params) < 0) return reply(s, &resp_bad_addr, 0);
+  /* RFC 5321 has no null forward-path; an empty recipient would also be
+   * ambiguous in NUL-separated envelopes (queuedir). */
+  if (s->addr.len == 0) return reply(s, &resp_empty_rcpt, 0);
   const response* r = handle_recipient(&s->addr, &s->params);
   if (!is_error(r)) s->saw_rcpt = 1;
   return reply(s, r, &resp_accepted_recip);
@@ -237,6 +254,19 @@ static int cmd_quit(struct smtp* s, str* arg)
   s->status = 0;
   return 0;
 }
+/* RFC 3207 4.2: after a TLS handshake, forget what the client said
+ * before: the transaction, the HELO/EHLO domain and any authentication. */
+static void forget_client(void)
+{
+  static const char* const strs[] = {
+    "helo_domain", "auth_user", "auth_realname", "auth_domain", "auth_mailbox",
+  };
+  static const char* const nums[] = { "authenticated", "auth_uid", "auth_gid" };
+  handle_reset();
+  for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) session_delstr(strs[i]);
+  for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) session_delnum(nums[i]);
+}
+
 /* Handshake on the session's streams and record the results: log lines,
  * tls_state and the tls_* strings.  0 ok, -1 failed (logged). */
 static int tls_handshake(struct tls* tls)
@@ -262,9 +292,7 @@ static int tls_handshake(struct tls* tls)
   session_setstr("tls_cipher", i.cipher);
   session_setstr("tls_mac", i.mac);
   session_setnum("tls_state", 1);
-  /* RFC 3207 4.2: forget what the client said before. */
-  handle_reset();
-  session_delstr("helo_domain");
+  forget_client();
   str_free(&err);
   str_free(&params);
   return 0;
@@ -314,14 +342,34 @@ static int run_plugin_cmd(struct smtp* s, const struct command* c, str* arg)
   return 0;
 }
 
-static int unknown(struct smtp* s, const char* word, unsigned long wlen, str* arg)
+/* Log an unknown command line.  AUTH carries credentials (an initial
+ * response, or a base64 word where the mechanism belongs): its arguments
+ * are never logged, and the lines that follow a refused AUTH (the client's
+ * continuation lines) are logged masked until a known command arrives;
+ * so are those after an AUTH run by a plugin (a failed exchange leaves a
+ * client that was not in step sending its credentials as commands). */
+static void log_unknown(struct smtp* s, const char* word, unsigned long wlen, const str* arg)
 {
+  if (word_is(word, wlen, "AUTH")) {
+    s->after_auth = 1;
+    msg1(arg->len ? "AUTH [arguments hidden]" : "AUTH");
+    return;
+  }
+  if (s->after_auth) {
+    msg1("[line hidden after AUTH]");
+    return;
+  }
   str l = {0, 0, 0};
   str_catb(&l, word, (unsigned)wlen);
   str_catc(&l, ' ');
   str_cat(&l, arg);
-  log_bytes(0, "", l.s ? l.s : "", l.len);
+  log_cmd("", l.s ? l.s : "", l.len);
   str_free(&l);
+}
+
+static int unknown(struct smtp* s, const char* word, unsigned long wlen, str* arg)
+{
+  log_unknown(s, word, wlen, arg);
   s->notimpl++;
   if (s->maxnotimpl > 0 && s->notimpl > s->maxnotimpl) {
     reply(s, &resp_too_many, 0);
@@ -346,16 +394,20 @@ static int dispatch(struct smtp* s)
     if (!word_is(line, w, c->name)) continue;
     if (c->fn_enabled && !c->fn_enabled()) continue;
     s->notimpl = 0;
+    s->after_auth = word_is(line, w, "AUTH");
     unsigned long st;
     int had_tls = session_hasnum("tls_state", &st);
     k = run_plugin_cmd(s, c, &arg);
     /* A plugin switched to TLS (starttls-ucspi): the transaction is
      * forgotten here too (RFC 3207 4.2). */
-    if (!had_tls && session_hasnum("tls_state", &st)) s->saw_mail = s->saw_rcpt = 0;
+    if (!had_tls && session_hasnum("tls_state", &st)) {
+      s->saw_mail = s->saw_rcpt = 0;
+      forget_client();
+    }
   }
   for (size_t i = 0; k < 0 && i < sizeof builtins / sizeof builtins[0]; i++)
     if (word_is(line, w, builtins[i].name)) {
-      s->notimpl = 0;
+      s->notimpl = s->after_auth = 0;
       k = builtins[i].fn(s, &arg);
     }
   if (k < 0) k = unknown(s, line, w, &arg);

@@ -693,6 +693,18 @@ class ProcessTest(TempDirTest):
             self.assertEqual(d.stop(), 0)
         assert_clean(self, d.log())
 
+    def test_kv_log_events(self):
+        d = Daemon((["-H"], ["smtp", "echo", "accept"]), env=env_for(LOGFORMAT="kv"))
+        try:
+            self.assertTrue(session(d.port, b"QUIT\r\n").startswith(b"220 "))
+            end = d.wait_log(r"prog=mailfrontd pid=\d+ event=conn_end id=1 child_pid=(\d+) ip=127\.0\.0\.1 "
+                             r"port=\d+ status=0 duration_ms=\d+\n")
+            self.assertRegex(d.log(), r"prog=mailfrontd pid=\d+ event=conn_start id=1 child_pid=%s " % end.group(1))
+            self.assertRegex(d.log(), r"prog=mailfront pid=%s sid=\S+ ip=127\.0\.0\.1 event=session_end status=0"
+                             % end.group(1))
+        finally:
+            self.assertEqual(d.stop(), 0)
+
     def test_usage(self):
         p = subprocess.run([MAILFRONTD, "127.0.0.1", "0", "smtp"], env=env_for(),
                            capture_output=True, timeout=TIMEOUT)

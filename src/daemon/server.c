@@ -16,8 +16,9 @@
  * failure keeps the old state), SIGTERM/SIGINT close the listeners and wait for the sessions
  * for -G seconds, then send them SIGTERM, and SIGKILL 5 s later.
  *
- * Logs (stderr, `mailfrontd[PID]: ` lines, key=value): start, end,
- * refused, proxy errors, reload and stop events.  Errors are values up to
+ * Logs (stderr, `mailfrontd[PID]: ` lines, key=value; with
+ * $LOGFORMAT=kv the start and end are events conn_start/conn_end): start,
+ * end, refused, proxy errors, reload and stop events.  Errors are values up to
  * server_run, which returns the exit status. */
 #include "daemon/daemon.h"
 #include "daemon/notify.h"
@@ -29,6 +30,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -124,6 +126,38 @@ static const char* signame(int sig)
   return "other";
 }
 
+/* The start and end lines of a connection.  Classic: `start id=...` /
+ * `end id=...` text; $LOGFORMAT=kv: events conn_start / conn_end with the
+ * same fields.  what/val: "status"/"signal" and its value (end only). */
+static void conn_event(const char* prefix, const char* event, const struct child* k,
+                       const char* what, const char* val, long long ms)
+{
+  char id[24], pid[24], port[8], dur[24];
+  snprintf(id, sizeof id, "%llu", k->id);
+  snprintf(pid, sizeof pid, "%ld", (long)k->pid);
+  snprintf(port, sizeof port, "%u", k->port);
+  snprintf(dur, sizeof dur, "%lld", ms);
+  if (log_get_format() == LOG_KV) {
+    struct log_field f[7] = {
+      { "id", id, -1 }, { "child_pid", pid, -1 }, { "ip", k->ip, -1 }, { "port", port, -1 },
+    };
+    unsigned n = 4;
+    if (k->via[0]) f[n++] = (struct log_field){ "proxy", k->via, -1 };
+    if (what) {
+      f[n++] = (struct log_field){ what, val, -1 };
+      f[n++] = (struct log_field){ "duration_ms", dur, -1 };
+    }
+    log_event(event, f, n);
+    return;
+  }
+  if (what)
+    log_fmt(prefix, "end id=%s pid=%s ip=%s port=%s%s%s %s=%s duration_ms=%s", id, pid, k->ip, port,
+            k->via[0] ? " proxy=" : "", k->via, what, val, dur);
+  else
+    log_fmt(prefix, "start id=%s pid=%s ip=%s port=%s%s%s", id, pid, k->ip, port,
+            k->via[0] ? " proxy=" : "", k->via);
+}
+
 static void reap(struct server* s)
 {
   int st;
@@ -134,14 +168,12 @@ static void reap(struct server* s)
     if (i == s->nkids) continue;
     struct child* k = &s->kids[i];
     long long ms = mf_mono_ms() - k->start_ms;
+    char code[16];
+    snprintf(code, sizeof code, "%d", WIFSIGNALED(st) ? 0 : WEXITSTATUS(st));
     if (WIFSIGNALED(st))
-      log_fmt(LOG_WARN, "end id=%llu pid=%ld ip=%s port=%u%s%s signal=%s duration_ms=%lld",
-              k->id, (long)pid, k->ip, k->port, k->via[0] ? " proxy=" : "", k->via,
-              signame(WTERMSIG(st)), ms);
+      conn_event(LOG_WARN, "conn_end", k, "signal", signame(WTERMSIG(st)), ms);
     else if (s->o->verbose)
-      log_fmt(0, "end id=%llu pid=%ld ip=%s port=%u%s%s status=%d duration_ms=%lld",
-              k->id, (long)pid, k->ip, k->port, k->via[0] ? " proxy=" : "", k->via,
-              WEXITSTATUS(st), ms);
+      conn_event(0, "conn_end", k, "status", code, ms);
     s->kids[i] = s->kids[--s->nkids];
   }
   if (s->o->verbose > 1) log_fmt(0, "status: %zu/%lu", s->nkids, s->o->maxconn);
@@ -194,9 +226,7 @@ static void admit(struct server* s, struct conn* c)
   k->via[0] = 0;
   if (c->proxied) addr_ip(&c->remote, k->via);
   k->start_ms = mf_mono_ms();
-  if (s->o->verbose)
-    log_fmt(0, "start id=%llu pid=%ld ip=%s port=%u%s%s", k->id, (long)pid, ip, k->port,
-            k->via[0] ? " proxy=" : "", k->via);
+  if (s->o->verbose) conn_event(0, "conn_start", k, 0, 0, 0);
 }
 
 /* ---- PROXY headers ---- */

@@ -8,8 +8,10 @@
 #
 # Layout: a module NAME of kind KIND (protocols, backends, plugins) is built
 # from src/KIND/NAME.c or from every file in src/KIND/NAME/.  A program is
-# src/programs/NAME.c or src/programs/NAME/*.c.  src/lib is linked into
-# everything; src/core is the mailfront driver.
+# src/programs/NAME.c or src/programs/NAME/*.c.  libmf.a (src/lib: strings,
+# I/O, logging; src/auth: CVM, SASL, base64; src/tls: the TLS facade and
+# relay; src/pop3: the POP3 command splitter) is linked into everything;
+# src/core is the mailfront driver; src/tls/gnutls.c is mailfront-tls.so.
 
 BUILD     ?= build
 PREFIX    ?= /usr/local
@@ -41,7 +43,8 @@ PROGRAMS  := $(call kinds_of,programs)
 SCRIPTS   := $(notdir $(wildcard scripts/*))
 UNITTESTS := $(basename $(notdir $(wildcard tests/unit/*.c)))
 
-LIB_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(wildcard src/lib/*.c))
+TLS_IMPL := src/tls/gnutls.c
+LIB_OBJ  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(filter-out $(TLS_IMPL),$(wildcard src/lib/*.c src/auth/*.c src/tls/*.c src/pop3/*.c)))
 CORE_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(wildcard src/core/*.c))
 LIBMF    := $(BUILD)/libmf.a
 
@@ -71,7 +74,7 @@ $(BUILD)/bin/mailfront: $(CORE_OBJ) $(LIBMF)
 	$(CC) $(LDSAN) -rdynamic -o $@ $(CORE_OBJ) -Wl,--whole-archive $(LIBMF) -Wl,--no-whole-archive -ldl $(LIBS_COMMON)
 
 # TLS (GnuTLS) in its own object, loaded only when TLS is configured.
-TLS_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(wildcard src/tls/*.c))
+TLS_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(TLS_IMPL))
 $(BUILD)/lib/mailfront-tls.so: $(TLS_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDSAN) -shared -Wl,-Bsymbolic -o $@ $^ -lgnutls

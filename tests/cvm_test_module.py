@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A small CVM (Credential Validation Module), protocol version 2, for the
-tests of mailfront's CVM client (src/lib/cvm.c) and SASL engine.
+tests of mailfront's CVM client (src/auth/cvm.c) and SASL engine.
 
 Unlike Debian's cvm-pwfile it supports the CRAM-MD5 challenge/response
 credentials, lookup mode (no password: ACCOUNT+DOMAIN[+SECRET]) with the

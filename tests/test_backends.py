@@ -205,11 +205,11 @@ class QueuedirTest(TempDirTest):
 
 class EchoBackendTest(unittest.TestCase):
     def test_params_and_count(self):
-        data = b"MAIL FROM:<a@b> X=1  Y\nRCPT TO:<> Z\nDATA\nabc\n.\n"
+        data = b"MAIL FROM:<a@b> X=1  Y\nRCPT TO:<c@d> Z\nDATA\nabc\n.\n"
         p = mailfront(["smtp", "echo", "accept"], data)
         r = p.stdout.decode().split("\r\n")
         self.assertEqual(r[1], "250 Sender='a@b'. [X=1] [] [Y]")
-        self.assertEqual(r[2], "250 Recipient=''. [Z]")
+        self.assertEqual(r[2], "250 Recipient='c@d'. [Z]")
         self.assertEqual(r[4], "250 Received 4 bytes.")
 
     def test_first_block_without_lf(self):

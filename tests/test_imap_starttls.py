@@ -1,7 +1,7 @@
 """imapfront-auth STARTTLS (RFC 3501 6.2.1, RFC 2595; beyond the original):
 CAPABILITY before and after, the handshake through our GnuTLS layer, the
 login inside TLS that forks the IMAP server onto a socketpair and relays it
-(src/lib/tlsrelay.c), the injection case (CVE-2011-0411), TLS not
+(src/tls/tlsrelay.c), the injection case (CVE-2011-0411), TLS not
 configured, $AUTH_REQUIRES_TLS (LOGINDISABLED).
 
 Real clients: Python's imaplib starttls() and ssl sockets, openssl s_client

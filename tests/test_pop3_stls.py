@@ -1,6 +1,6 @@
 """pop3front-auth STLS (RFC 2595, beyond the original): CAPA before and
 after, the handshake through our GnuTLS layer, the login inside TLS that
-forks the second stage onto a socketpair and relays it (src/lib/tlsrelay.c),
+forks the second stage onto a socketpair and relays it (src/tls/tlsrelay.c),
 the injection case (CVE-2011-0411), TLS not configured, $AUTH_REQUIRES_TLS.
 
 Real clients: Python's poplib stls() and ssl sockets, openssl s_client

@@ -1,4 +1,4 @@
-"""TLS: the built-in STARTTLS of the SMTP front end (GnuTLS, lib/tls.c),
+"""TLS: the built-in STARTTLS of the SMTP front end (GnuTLS, tls/tls.c),
 $TLS_IMMEDIATE (SMTPS) and the starttls-ucspi plugin.
 
 protocols.md "Built-in STARTTLS (2.22; GnuTLS)", plugins.md

@@ -11,7 +11,7 @@
 #include "daemon/notify.h"
 #include "core/mf.h"
 #include "lib/log.h"
-#include "lib/tls.h"
+#include "tls/tls.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>

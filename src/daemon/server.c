@@ -25,7 +25,7 @@
 #include "core/mf.h"
 #include "lib/log.h"
 #include "lib/progenv.h"
-#include "lib/tls.h"
+#include "tls/tls.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>

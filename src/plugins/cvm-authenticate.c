@@ -5,7 +5,7 @@
  * $CVM_SASL_CRAM_MD5) and $AUTH_REQUIRES_TLS.  AUTH is enabled when a
  * mechanism is configured and TLS is not required or `tls_state` > 0; the
  * helo hook then advertises `AUTH MECH...` and the AUTH command exists.
- * The exchange is driven here: the SASL engine (src/lib/sasl.c) computes
+ * The exchange is driven here: the SASL engine (src/auth/sasl.c) computes
  * challenges and results, this file frames them as `334 BASE64` lines and
  * reads the client's lines from session_input() (at most $SMTP_MAXLINE
  * bytes, default 4096, minimum 512; a longer line is "Could not decode").
@@ -16,7 +16,7 @@
  * State: one struct per process (the plugin ABI has no context pointer);
  * the exchange state lives on the stack of the command function. */
 #include <mailfront/mailfront.h>
-#include "lib/sasl.h"
+#include "auth/sasl.h"
 
 #include <stdlib.h>
 #include <string.h>

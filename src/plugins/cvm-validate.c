@@ -15,7 +15,7 @@
  * An address part longer than a CVM credential (255 bytes) cannot exist:
  * 553.  State: the configuration read at init (plugin ABI has no context). */
 #include <mailfront/mailfront.h>
-#include "lib/cvm.h"
+#include "auth/cvm.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
-/* gnutls.c -- server-side TLS with GnuTLS over ibuf/obuf (API: lib/tls.h).
+/* gnutls.c -- server-side TLS with GnuTLS over ibuf/obuf (API: tls/tls.h).
  *
  * Built as its own shared object, mailfront-tls.so, loaded by the facade
- * src/lib/tls.c only when TLS is configured: GnuTLS and its dependencies
+ * src/tls/tls.c only when TLS is configured: GnuTLS and its dependencies
  * cost several million instructions to load and initialise, which every
  * plain-text connection would otherwise pay.  Linked with -Bsymbolic so its
  * own calls never bind to the facade's functions of the same names.
@@ -17,7 +17,7 @@
  * tls_preload() (a listener, once and on SIGHUP) loads the credentials
  * before the children fork; tls_prepare() then shares them (and a session
  * ticket key) when its configuration is the same, else loads its own. */
-#include "lib/tls.h"
+#include "tls/tls.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>

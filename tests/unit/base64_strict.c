@@ -1,7 +1,7 @@
-/* base64_strict -- unit tests of src/lib/base64.c: RFC 4648 test vectors,
+/* base64_strict -- unit tests of src/auth/base64.c: RFC 4648 test vectors,
  * round trips of every length 0..300 with all byte values, and rejection of
  * every kind of non-canonical input. */
-#include "../../src/lib/base64.c"
+#include "../../src/auth/base64.c"
 #include "tap.h"
 
 static int dec_ok(const char* in, const char* exp, unsigned elen)

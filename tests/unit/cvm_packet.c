@@ -1,9 +1,9 @@
-/* cvm_packet -- unit tests of src/lib/cvm.c: request packets (the example
+/* cvm_packet -- unit tests of src/auth/cvm.c: request packets (the example
  * of protocol-2.html), reply parsing (strictness, required facts, failures
  * with OUTOFSCOPE), account splitting, and whole calls to small shell
  * modules written at run time (success, rejection, exit status, chains,
  * a hanging module and its deadline, an ignored SIGCHLD), cvm_setenv. */
-#include "../../src/lib/cvm.c"
+#include "../../src/auth/cvm.c"
 #include "tap.h"
 #include <stdio.h>
 #include <sys/stat.h>

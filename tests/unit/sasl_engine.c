@@ -1,9 +1,9 @@
-/* sasl_engine -- unit tests of src/lib/sasl.c: configuration and the
+/* sasl_engine -- unit tests of src/auth/sasl.c: configuration and the
  * mechanism list (the libcvm PLAIN-dropping quirk fixed), every status of
  * PLAIN, LOGIN and CRAM-MD5 driven without any I/O, the credentials that
  * reach the CVM (recorded by a shell module written at run time), log
  * texts, and result codes/texts. */
-#include "../../src/lib/sasl.c"
+#include "../../src/auth/sasl.c"
 #include "tap.h"
 #include <stdio.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-/* Unit tests: lib/tls.c (tls.h) -- configuration errors as values, the
+/* Unit tests: tls/tls.c (tls.h) -- configuration errors as values, the
  * handshake over a socketpair against a real GnuTLS client in a child
  * process, the discard of pipelined plaintext (CVE-2011-0411), encrypted
  * ibuf/obuf I/O through the transport, the parameter names, and the

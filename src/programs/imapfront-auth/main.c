@@ -34,7 +34,7 @@
  * supplementary groups are reduced to the user's group before
  * setgid/setuid.
  *
- * TLS (beyond the original): with $TLS_CERTFILE (src/lib/tls.h, docs/tls.md
+ * TLS (beyond the original): with $TLS_CERTFILE (src/tls/tls.h, docs/tls.md
  * "POP3 and IMAP") CAPABILITY lists STARTTLS and STARTTLS (RFC 3501 6.2.1,
  * RFC 2595 3.1) answers `TAG OK Begin TLS negotiation now`, drops input
  * pipelined after it (CVE-2011-0411) and handshakes; the client asks for
@@ -44,20 +44,20 @@
  * active`; a failed handshake ends the session with status 1.  A login
  * inside TLS cannot exec the server directly: tls_exec() drops to the
  * user, forks the normal exec path onto a socketpair and relays it
- * (src/lib/tlsrelay.h) with the $TIMEOUT idle limit and $SESSION_TIMEOUT;
+ * (src/tls/tlsrelay.h) with the $TIMEOUT idle limit and $SESSION_TIMEOUT;
  * the exit status is the server's.  $AUTH_REQUIRES_TLS (set, even
  * empty) and TLS not active (also when TLS is not configured: fails
  * closed): CAPABILITY lists LOGINDISABLED, LOGIN and AUTHENTICATE answer
  * `TAG NO [PRIVACYREQUIRED] Authentication requires TLS (use STARTTLS)`
  * (RFC 3501 6.2.3, RFC 5530). */
 #include "parse.h"
-#include "lib/authconn.h"
+#include "auth/authconn.h"
 #include "lib/progenv.h"
-#include "lib/cvm.h"
+#include "auth/cvm.h"
 #include "lib/log.h"
-#include "lib/sasl.h"
-#include "lib/tls.h"
-#include "lib/tlsrelay.h"
+#include "auth/sasl.h"
+#include "tls/tls.h"
+#include "tls/tlsrelay.h"
 #include <mailfront/iobuf.h>
 #include <mailfront/str.h>
 #include <errno.h>
@@ -514,7 +514,7 @@ static int exec_program(struct imap_session* s)
 
 /* A login inside TLS, or with client input already buffered: the exec path
  * runs in a child on a socketpair and this process relays to it
- * (lib/tlsrelay.h, tlsrelay_second_stage).  Returns the exit status (in the
+ * (tls/tlsrelay.h, tlsrelay_second_stage).  Returns the exit status (in the
  * child, only when the exec step failed). */
 static int tls_exec(struct imap_session* s)
 {

@@ -1,11 +1,11 @@
 /* command.h -- pop3front-auth: line-end and credential checks, pure
  * functions (no I/O, no allocation, no session).  Command splitting is
- * shared with pop3front-maildir (lib/pop3cmd.h). */
+ * shared with pop3front-maildir (pop3/pop3cmd.h). */
 #ifndef POP3AUTH_COMMAND_H
 #define POP3AUTH_COMMAND_H
 
 #include <stddef.h>
-#include "lib/pop3cmd.h"   /* struct pop3_cmdline, pop3_split, pop3_verb_is */
+#include "pop3/pop3cmd.h"   /* struct pop3_cmdline, pop3_split, pop3_verb_is */
 
 /* Strip the line end: LF, then one CR before it.  Returns the new length. */
 size_t pop3auth_chomp(const char* line, size_t len);

@@ -28,7 +28,7 @@
  * groups are reduced to the user's group before setgid/setuid (the
  * reference keeps the caller's).
  *
- * TLS (beyond the original): with $TLS_CERTFILE (src/lib/tls.h, docs/tls.md
+ * TLS (beyond the original): with $TLS_CERTFILE (src/tls/tls.h, docs/tls.md
  * "POP3 and IMAP") CAPA lists STLS and STLS (RFC 2595 4) answers `+OK
  * Begin TLS negotiation`, drops input pipelined after it (CVE-2011-0411),
  * handshakes and forgets USER; CAPA no longer lists STLS.  Without TLS
@@ -37,20 +37,20 @@
  * active`; a failed handshake ends the session with status 1.  A login
  * inside TLS cannot exec the server directly (TLS state does not survive
  * exec): tls_exec() drops to the user, forks the normal exec path onto a
- * socketpair and relays it (src/lib/tlsrelay.h) with the $TIMEOUT idle
+ * socketpair and relays it (src/tls/tlsrelay.h) with the $TIMEOUT idle
  * limit and the $SESSION_TIMEOUT deadline; the exit status is the
  * server's.  $AUTH_REQUIRES_TLS (set, even empty) and TLS not active
  * (also when TLS is not configured: fails closed): USER, PASS and AUTH
  * answer `-ERR Authentication requires TLS (use STLS)` and CAPA lists
  * neither USER nor SASL. */
 #include "command.h"
-#include "lib/authconn.h"
+#include "auth/authconn.h"
 #include "lib/progenv.h"
-#include "lib/cvm.h"
+#include "auth/cvm.h"
 #include "lib/log.h"
-#include "lib/sasl.h"
-#include "lib/tls.h"
-#include "lib/tlsrelay.h"
+#include "auth/sasl.h"
+#include "tls/tls.h"
+#include "tls/tlsrelay.h"
 #include <mailfront/iobuf.h>
 #include <mailfront/str.h>
 #include <errno.h>
@@ -458,7 +458,7 @@ static int exec_program(struct auth_session* s)
 
 /* A login inside TLS, or with client input already buffered: the exec path
  * runs in a child on a socketpair and this process relays to it
- * (lib/tlsrelay.h, tlsrelay_second_stage).  Returns the exit status (in the
+ * (tls/tlsrelay.h, tlsrelay_second_stage).  Returns the exit status (in the
  * child, only when the exec step failed). */
 static int tls_exec(struct auth_session* s)
 {

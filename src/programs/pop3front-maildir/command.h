@@ -11,7 +11,7 @@
 #define POP3_COMMAND_H
 
 #include <stddef.h>
-#include "lib/pop3cmd.h"   /* struct pop3_cmdline, pop3_split, pop3_verb_is */
+#include "pop3/pop3cmd.h"   /* struct pop3_cmdline, pop3_split, pop3_verb_is */
 
 enum pop3_arg
 {

@@ -15,14 +15,14 @@
  * lines after an AUTH refused as unknown, are never logged in clear.
  *
  * Built-in STARTTLS (RFC 3207, protocols.md "Built-in STARTTLS"): set up in
- * protocol init from $TLS_* (lib/tls.h); $TLS_IMMEDIATE handshakes before
+ * protocol init from $TLS_* (tls/tls.h); $TLS_IMMEDIATE handshakes before
  * the greeting.  Beyond the original: a completed handshake (either way)
  * forgets the HELO/EHLO domain, the transaction and any authentication
  * (forget_client), and bytes pipelined
  * after the STARTTLS line are discarded, never executed (CVE-2011-0411). */
 #include "smtp.h"
 #include "lib/log.h"
-#include "lib/tls.h"
+#include "tls/tls.h"
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>

@@ -1,5 +1,5 @@
 /* authconn.c -- see authconn.h. */
-#include "lib/authconn.h"
+#include "auth/authconn.h"
 #include "lib/log.h"
 #include "lib/progenv.h"
 #include <stdlib.h>

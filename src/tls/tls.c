@@ -7,7 +7,7 @@
  * by tls_prepare(), so the implementation is loaded whenever they run with
  * a non-NULL session.  A missing or broken mailfront-tls.so is reported as
  * a `TLS init failed: ...` log line and TLS is not offered. */
-#include "lib/tls.h"
+#include "tls/tls.h"
 #include <dlfcn.h>
 #include <stdlib.h>
 

@@ -1,7 +1,7 @@
 /* tlsrelay.h -- keep a TLS session across the exec of a plain-text server.
  *
  * Used by pop3front-auth (STLS) and imapfront-auth (STARTTLS); documented
- * in docs/tls.md "POP3 and IMAP".  TLS state (src/lib/tls.h) lives in the
+ * in docs/tls.md "POP3 and IMAP".  TLS state (src/tls/tls.h) lives in the
  * process memory and cannot survive exec(2).  After a login inside TLS the
  * program therefore splits in two:
  *
@@ -36,7 +36,7 @@
 #ifndef MF_TLSRELAY_H
 #define MF_TLSRELAY_H
 
-#include "lib/tls.h"
+#include "tls/tls.h"
 #include <mailfront/iobuf.h>
 #include <mailfront/str.h>
 #include <sys/types.h>

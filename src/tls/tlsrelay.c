@@ -7,9 +7,9 @@
  * -> client: one read of the socket, then obuf_write + obuf_flush through
  * TLS (bounded by the stream timeouts).  Errors are values; nothing here
  * logs or exits. */
-#include "lib/tlsrelay.h"
+#include "tls/tlsrelay.h"
 #include "lib/log.h"
-#include "lib/authconn.h"
+#include "auth/authconn.h"
 #include "lib/progenv.h"
 #include <sys/prctl.h>
 #include <grp.h>

@@ -12,7 +12,7 @@
 #ifndef MF_AUTHCONN_H
 #define MF_AUTHCONN_H
 
-#include "lib/tls.h"
+#include "tls/tls.h"
 #include <mailfront/iobuf.h>
 
 #define AUTHCONN_DEFAULT_TIMEOUT 1200UL

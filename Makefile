@@ -74,7 +74,7 @@ $(BUILD)/bin/mailfront: $(CORE_OBJ) $(LIBMF)
 	$(CC) $(LDSAN) -rdynamic -o $@ $(CORE_OBJ) -Wl,--whole-archive $(LIBMF) -Wl,--no-whole-archive -ldl $(LIBS_COMMON)
 
 # TLS (GnuTLS) in its own object, loaded only when TLS is configured.
-TLS_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(TLS_IMPL))
+TLS_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(TLS_IMPL) src/lib/clock.c)
 $(BUILD)/lib/mailfront-tls.so: $(TLS_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDSAN) -shared -Wl,-Bsymbolic -o $@ $^ -lgnutls

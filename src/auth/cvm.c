@@ -9,6 +9,7 @@
  * Memory: every str here is owned by the function that declares it or by
  * the caller's struct cvm_reply. */
 #include "cvm.h"
+#include "lib/clock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,17 +35,10 @@ extern char** environ;
 
 /* ---- small helpers ---- */
 
-static long long now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Milliseconds left until deadline, clamped to [0, INT_MAX]. */
 static int left_ms(long long deadline)
 {
-  long long d = deadline - now_ms();
+  long long d = deadline - clock_mono_ms();
   if (d < 0) return 0;
   if (d > INT_MAX) return INT_MAX;
   return (int)d;
@@ -448,7 +442,7 @@ static int via_udp(const char* spec, const str* req, const unsigned char* rnd,
   if (connect(fd, (struct sockaddr*)&ss, sl) != 0) goto done;
   for (int attempt = 0; attempt < UDP_TRIES; attempt++) {
     if (send(fd, req->s, req->len, 0) != (ssize_t)req->len) goto done;
-    long long until = now_ms() + (2000LL << attempt);
+    long long until = clock_mono_ms() + (2000LL << attempt);
     if (until > deadline) until = deadline;
     for (;;) {
       struct pollfd pf = { fd, POLLIN, 0 };
@@ -547,7 +541,7 @@ static int cvm_call(const char* modules, const struct cvm_credential* creds,
   cvm_reply_free(reply);
   if (modules == 0 || *modules == 0) return reply->result = CVME_CONFIG;
   if (timeout_ms == 0) timeout_ms = cvm_timeout_ms();
-  long long deadline = now_ms() + timeout_ms;
+  long long deadline = clock_mono_ms() + timeout_ms;
 
   unsigned char rnd[255];
   unsigned rlen = random_len(modules);

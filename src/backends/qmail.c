@@ -18,6 +18,7 @@
 #include <mailfront/mailfront.h>
 #include "lib/fdio.h"
 #include "lib/progenv.h"
+#include "lib/clock.h"
 #include <errno.h>
 #include <poll.h>
 #include <fcntl.h>
@@ -106,7 +107,7 @@ static int wait_child(pid_t pid, long long deadline_ms, int* timed_out)
     if (w == pid) break;
     if (w < 0 && errno != EINTR) { st = -1; break; }
     if (w != 0) continue;
-    long long left = deadline_ms - mf_mono_ms();
+    long long left = deadline_ms - clock_mono_ms();
     if (left <= 0) {
       *timed_out = 1;
       kill(pid, SIGKILL);
@@ -223,8 +224,9 @@ static int pipe_cloexec(int p[2])
 /* The deadline of one write to qmail-queue. */
 static long long write_deadline(void)
 {
-  unsigned long secs = session_getenvu_dflt("QMAILQUEUE_TIMEOUT", QQ_TIMEOUT_DFLT);
-  return secs ? mf_mono_ms() + (long long)secs * 1000 : 0;
+  const struct env_number spec = { QQ_TIMEOUT_DFLT, 1, 100000000, 1 };
+  unsigned long secs = env_number_parse(session_getenv("QMAILQUEUE_TIMEOUT"), &spec);
+  return secs ? clock_mono_ms() + (long long)secs * 1000 : 0;
 }
 
 static const response* qq_data_start(int fd)

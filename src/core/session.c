@@ -7,6 +7,8 @@
  * all.  Setting a string replaces it (upstream's duplicate-entry quirk is
  * fixed).  Allocation failures leave the tables unchanged. */
 #include "core/session.h"
+#include "lib/clock.h"
+#include "lib/progenv.h"
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,13 +17,6 @@
 static struct session* current;
 
 struct session* session_current(void) { return current; }
-
-static long long mono_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 const char* envlist_get(char** env, const char* name)
 {
@@ -39,17 +34,11 @@ static const char* outer_getenv(const struct session* s, const char* name)
   return v ? v : getenv(name);
 }
 
+/* $TIMEOUT and $SESSION_TIMEOUT: seconds by the one rule of lib/progenv.h. */
 static unsigned env_uint(const struct session* s, const char* name, unsigned dflt)
 {
-  const char* v = outer_getenv(s, name);
-  if (!v || !*v) return dflt;
-  unsigned long n = 0;
-  for (; *v; v++) {
-    if (*v < '0' || *v > '9') return dflt;
-    n = n * 10 + (unsigned)(*v - '0');
-    if (n > 100000000ul) return dflt;
-  }
-  return n ? (unsigned)n : dflt;
+  const struct env_number spec = { dflt, 1, 100000000, 0 };
+  return (unsigned)env_number_parse(outer_getenv(s, name), &spec);
 }
 
 int session_init(struct session* s, struct mf_config* cfg, int in_fd, int out_fd, char** env)
@@ -76,10 +65,10 @@ int session_init(struct session* s, struct mf_config* cfg, int in_fd, int out_fd
 
 void session_set_timeout(unsigned seconds)
 {
-  if (current) current->deadline_ms = mono_ms() + (long long)seconds * 1000;
+  if (current) current->deadline_ms = clock_mono_ms() + (long long)seconds * 1000;
 }
 
-int session_expired(void) { return current && current->deadline_ms > 0 && mono_ms() >= current->deadline_ms; }
+int session_expired(void) { return current && current->deadline_ms > 0 && clock_mono_ms() >= current->deadline_ms; }
 
 static void kv_free(struct kvlist* l)
 {

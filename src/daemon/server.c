@@ -24,7 +24,7 @@
 #include "daemon/notify.h"
 #include "core/mf.h"
 #include "lib/log.h"
-#include "lib/progenv.h"
+#include "lib/clock.h"
 #include "tls/tls.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -167,7 +167,7 @@ static void reap(struct server* s)
     for (i = 0; i < s->nkids && s->kids[i].pid != pid; i++) {}
     if (i == s->nkids) continue;
     struct child* k = &s->kids[i];
-    long long ms = mf_mono_ms() - k->start_ms;
+    long long ms = clock_mono_ms() - k->start_ms;
     char code[16];
     snprintf(code, sizeof code, "%d", WIFSIGNALED(st) ? 0 : WEXITSTATUS(st));
     if (WIFSIGNALED(st))
@@ -225,7 +225,7 @@ static void admit(struct server* s, struct conn* c)
   k->port = addr_port(&c->client);
   k->via[0] = 0;
   if (c->proxied) addr_ip(&c->remote, k->via);
-  k->start_ms = mf_mono_ms();
+  k->start_ms = clock_mono_ms();
   if (s->o->verbose) conn_event(0, "conn_start", k, 0, 0, 0);
 }
 
@@ -294,7 +294,7 @@ static void accept_from(struct server* s, int lfd)
     if (c.fd < 0) {
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
         log_fmt(LOG_ERR, "accept: %s (pausing 100 ms)", strerror(errno));
-        s->pause_until_ms = mf_mono_ms() + 100;
+        s->pause_until_ms = clock_mono_ms() + 100;
       }
       return;   /* EAGAIN, ECONNABORTED, EINTR...: back to poll */
     }
@@ -304,7 +304,7 @@ static void accept_from(struct server* s, int lfd)
     c.client = c.remote;
     c.server = c.local;
     if (!s->o->proxy) { admit(s, &c); continue; }
-    c.deadline_ms = mf_mono_ms() + (long long)s->o->proxy_ms;
+    c.deadline_ms = clock_mono_ms() + (long long)s->o->proxy_ms;
     s->pend[s->npend++] = c;
     proxy_step(s, s->npend - 1);   /* the header often came with the SYN's ACK */
   }
@@ -332,7 +332,7 @@ static void begin_stop(struct server* s)
   s->stopping = 1;
   listen_close(&s->ls);
   while (s->npend > 0) close_conn(s, s->npend - 1);
-  long long now = mf_mono_ms();
+  long long now = clock_mono_ms();
   s->stop_at_ms = now + (long long)s->o->grace_s * 1000;
   s->kill_at_ms = s->stop_at_ms + KILL_AFTER_MS;
   notify_send("STOPPING=1");
@@ -375,7 +375,7 @@ int server_run(struct server* s)
     if (got_chld) { got_chld = 0; reap(s); }
     if (got_hup) { got_hup = 0; if (!s->stopping) reload(s); }
     if (got_term) { got_term = 0; if (!s->stopping) begin_stop(s); }
-    long long now = mf_mono_ms();
+    long long now = clock_mono_ms();
     if (s->stopping) {
       if (s->nkids == 0) break;
       if (!stop_signalled && now >= s->stop_at_ms) {

@@ -1,6 +1,7 @@
 /* fdio.c -- see fdio.h. */
 #include "fdio.h"
 #include "progenv.h"
+#include "lib/clock.h"
 #include <errno.h>
 #include <poll.h>
 #include <unistd.h>
@@ -28,7 +29,7 @@ int fd_write_deadline(int fd, const char* b, unsigned long len, long long deadli
       if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
       int wait_ms = -1;
       if (deadline_ms > 0) {
-        long long left = deadline_ms - mf_mono_ms();
+        long long left = deadline_ms - clock_mono_ms();
         if (left <= 0) { errno = ETIMEDOUT; return -1; }
         wait_ms = left > 60000 ? 60000 : (int)left;
       }

@@ -3,6 +3,7 @@
  * on the descriptor unless the transport reports pending bytes.  Errors are
  * returned as -1 with errno; nothing here exits or logs. */
 #include <mailfront/iobuf.h>
+#include "lib/clock.h"
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -10,22 +11,15 @@
 #include <time.h>
 #include <unistd.h>
 
-static long long now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Wait until fd is ready for `events`: 1 ready, -1 timeout/error. */
 static int wait_fd(int fd, short events, unsigned timeout_ms, const long long* deadline, int* timedout)
 {
-  long long end = timeout_ms ? now_ms() + timeout_ms : -1;
+  long long end = timeout_ms ? clock_mono_ms() + timeout_ms : -1;
   if (deadline && *deadline > 0 && (end < 0 || *deadline < end)) end = *deadline;
   for (;;) {
     int wait = -1;
     if (end >= 0) {
-      long long left = end - now_ms();
+      long long left = end - clock_mono_ms();
       if (left <= 0) { *timedout = 1; errno = ETIMEDOUT; return -1; }
       wait = left > 0x7fffffff ? 0x7fffffff : (int)left;
     }

@@ -20,6 +20,7 @@
  * log_session_begin. */
 #include "log.h"
 #include "progenv.h"
+#include "lib/clock.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,7 +216,7 @@ void log_session_begin(const char* ip)
   snprintf(lg.sid, sizeof lg.sid, "%lx.%lx.%lx", (unsigned long)ts.tv_sec, (unsigned long)getpid(), lg.sessions);
   lg.ip.len = 0;
   if (ip && *ip) str_copys(&lg.ip, ip);
-  lg.start_ms = mf_mono_ms();
+  lg.start_ms = clock_mono_ms();
   log_event("session_start", 0, 0);
 }
 
@@ -226,7 +227,7 @@ void log_session_end(int status, unsigned long long in, unsigned long long out, 
     snprintf(st, sizeof st, "%d", status);
     snprintf(bi, sizeof bi, "%llu", in);
     snprintf(bo, sizeof bo, "%llu", out);
-    snprintf(du, sizeof du, "%lld", lg.sid[0] ? mf_mono_ms() - lg.start_ms : 0LL);
+    snprintf(du, sizeof du, "%lld", lg.sid[0] ? clock_mono_ms() - lg.start_ms : 0LL);
     struct log_field f[4] = { { "status", st, -1 }, { "bytes_in", bi, -1 }, { "bytes_out", bo, -1 }, { "duration_ms", du, -1 } };
     log_event("session_end", f, 4);
   } else if (classic_bytes) {

@@ -29,6 +29,7 @@
 #define MAILFRONT_PLUGINS_NETCLIENT_H
 
 #include <mailfront/mailfront.h>
+#include "lib/clock.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -62,20 +63,13 @@ static inline unsigned long nc_setting(const char* a, const char* b, unsigned lo
   return n;
 }
 
-static inline long long nc_now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* 1 ready, 0 timed out, -1 error.  Retries on EINTR with the rest of the time. */
 static inline int nc_wait(int fd, short events, unsigned ms)
 {
-  long long end = nc_now_ms() + ms;
+  long long end = clock_mono_ms() + ms;
   for (;;) {
     if (session_expired()) { errno = ETIMEDOUT; return 0; }
-    long long left = end - nc_now_ms();
+    long long left = end - clock_mono_ms();
     if (left < 0) left = 0;
     struct pollfd p = { fd, events, 0 };
     int r = poll(&p, 1, (int)(left > 0x7fffffff ? 0x7fffffff : left));

@@ -32,6 +32,7 @@
 
 #include <mailfront/mailfront.h>
 #include "lib/log.h"
+#include "lib/progenv.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,20 +130,15 @@ struct qmxp
 };
 
 /* Start a session: the session limit, the input, the address limit from
- * the variable `limitvar` (a positive decimal number, else the default). */
+ * the variable `limitvar` (lib/progenv.h's rule; 0 means the default). */
 QMXP_FN void qmxp_start(struct qmxp* q, const char* limitvar)
 {
   memset(q, 0, sizeof *q);
   session_set_timeout(QMXP_SESSION_SECONDS);
   q->in = session_input();
-  q->maxaddr = QMXP_MAXADDR_DFLT;
   (void)str_ready(&q->params, 0);
-  const char* v = getenv(limitvar);
-  if (v && *v) {
-    char* end;
-    unsigned long n = strtoul(v, &end, 10);
-    if (*end == 0 && n > 0 && n < STR_MAX && *v >= '0' && *v <= '9') q->maxaddr = n;
-  }
+  const struct env_number spec = { QMXP_MAXADDR_DFLT, 1, STR_MAX - 1, 0 };
+  q->maxaddr = env_number(limitvar, &spec);
 }
 
 QMXP_FN void qmxp_free(struct qmxp* q)

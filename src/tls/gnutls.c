@@ -18,6 +18,7 @@
  * before the children fork; tls_prepare() then shares them (and a session
  * ticket key) when its configuration is the same, else loads its own. */
 #include "tls/tls.h"
+#include "lib/clock.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
@@ -61,22 +62,15 @@ struct preload
 };
 static struct preload* preloaded;
 
-static long long now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Wait for fd like iobuf.c does: 1 ready, -1 with errno (ETIMEDOUT). */
 static int wait_fd(int fd, short events, unsigned timeout_ms, const long long* deadline)
 {
-  long long end = timeout_ms ? now_ms() + timeout_ms : -1;
+  long long end = timeout_ms ? clock_mono_ms() + timeout_ms : -1;
   if (deadline && *deadline > 0 && (end < 0 || *deadline < end)) end = *deadline;
   for (;;) {
     int wait = -1;
     if (end >= 0) {
-      long long left = end - now_ms();
+      long long left = end - clock_mono_ms();
       if (left <= 0) { errno = ETIMEDOUT; return -1; }
       wait = left > 0x7fffffff ? 0x7fffffff : (int)left;
     }

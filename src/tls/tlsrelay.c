@@ -8,6 +8,7 @@
  * TLS (bounded by the stream timeouts).  Errors are values; nothing here
  * logs or exits. */
 #include "tls/tlsrelay.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "auth/authconn.h"
 #include "lib/progenv.h"
@@ -26,13 +27,6 @@
 
 #define RELAY_BUFSIZE 16384
 #define DEFAULT_REAP_MS 10000
-
-static long long now_ms(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void set_err(str* err, const char* a, const char* b)
 {
@@ -92,13 +86,13 @@ int tlsrelay_fork(ibuf* in, obuf* out, int* sock, pid_t* pid, str* err)
 /* Wait for the child at most limit_ms, then kill it.  Exit status. */
 static int reap(pid_t pid, unsigned limit_ms)
 {
-  long long end = now_ms() + (limit_ms ? limit_ms : DEFAULT_REAP_MS);
+  long long end = clock_mono_ms() + (limit_ms ? limit_ms : DEFAULT_REAP_MS);
   int st = 0, killed = 0;
   for (;;) {
     pid_t r = waitpid(pid, &st, killed ? 0 : WNOHANG);
     if (r == pid) break;
     if (r < 0 && errno != EINTR) return 111;
-    if (r == 0 && now_ms() >= end) {
+    if (r == 0 && clock_mono_ms() >= end) {
       kill(pid, SIGKILL);
       killed = 1;
       continue;
@@ -143,7 +137,7 @@ int tlsrelay_run(struct tls* t, ibuf* in, obuf* out, int sock, pid_t pid, unsign
   int server_in = 1;            /* still reading from the server */
   int server_out = 1;           /* the server still takes input */
   int client_ok = 1;            /* the client can still be written to */
-  long long last = now_ms();
+  long long last = clock_mono_ms();
   err->len = 0;
   if (!buf) { set_err(err, "TLS relay: out of memory", 0); server_in = 0; }
   while (server_in) {
@@ -164,7 +158,7 @@ int tlsrelay_run(struct tls* t, ibuf* in, obuf* out, int sock, pid_t pid, unsign
       n++;
     }
     int wait = -1;
-    long long now = now_ms();
+    long long now = clock_mono_ms();
     long long end = idle_ms ? last + idle_ms : -1;
     const long long* dl = in->deadline_ms;
     if (dl && *dl > 0 && (end < 0 || *dl < end)) end = *dl;
@@ -186,7 +180,7 @@ int tlsrelay_run(struct tls* t, ibuf* in, obuf* out, int sock, pid_t pid, unsign
     /* client -> server */
     if (pending && (p[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
       ssize_t w = send(sock, in->buf + in->head, in->tail - in->head, MSG_NOSIGNAL);
-      if (w > 0) { in->head += (unsigned long)w; last = now_ms(); }
+      if (w > 0) { in->head += (unsigned long)w; last = clock_mono_ms(); }
       else if (w < 0 && errno != EAGAIN && errno != EINTR) {
         server_out = 0;                 /* the server stopped reading */
         client_in = 0;
@@ -197,7 +191,7 @@ int tlsrelay_run(struct tls* t, ibuf* in, obuf* out, int sock, pid_t pid, unsign
     if (p[0].revents & (POLLIN | POLLERR | POLLHUP)) {
       ssize_t got = read(sock, buf, RELAY_BUFSIZE);
       if (got > 0) {
-        last = now_ms();
+        last = clock_mono_ms();
         if (client_ok && (obuf_write(out, buf, (unsigned long)got) < 0 || obuf_flush(out) < 0)) {
           client_ok = 0;
           set_err(err, out->timedout ? "TLS relay: client write timed out" : "TLS relay: client write failed", 0);
@@ -210,7 +204,7 @@ int tlsrelay_run(struct tls* t, ibuf* in, obuf* out, int sock, pid_t pid, unsign
     /* client input, only once the previous chunk went out */
     if (client_in && in->head >= in->tail && (tls_ready || (ci >= 0 && p[ci].revents))) {
       long c = client_read(in);
-      if (c > 0) last = now_ms();
+      if (c > 0) last = clock_mono_ms();
       else if (c == 0 || c == -1) {
         if (c == -1) set_err(err, in->timedout ? "TLS relay: client read timed out" : "TLS relay: client read failed", 0);
         client_in = 0;
@@ -257,7 +251,7 @@ enum tlsrelay_stage tlsrelay_second_stage(struct tls** tls, ibuf* in, obuf* out,
     *status = 111;
     return r == TLSRELAY_CHILD_FAILED ? TLSRELAY_CHILD_GONE : TLSRELAY_NO_FORK;
   }
-  *deadline_ms = mf_mono_ms() + (long long)(st ? st : AUTHCONN_DEFAULT_SESSION_TIMEOUT) * 1000;
+  *deadline_ms = clock_mono_ms() + (long long)(st ? st : AUTHCONN_DEFAULT_SESSION_TIMEOUT) * 1000;
   in->timeout_ms = out->timeout_ms = idle;
   *status = tlsrelay_run(*tls, in, out, sock, pid, idle, &err);
   if (err.len) log_parts(0, err.s, 0, 0, 0);

@@ -53,6 +53,7 @@
 #include "parse.h"
 #include "auth/authconn.h"
 #include "lib/progenv.h"
+#include "lib/clock.h"
 #include "auth/cvm.h"
 #include "lib/log.h"
 #include "auth/sasl.h"
@@ -111,13 +112,13 @@ static int env_nonzero(const char* name)
 
 static int session_expired(const struct imap_session* s)
 {
-  return s->deadline_ms > 0 && mf_mono_ms() >= s->deadline_ms;
+  return s->deadline_ms > 0 && clock_mono_ms() >= s->deadline_ms;
 }
 
 static unsigned cvm_deadline(const struct imap_session* s)
 {
   long long t = cvm_timeout_ms();
-  long long left = s->deadline_ms - mf_mono_ms();
+  long long left = s->deadline_ms - clock_mono_ms();
   if (left < t) t = left;
   return t < 1 ? 1 : (unsigned)t;
 }

@@ -46,6 +46,7 @@
 #include "command.h"
 #include "auth/authconn.h"
 #include "lib/progenv.h"
+#include "lib/clock.h"
 #include "auth/cvm.h"
 #include "lib/log.h"
 #include "auth/sasl.h"
@@ -105,7 +106,7 @@ static const char ERR_NEEDTLS[] = "-ERR Authentication requires TLS (use STLS)";
 
 static int session_expired(const struct auth_session* s)
 {
-  return s->deadline_ms > 0 && mf_mono_ms() >= s->deadline_ms;
+  return s->deadline_ms > 0 && clock_mono_ms() >= s->deadline_ms;
 }
 
 /* Deadline of one CVM call: $CVM_TIMEOUT, cut to what is left of the
@@ -113,7 +114,7 @@ static int session_expired(const struct auth_session* s)
 static unsigned cvm_deadline(const struct auth_session* s)
 {
   long long t = cvm_timeout_ms();
-  long long left = s->deadline_ms - mf_mono_ms();
+  long long left = s->deadline_ms - clock_mono_ms();
   if (left < t) t = left;
   return t < 1 ? 1 : (unsigned)t;
 }

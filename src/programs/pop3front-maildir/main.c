@@ -23,6 +23,7 @@
 #include "maildir.h"
 #include "transmit.h"
 #include "lib/progenv.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include <mailfront/iobuf.h>
 #include <mailfront/str.h>
@@ -74,7 +75,7 @@ static const char OK[] = "+OK ";
 
 static int session_expired(const struct pop3_session* s)
 {
-  return s->deadline_ms > 0 && mf_mono_ms() >= s->deadline_ms;
+  return s->deadline_ms > 0 && clock_mono_ms() >= s->deadline_ms;
 }
 
 /* ---- replies ---------------------------------------------------------- */
@@ -312,7 +313,7 @@ static int session_init(struct pop3_session* s)
       || !(s->filebuf = malloc(FILE_BUFSIZE)))
     return -1;
   s->in.timeout_ms = s->out.timeout_ms = (unsigned)((t ? t : DEFAULT_TIMEOUT) * 1000);
-  s->deadline_ms = mf_mono_ms() + (long long)(st ? st : DEFAULT_SESSION_TIMEOUT) * 1000;
+  s->deadline_ms = clock_mono_ms() + (long long)(st ? st : DEFAULT_SESSION_TIMEOUT) * 1000;
   s->in.deadline_ms = s->out.deadline_ms = &s->deadline_ms;
   s->in.tie = &s->out;
   return 0;

@@ -22,6 +22,7 @@
  * after the STARTTLS line are discarded, never executed (CVE-2011-0411). */
 #include "smtp.h"
 #include "lib/log.h"
+#include "lib/progenv.h"
 #include "tls/tls.h"
 #include <stdlib.h>
 #include <string.h>
@@ -440,16 +441,10 @@ static int read_command(struct smtp* s)
   }
 }
 
-/* A number from the environment read like the original (strtoul: leading
- * blanks skipped, text after the digits ignored); dflt without digits. */
-static unsigned long env_ulong(const char* name, unsigned long dflt)
-{
-  const char* v = getenv(name);
-  if (!v || !*v) return dflt;
-  char* end;
-  unsigned long n = strtoul(v, &end, 10);
-  return end == v ? dflt : n;
-}
+/* $MAXNOTIMPL (0: no limit) and $SMTP_MAXLINE (at least 512; 0: the
+ * default) by the one rule of lib/progenv.h (read like the original). */
+static const struct env_number maxnotimpl_spec = { 0, 0, ~0UL, 1 };
+static const struct env_number maxline_spec = { 4096, 512, 1UL << 30, 0 };
 
 static int smtp_mainloop(const struct command* cmds)
 {
@@ -460,9 +455,8 @@ static int smtp_mainloop(const struct command* cmds)
   s.tls = prepared_tls;
   s.localhost = getprotoenv("LOCALHOST");
   if (!s.localhost) s.localhost = UNKNOWN;
-  s.maxnotimpl = env_ulong("MAXNOTIMPL", 0);
-  s.maxline = env_ulong("SMTP_MAXLINE", 4096);
-  if (s.maxline < 512) s.maxline = 512;
+  s.maxnotimpl = env_number("MAXNOTIMPL", &maxnotimpl_spec);
+  s.maxline = env_number("SMTP_MAXLINE", &maxline_spec);
   const char* bare = getenv("SMTP_BARE_NEWLINE");
   s.normalize = bare && (strcasecmp(bare, "normalize") == 0 || strcasecmp(bare, "normalise") == 0);
 

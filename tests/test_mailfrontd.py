@@ -16,6 +16,7 @@ subprocess call has a deadline.  Behaviour checked:
     child, systemd socket activation (systemd-socket-activate).
 """
 import contextlib
+import errno
 import os
 import re
 import select
@@ -173,8 +174,14 @@ def read_until(s, marker, timeout=TIMEOUT):
 def session(port, data, source=None, host="127.0.0.1", family=socket.AF_INET):
     """Send data in one write, half-close, return everything until EOF."""
     with connect(port, source, family, host) as s:
-        s.sendall(data)
-        s.shutdown(socket.SHUT_WR)
+        try:
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+        except (BrokenPipeError, ConnectionResetError, OSError) as e:
+            # the server may close first (deny, bad PROXY header, 421):
+            # what it sent before is still read below
+            if e.errno not in (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN):
+                raise
         out = b""
         end = time.time() + TIMEOUT
         while time.time() < end:

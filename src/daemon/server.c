@@ -416,6 +416,8 @@ int server_run(struct server* s)
     /* pending first (from the last slot: proxy_step may move the last one) */
     for (size_t i = s->npend; i-- > 0;)
       if (pf[first_pending + i].revents) proxy_step(s, i);
+    /* sessions that ended meanwhile no longer count against -c and -C */
+    if (got_chld) { got_chld = 0; reap(s); }
     for (nfds_t i = first_listener; i < first_pending; i++)
       if (pf[i].revents & POLLIN) accept_from(s, pf[i].fd);
   }

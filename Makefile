@@ -119,8 +119,9 @@ check: all asan
 	MF_BUILD=$(abspath $(BUILD)) $(PYTHON) tests/run.py
 	MF_BUILD=$(abspath build-asan) MF_SANITIZED=1 $(PYTHON) tests/run.py
 
-# SMTP throughput first, then the plugin chain, rules, scanners, TLS, POP3.
-BENCHES := run chain_bench rules_bench scan_bench tls_bench pop3_bench redis_bench relay_bench milter_bench
+# SMTP throughput first, then the plugin chain, rules, scanners, TLS, POP3,
+# Redis policies, the relay, milters, the built-in listener (mailfrontd).
+BENCHES := run chain_bench rules_bench scan_bench tls_bench pop3_bench redis_bench relay_bench milter_bench listen_bench
 bench: all
 	set -e; for b in $(BENCHES); do echo "== bench/$$b.py"; MF_BUILD=$(abspath $(BUILD)) $(PYTHON) bench/$$b.py; done
 

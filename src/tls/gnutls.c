@@ -15,7 +15,10 @@
  * keep using ibuf/obuf unchanged.  Errors are returned as log lines.
  * tls_start() sets TCP_NODELAY on a TCP connection (see there).
  * tls_client_start() is the client side, for the relay back ends (STARTTLS
- * to the next hop, with verification or SHA-256 pinning). */
+ * to the next hop, with verification or SHA-256 pinning).
+ * tls_preload() (a listener, once and on SIGHUP) loads the credentials
+ * before the children fork; tls_prepare() then shares them (and a session
+ * ticket key) when its configuration is the same, else loads its own. */
 #include "tls/tls.h"
 #include "lib/clock.h"
 #include <errno.h>
@@ -41,6 +44,7 @@ struct tls
   gnutls_dh_params_t dh;
   gnutls_session_t session;
   int compat;
+  int shared;                  /* cred/prio/dh belong to the preloaded set */
   int active;
   int rfd, wfd;
   ibuf* in;                    /* the streams, for timeouts and deadline */
@@ -49,6 +53,20 @@ struct tls
 };
 
 static int global_ok;
+
+/* The credentials tls_preload() made (a listener's parent, before it
+ * forks): sessions whose configuration is the same (`id`) share them, and
+ * the session ticket key, so a client may resume in another child. */
+struct preload
+{
+  char* id;                    /* cert NUL key NUL priority NUL dh */
+  size_t idlen;
+  gnutls_certificate_credentials_t cred;
+  gnutls_priority_t prio;
+  gnutls_dh_params_t dh;
+  gnutls_datum_t ticket_key;
+};
+static struct preload* preloaded;
 
 /* Wait for fd like iobuf.c does: 1 ready, -1 with errno (ETIMEDOUT). */
 static int wait_fd(int fd, short events, unsigned timeout_ms, const long long* deadline)
@@ -185,14 +203,67 @@ static int load_dh(struct tls* t, const char* file, str* err)
   return 0;
 }
 
+/* The configuration as read from the environment. */
+struct conf { const char *cert, *key, *prio, *dh; int compat; };
+
+/* 0 not configured, 1 configured. */
+static int read_conf(const char* (*getenv_fn)(const char*), struct conf* c)
+{
+  c->cert = get(getenv_fn, "TLS_CERTFILE");
+  if (!c->cert || !*c->cert) return 0;
+  c->key = get(getenv_fn, "TLS_KEYFILE");
+  if (!c->key) c->key = c->cert;
+  if (!*c->key) return 0;
+  c->prio = get(getenv_fn, "TLS_PRIORITY");
+  if (!c->prio || !*c->prio) c->prio = "NORMAL";
+  c->dh = get(getenv_fn, "TLS_DH_PARAMS");
+  if (!c->dh) c->dh = "";
+  c->compat = get(getenv_fn, "TLS_COMPAT") != 0;
+  return 1;
+}
+
+/* "cert NUL key NUL prio NUL dh" in *id (malloc'ed); -1 out of memory. */
+static int conf_id(const struct conf* c, char** id, size_t* len)
+{
+  size_t l1 = strlen(c->cert) + 1, l2 = strlen(c->key) + 1, l3 = strlen(c->prio) + 1, l4 = strlen(c->dh);
+  *len = l1 + l2 + l3 + l4;
+  if (!(*id = malloc(*len + 1))) return -1;
+  memcpy(*id, c->cert, l1);
+  memcpy(*id + l1, c->key, l2);
+  memcpy(*id + l1 + l2, c->prio, l3);
+  memcpy(*id + l1 + l2 + l3, c->dh, l4 + 1);
+  return 0;
+}
+
+static int global_init(str* err)
+{
+  int r;
+  if (global_ok) return 0;
+  if ((r = gnutls_global_init()) < 0) return fail(err, "TLS init failed: ", r);
+  global_ok = 1;
+  return 0;
+}
+
+/* Certificate, key, DH parameters and priorities into t. */
+static int load_creds(struct tls* t, const struct conf* c, str* err)
+{
+  int r;
+  if ((r = gnutls_certificate_allocate_credentials(&t->cred)) < 0
+      || (r = gnutls_certificate_set_x509_key_file(t->cred, c->cert, c->key, GNUTLS_X509_FMT_PEM)) < 0)
+    return fail(err, "TLS init failed: ", r);
+  if (*c->dh && load_dh(t, c->dh, err) < 0) return -1;
+  const char* where = 0;
+  if ((r = gnutls_priority_init(&t->prio, c->prio, &where)) < 0) {
+    t->prio = 0;
+    return fail(err, "TLS priority error: ", r);
+  }
+  return 0;
+}
+
 /* GnuTLS initialised once, and an empty session struct; NULL with *err. */
 static struct tls* tls_new(str* err)
 {
-  int r;
-  if (!global_ok) {
-    if ((r = gnutls_global_init()) < 0) { fail(err, "TLS init failed: ", r); return 0; }
-    global_ok = 1;
-  }
+  if (global_init(err) < 0) return 0;
   struct tls* t = calloc(1, sizeof *t);
   if (!t) { fail(err, "TLS init failed: ", GNUTLS_E_MEMORY_ERROR); return 0; }
   t->rfd = t->wfd = -1;
@@ -200,7 +271,8 @@ static struct tls* tls_new(str* err)
 }
 
 /* The priorities and the GnuTLS session (side: GNUTLS_SERVER/CLIENT) with
- * t's credentials.  0, or -1 with the log line in *err. */
+ * t's credentials (the client's; a server's come from load_creds or the
+ * preloaded set).  0, or -1 with the log line in *err. */
 static int new_session(struct tls* t, const char* prio, unsigned side, str* err)
 {
   const char* where = 0;
@@ -216,30 +288,69 @@ static int new_session(struct tls* t, const char* prio, unsigned side, str* err)
   return 0;
 }
 
-struct tls* tls_prepare(const char* (*getenv_fn)(const char* name), str* err)
+static void preload_free(struct preload* p)
 {
+  if (!p) return;
+  if (p->prio) gnutls_priority_deinit(p->prio);
+  if (p->cred) gnutls_certificate_free_credentials(p->cred);
+  if (p->dh) gnutls_dh_params_deinit(p->dh);
+  if (p->ticket_key.data) gnutls_free(p->ticket_key.data);
+  free(p->id);
+  free(p);
+}
+
+int tls_preload(const char* (*getenv_fn)(const char* name), str* err)
+{
+  struct conf c;
   err->len = 0;
   if (err->s) err->s[0] = 0;
-  const char* cert = get(getenv_fn, "TLS_CERTFILE");
-  if (!cert || !*cert) return 0;
-  const char* key = get(getenv_fn, "TLS_KEYFILE");
-  if (!key) key = cert;
-  if (!*key) return 0;
-  const char* prio = get(getenv_fn, "TLS_PRIORITY");
-  if (!prio || !*prio) prio = "NORMAL";
-  const char* dh = get(getenv_fn, "TLS_DH_PARAMS");
-  int r;
+  if (!read_conf(getenv_fn, &c)) return 0;
+  if (global_init(err) < 0) return -1;
+  struct preload* p = calloc(1, sizeof *p);
+  struct tls t;
+  memset(&t, 0, sizeof t);
+  if (!p || conf_id(&c, &p->id, &p->idlen) < 0) {
+    free(p);
+    return fail(err, "TLS init failed: ", GNUTLS_E_MEMORY_ERROR);
+  }
+  int r = load_creds(&t, &c, err);
+  p->cred = t.cred;
+  p->prio = t.prio;
+  p->dh = t.dh;
+  if (r == 0 && (r = gnutls_session_ticket_key_generate(&p->ticket_key)) < 0) r = fail(err, "TLS init failed: ", r);
+  if (r < 0) { preload_free(p); return -1; }   /* the previous set stays */
+  preload_free(preloaded);
+  preloaded = p;
+  return 1;
+}
 
+struct tls* tls_prepare(const char* (*getenv_fn)(const char* name), str* err)
+{
+  struct conf c;
+  err->len = 0;
+  if (err->s) err->s[0] = 0;
+  if (!read_conf(getenv_fn, &c)) return 0;
+  int r;
   struct tls* t = tls_new(err);
   if (!t) return 0;
-  t->compat = get(getenv_fn, "TLS_COMPAT") != 0;
-  if ((r = gnutls_certificate_allocate_credentials(&t->cred)) < 0
-      || (r = gnutls_certificate_set_x509_key_file(t->cred, cert, key, GNUTLS_X509_FMT_PEM)) < 0) {
+  t->compat = c.compat;
+  char* id = 0;
+  size_t idlen = 0;
+  if (preloaded && conf_id(&c, &id, &idlen) == 0 && idlen == preloaded->idlen
+      && memcmp(id, preloaded->id, idlen) == 0) {
+    t->cred = preloaded->cred;
+    t->prio = preloaded->prio;
+    t->shared = 1;
+  }
+  free(id);
+  if (!t->shared && load_creds(t, &c, err) < 0) goto bad;
+  if ((r = gnutls_init(&t->session, GNUTLS_SERVER)) < 0
+      || (r = gnutls_priority_set(t->session, t->prio)) < 0
+      || (r = gnutls_credentials_set(t->session, GNUTLS_CRD_CERTIFICATE, t->cred)) < 0
+      || (t->shared && (r = gnutls_session_ticket_enable_server(t->session, &preloaded->ticket_key)) < 0)) {
     fail(err, "TLS init failed: ", r);
     goto bad;
   }
-  if (dh && *dh && load_dh(t, dh, err) < 0) goto bad;
-  if (new_session(t, prio, GNUTLS_SERVER, err) < 0) goto bad;
   gnutls_certificate_server_set_request(t->session, GNUTLS_CERT_IGNORE);
   if (t->compat) gnutls_session_enable_compatibility_mode(t->session);
   return t;
@@ -348,9 +459,11 @@ void tls_free(struct tls* t)
   if (t->in && t->in->tr == &t->tr) t->in->tr = 0;
   if (t->out && t->out->tr == &t->tr) t->out->tr = 0;
   if (t->session) gnutls_deinit(t->session);
-  if (t->prio) gnutls_priority_deinit(t->prio);
-  if (t->cred) gnutls_certificate_free_credentials(t->cred);
-  if (t->dh) gnutls_dh_params_deinit(t->dh);
+  if (!t->shared) {
+    if (t->prio) gnutls_priority_deinit(t->prio);
+    if (t->cred) gnutls_certificate_free_credentials(t->cred);
+    if (t->dh) gnutls_dh_params_deinit(t->dh);
+  }
   free(t);
 }
 

@@ -21,6 +21,7 @@ struct tls_impl
   int (*close)(struct tls*);
   void (*free)(struct tls*);
   struct tls* (*client_start)(const struct tls_client_opts*, ibuf*, obuf*, str*);
+  int (*preload)(const char* (*)(const char*), str*);
 };
 
 static struct tls_impl impl;
@@ -37,10 +38,11 @@ static int load(str* err)
   str_free(&path);
   static const char* const names[] = {
     "tls_prepare", "tls_start", "tls_get_info", "tls_params", "tls_active", "tls_close", "tls_free",
-    "tls_client_start"
+    "tls_client_start", "tls_preload"
   };
-  void* f[8];
-  for (int i = 0; h && i < 8; i++)
+  enum { NFUNCS = sizeof names / sizeof names[0] };
+  void* f[NFUNCS];
+  for (int i = 0; h && i < NFUNCS; i++)
     if (!(f[i] = dlsym(h, names[i]))) { h = 0; break; }
   if (!h) {
     const char* e = dlerror();
@@ -57,6 +59,7 @@ static int load(str* err)
   *(void**)&impl.close = f[5];
   *(void**)&impl.free = f[6];
   *(void**)&impl.client_start = f[7];
+  *(void**)&impl.preload = f[8];
   loaded = 1;
   return 0;
 }
@@ -68,6 +71,15 @@ struct tls* tls_prepare(const char* (*getenv_fn)(const char* name), str* err)
   if (!cert || !*cert) return 0;
   if (load(err) < 0) return 0;
   return impl.prepare(getenv_fn, err);
+}
+
+int tls_preload(const char* (*getenv_fn)(const char* name), str* err)
+{
+  const char* cert = getenv_fn ? getenv_fn("TLS_CERTFILE") : getenv("TLS_CERTFILE");
+  err->len = 0;
+  if (!cert || !*cert) return 0;
+  if (load(err) < 0) return -1;
+  return impl.preload(getenv_fn, err);
 }
 
 int tls_start(struct tls* t, ibuf* in, obuf* out, unsigned long* dropped, str* err)

@@ -51,6 +51,17 @@ struct tls;   /* opaque: credentials, priorities, the GnuTLS session */
  * simply not configured, else with the log line in *err. */
 struct tls* tls_prepare(const char* (*getenv_fn)(const char* name), str* err);
 
+/* For a listener that forks a child per session: load the credentials
+ * (and GnuTLS itself) now, in the parent, so that every later
+ * tls_prepare() with the same TLS_CERTFILE/TLS_KEYFILE/TLS_PRIORITY/
+ * TLS_DH_PARAMS shares them (plus one session ticket key) instead of
+ * reading the files again.  Called again (SIGHUP), it replaces them only
+ * when the new ones load.  1 loaded, 0 TLS not configured (nothing
+ * changes), -1 with the log line in *err (the previous set stays).  Not
+ * for use while sessions run in this process (they may hold the old
+ * set). */
+int tls_preload(const char* (*getenv_fn)(const char* name), str* err);
+
 /* Switch the connection to TLS: flush `out` (the go-ahead reply, in
  * plaintext), discard everything buffered in `in` (bytes pipelined after
  * the command must never be executed inside TLS: CVE-2011-0411; the count

@@ -1,0 +1,21 @@
+# mailfrontd: the built-in listener (src/daemon/).  It links the whole
+# driver (src/core) except main.o, plus its own main.  The unit tests of
+# its parsers are tests/unit/proxy_parse.c and tcprules_lookup.c.
+tcprules_lookup_LIBS = -lcdb
+
+# This file is included before the Makefile's `all`: keep `all` the goal
+# of a plain `make` (and of `make asan`) although a rule comes first here.
+.DEFAULT_GOAL := all
+
+DAEMON_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(wildcard src/daemon/*.c))
+DAEMON_CORE_OBJ := $(filter-out $(BUILD)/obj/core/main.o,$(CORE_OBJ))
+
+$(BUILD)/bin/mailfrontd: $(DAEMON_OBJ) $(DAEMON_CORE_OBJ) $(LIBMF)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDSAN) -rdynamic -o $@ $(DAEMON_OBJ) $(DAEMON_CORE_OBJ) -Wl,--whole-archive $(LIBMF) -Wl,--no-whole-archive -lcdb -ldl $(LIBS_COMMON)
+
+# Built once the driver is a library (src/core/mf.h).
+ifneq ($(wildcard src/core/mf.h),)
+EXTRA_TARGETS += $(BUILD)/bin/mailfrontd
+EXTRA_INSTALL += $(BUILD)/bin/mailfrontd
+endif

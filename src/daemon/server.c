@@ -1,0 +1,428 @@
+/* server.c -- mailfrontd's parent: one poll() loop over the listening
+ * sockets, a self-pipe for signals and the connections still sending
+ * their PROXY header.
+ *
+ * Limits: at most -c connections exist at once (sessions plus pending
+ * PROXY headers); beyond that the listening sockets are not polled and
+ * new connections wait in the kernel's backlog (-b), as with tcpserver.
+ * -C caps the sessions of one client address (IPv4 /-4 bits, IPv6 /-6
+ * bits): an excess SMTP connection gets a 421 reply, any other is closed.
+ * A PROXY header must be complete within -W milliseconds; its source is
+ * the client for -C, -x and the UCSPI variables.
+ *
+ * Signals are turned into flags and a byte on the self-pipe; the loop
+ * handles them: SIGCHLD reaps (one `end` line per session), SIGHUP
+ * reloads (rules, TLS credentials, then the modules' reload hooks; a
+ * failure keeps the old state), SIGTERM/SIGINT close the listeners and wait for the sessions
+ * for -G seconds, then send them SIGTERM, and SIGKILL 5 s later.
+ *
+ * Logs (stderr, `mailfrontd[PID]: ` lines, key=value; with
+ * $LOGFORMAT=kv the start and end are events conn_start/conn_end): start,
+ * end, refused, proxy errors, reload and stop events.  Errors are values up to
+ * server_run, which returns the exit status. */
+#include "daemon/daemon.h"
+#include "daemon/notify.h"
+#include "core/mf.h"
+#include "lib/log.h"
+#include "lib/clock.h"
+#include "tls/tls.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define KILL_AFTER_MS 5000
+
+static volatile sig_atomic_t got_chld, got_hup, got_term;
+static int sig_wfd = -1;
+
+static void on_signal(int sig)
+{
+  int e = errno;
+  if (sig == SIGCHLD) got_chld = 1;
+  else if (sig == SIGHUP) got_hup = 1;
+  else got_term = 1;
+  char b = 0;
+  ssize_t w = write(sig_wfd, &b, 1);   /* full pipe: a wake-up is pending anyway */
+  (void)w;
+  errno = e;
+}
+
+static int set_nonblock(int fd, int on)
+{
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return -1;
+  return fcntl(fd, F_SETFL, on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK));
+}
+
+int server_load_rules(struct server* s, str* err)
+{
+  if (!s->o->rules) return 0;
+  struct tcprules fresh;
+  if (tcprules_open(&fresh, s->o->rules) < 0) {
+    str_copys(err, "cannot read ");
+    str_cat3s(err, s->o->rules, ": ", strerror(errno));
+    return -1;
+  }
+  tcprules_close(&s->rules);
+  s->rules = fresh;
+  return 0;
+}
+
+int server_init(struct server* s, struct options* o, struct mf_config* cfg, str* err)
+{
+  memset(s, 0, sizeof *s);
+  s->o = o;
+  s->cfg = cfg;
+  s->rules.fd = -1;
+  s->next_id = 1;
+  s->sigpipe[0] = s->sigpipe[1] = -1;
+  if (!(s->kids = calloc(o->maxconn, sizeof *s->kids)) || !(s->pend = calloc(o->maxconn, sizeof *s->pend))) {
+    str_copys(err, "out of memory");
+    return -1;
+  }
+  if (pipe2(s->sigpipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+    str_copys(err, "pipe: ");
+    str_cats(err, strerror(errno));
+    return -1;
+  }
+  sig_wfd = s->sigpipe[1];
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+  sigemptyset(&sa.sa_mask);
+  static const int sigs[] = { SIGCHLD, SIGHUP, SIGTERM, SIGINT };
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, 0);
+  signal(SIGPIPE, SIG_IGN);
+  return 0;
+}
+
+/* ---- children ---- */
+
+static size_t same_client(const struct server* s, const struct addr_key* k)
+{
+  size_t n = 0;
+  for (size_t i = 0; i < s->nkids; i++)
+    if (addr_key_equal(&s->kids[i].key, k)) n++;
+  return n;
+}
+
+static const char* signame(int sig)
+{
+  static const struct { int sig; const char* name; } names[] = {
+    { SIGSEGV, "SEGV" }, { SIGABRT, "ABRT" }, { SIGKILL, "KILL" }, { SIGTERM, "TERM" },
+    { SIGBUS, "BUS" }, { SIGFPE, "FPE" }, { SIGILL, "ILL" }, { SIGPIPE, "PIPE" },
+    { SIGALRM, "ALRM" }, { SIGINT, "INT" }, { SIGHUP, "HUP" },
+  };
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (names[i].sig == sig) return names[i].name;
+  return "other";
+}
+
+/* The start and end lines of a connection.  Classic: `start id=...` /
+ * `end id=...` text; $LOGFORMAT=kv: events conn_start / conn_end with the
+ * same fields.  what/val: "status"/"signal" and its value (end only). */
+static void conn_event(const char* prefix, const char* event, const struct child* k,
+                       const char* what, const char* val, long long ms)
+{
+  char id[24], pid[24], port[8], dur[24];
+  snprintf(id, sizeof id, "%llu", k->id);
+  snprintf(pid, sizeof pid, "%ld", (long)k->pid);
+  snprintf(port, sizeof port, "%u", k->port);
+  snprintf(dur, sizeof dur, "%lld", ms);
+  if (log_get_format() == LOG_KV) {
+    struct log_field f[7] = {
+      { "id", id, -1 }, { "child_pid", pid, -1 }, { "ip", k->ip, -1 }, { "port", port, -1 },
+    };
+    unsigned n = 4;
+    if (k->via[0]) f[n++] = (struct log_field){ "proxy", k->via, -1 };
+    if (what) {
+      f[n++] = (struct log_field){ what, val, -1 };
+      f[n++] = (struct log_field){ "duration_ms", dur, -1 };
+    }
+    log_event(event, f, n);
+    return;
+  }
+  if (what)
+    log_fmt(prefix, "end id=%s pid=%s ip=%s port=%s%s%s %s=%s duration_ms=%s", id, pid, k->ip, port,
+            k->via[0] ? " proxy=" : "", k->via, what, val, dur);
+  else
+    log_fmt(prefix, "start id=%s pid=%s ip=%s port=%s%s%s", id, pid, k->ip, port,
+            k->via[0] ? " proxy=" : "", k->via);
+}
+
+static void reap(struct server* s)
+{
+  int st;
+  pid_t pid;
+  while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+    size_t i;
+    for (i = 0; i < s->nkids && s->kids[i].pid != pid; i++) {}
+    if (i == s->nkids) continue;
+    struct child* k = &s->kids[i];
+    long long ms = clock_mono_ms() - k->start_ms;
+    char code[16];
+    snprintf(code, sizeof code, "%d", WIFSIGNALED(st) ? 0 : WEXITSTATUS(st));
+    if (WIFSIGNALED(st))
+      conn_event(LOG_WARN, "conn_end", k, "signal", signame(WTERMSIG(st)), ms);
+    else if (s->o->verbose)
+      conn_event(0, "conn_end", k, "status", code, ms);
+    s->kids[i] = s->kids[--s->nkids];
+  }
+  if (s->o->verbose > 1) log_fmt(0, "status: %zu/%lu", s->nkids, s->o->maxconn);
+}
+
+static void close_conn(struct server* s, size_t i)
+{
+  close(s->pend[i].fd);
+  s->pend[i] = s->pend[--s->npend];
+}
+
+/* -C refusal: a 421 for SMTP (best effort, the send buffer is empty). */
+static void refuse(struct server* s, struct conn* c, const char* ip)
+{
+  static const char msg[] = "421 4.7.0 Too many connections from your address, try again later\r\n";
+  if (strcmp(s->o->modargv[0], "smtp") == 0) {
+    ssize_t w = send(c->fd, msg, sizeof msg - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)w;
+  }
+  log_fmt(LOG_WARN, "refused id=%llu ip=%s port=%u reason=per-client-limit limit=%lu",
+          c->id, ip, addr_port(&c->client), s->o->maxper);
+}
+
+/* Fork the session of c (the fd is closed in the parent either way). */
+static void admit(struct server* s, struct conn* c)
+{
+  struct addr_key key;
+  char ip[ADDR_IP_MAX];
+  addr_ip(&c->client, ip);
+  addr_key(&c->client, (unsigned)s->o->v4bits, (unsigned)s->o->v6bits, &key);
+  if (s->o->maxper && same_client(s, &key) >= s->o->maxper) {
+    refuse(s, c, ip);
+    close(c->fd);
+    return;
+  }
+  pid_t pid = fork();
+  if (pid == 0) child_run(s, c);
+  if (pid < 0) {
+    log_fmt(LOG_ERR, "fork failed id=%llu ip=%s: %s", c->id, ip, strerror(errno));
+    close(c->fd);
+    return;
+  }
+  close(c->fd);
+  struct child* k = &s->kids[s->nkids++];
+  k->pid = pid;
+  k->id = c->id;
+  k->key = key;
+  memcpy(k->ip, ip, sizeof ip);
+  k->port = addr_port(&c->client);
+  k->via[0] = 0;
+  if (c->proxied) addr_ip(&c->remote, k->via);
+  k->start_ms = clock_mono_ms();
+  if (s->o->verbose) conn_event(0, "conn_start", k, 0, 0, 0);
+}
+
+/* ---- PROXY headers ---- */
+
+/* Progress of pending connection i: 1 while still pending, 0 when done
+ * (admitted or closed; the slot is then reused). */
+static int proxy_step(struct server* s, size_t i)
+{
+  struct conn* c = &s->pend[i];
+  char ip[ADDR_IP_MAX];
+  addr_ip(&c->remote, ip);
+  if (c->drain == 0) {
+    unsigned char b[PROXY_PEEK_MAX];
+    ssize_t n = recv(c->fd, b, sizeof b, MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 1;
+    if (n <= 0) {
+      log_fmt(LOG_WARN, "proxy id=%llu ip=%s error=%s", c->id, ip, n == 0 ? "closed before the header" : strerror(errno));
+      close_conn(s, i);
+      return 0;
+    }
+    struct proxy_result r;
+    const char* why;
+    enum proxy_status st = proxy_parse(b, (size_t)n, s->o->proxy, &r, &why);
+    if (st == PROXY_MORE && (size_t)n < sizeof b) return 1;
+    if (st != PROXY_DONE) {
+      log_fmt(LOG_WARN, "proxy id=%llu ip=%s error=\"%s\"", c->id, ip, st == PROXY_MORE ? "header too long" : why);
+      close_conn(s, i);
+      return 0;
+    }
+    if (!r.local) {
+      c->client = r.src;
+      c->server = r.dst;
+    }
+    c->proxied = 1;
+    c->drain = r.header_len;
+  }
+  /* consume exactly the header (v2 TLVs may still be arriving) */
+  while (c->drain > 0) {
+    unsigned char sink[512];
+    ssize_t n = recv(c->fd, sink, c->drain < sizeof sink ? c->drain : sizeof sink, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 1;
+    if (n <= 0) {
+      log_fmt(LOG_WARN, "proxy id=%llu ip=%s error=%s", c->id, ip, n == 0 ? "closed in the header" : strerror(errno));
+      close_conn(s, i);
+      return 0;
+    }
+    c->drain -= (size_t)n;
+  }
+  struct conn done = *c;
+  s->pend[i] = s->pend[--s->npend];
+  if (set_nonblock(done.fd, 0) < 0) { close(done.fd); return 0; }
+  admit(s, &done);
+  return 0;
+}
+
+/* ---- accepting ---- */
+
+static void accept_from(struct server* s, int lfd)
+{
+  while (s->nkids + s->npend < s->o->maxconn) {
+    struct conn c;
+    memset(&c, 0, sizeof c);
+    socklen_t len = sizeof c.remote;
+    c.fd = accept4(lfd, (struct sockaddr*)&c.remote, &len, SOCK_CLOEXEC | (s->o->proxy ? SOCK_NONBLOCK : 0));
+    if (c.fd < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        log_fmt(LOG_ERR, "accept: %s (pausing 100 ms)", strerror(errno));
+        s->pause_until_ms = clock_mono_ms() + 100;
+      }
+      return;   /* EAGAIN, ECONNABORTED, EINTR...: back to poll */
+    }
+    len = sizeof c.local;
+    if (getsockname(c.fd, (struct sockaddr*)&c.local, &len) < 0) { close(c.fd); continue; }
+    c.id = s->next_id++;
+    c.client = c.remote;
+    c.server = c.local;
+    if (!s->o->proxy) { admit(s, &c); continue; }
+    c.deadline_ms = clock_mono_ms() + (long long)s->o->proxy_ms;
+    s->pend[s->npend++] = c;
+    proxy_step(s, s->npend - 1);   /* the header often came with the SYN's ACK */
+  }
+}
+
+/* ---- signals: reload and stop ---- */
+
+static void reload(struct server* s)
+{
+  str err = {0, 0, 0};
+  const response* r = 0;
+  notify_reloading();
+  if (server_load_rules(s, &err) < 0) log_fmt(LOG_ERR, "reload: rules kept: %s", err.s);
+  if (tls_preload(NULL, &err) < 0) log_fmt(LOG_ERR, "reload: TLS credentials kept: %s", err.s);
+  if (mf_reload(s->cfg, &r) < 0)
+    log_fmt(LOG_ERR, "reload: modules kept their state: %s", r && r->message ? r->message : "error");
+  else
+    log_fmt(0, "reload: done");
+  str_free(&err);
+  notify_send("READY=1");
+}
+
+static void begin_stop(struct server* s)
+{
+  s->stopping = 1;
+  listen_close(&s->ls);
+  while (s->npend > 0) close_conn(s, s->npend - 1);
+  long long now = clock_mono_ms();
+  s->stop_at_ms = now + (long long)s->o->grace_s * 1000;
+  s->kill_at_ms = s->stop_at_ms + KILL_AFTER_MS;
+  notify_send("STOPPING=1");
+  log_fmt(0, "stopping: sessions=%zu grace_s=%lu", s->nkids, s->o->grace_s);
+}
+
+static void signal_kids(struct server* s, int sig)
+{
+  for (size_t i = 0; i < s->nkids; i++) kill(s->kids[i].pid, sig);
+}
+
+static void drain_wakeups(struct server* s)
+{
+  char b[64];
+  while (read(s->sigpipe[0], b, sizeof b) > 0) {}
+}
+
+/* poll timeout: the nearest deadline, -1 for none. */
+static int next_timeout(const struct server* s, long long now)
+{
+  long long t = -1;
+  for (size_t i = 0; i < s->npend; i++)
+    if (t < 0 || s->pend[i].deadline_ms < t) t = s->pend[i].deadline_ms;
+  if (s->stopping) {
+    long long d = now < s->stop_at_ms ? s->stop_at_ms : s->kill_at_ms;
+    if (t < 0 || d < t) t = d;
+  }
+  if (s->pause_until_ms > now && (t < 0 || s->pause_until_ms < t)) t = s->pause_until_ms;
+  if (t < 0) return -1;
+  t -= now;
+  return t < 0 ? 0 : t > 60000 ? 60000 : (int)t;
+}
+
+int server_run(struct server* s)
+{
+  struct pollfd* pf = calloc(1 + s->ls.n + s->o->maxconn, sizeof *pf);
+  if (!pf) { log_parts(LOG_FATAL, "out of memory", 0, 0, 0); return 111; }
+  int stop_signalled = 0, killed = 0;
+  for (;;) {
+    if (got_chld) { got_chld = 0; reap(s); }
+    if (got_hup) { got_hup = 0; if (!s->stopping) reload(s); }
+    if (got_term) { got_term = 0; if (!s->stopping) begin_stop(s); }
+    long long now = clock_mono_ms();
+    if (s->stopping) {
+      if (s->nkids == 0) break;
+      if (!stop_signalled && now >= s->stop_at_ms) {
+        log_fmt(LOG_WARN, "stopping: grace period over, TERM to %zu sessions", s->nkids);
+        signal_kids(s, SIGTERM);
+        stop_signalled = 1;
+      }
+      if (!killed && now >= s->kill_at_ms) {
+        log_fmt(LOG_WARN, "stopping: KILL to %zu sessions", s->nkids);
+        signal_kids(s, SIGKILL);
+        killed = 1;
+      }
+    }
+    /* expired PROXY deadlines */
+    for (size_t i = 0; i < s->npend;) {
+      if (s->pend[i].deadline_ms > now) { i++; continue; }
+      char ip[ADDR_IP_MAX];
+      addr_ip(&s->pend[i].remote, ip);
+      log_fmt(LOG_WARN, "proxy id=%llu ip=%s error=\"no header within %lu ms\"", s->pend[i].id, ip, s->o->proxy_ms);
+      close_conn(s, i);
+    }
+    nfds_t n = 0;
+    pf[n++] = (struct pollfd){ .fd = s->sigpipe[0], .events = POLLIN };
+    int accepting = !s->stopping && s->nkids + s->npend < s->o->maxconn && now >= s->pause_until_ms;
+    nfds_t first_listener = n;
+    if (accepting)
+      for (unsigned i = 0; i < s->ls.n; i++) pf[n++] = (struct pollfd){ .fd = s->ls.fd[i], .events = POLLIN };
+    nfds_t first_pending = n;
+    for (size_t i = 0; i < s->npend; i++) pf[n++] = (struct pollfd){ .fd = s->pend[i].fd, .events = POLLIN };
+    int r = poll(pf, n, next_timeout(s, now));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      log_fmt(LOG_FATAL, "poll: %s", strerror(errno));
+      free(pf);
+      return 111;
+    }
+    if (pf[0].revents) drain_wakeups(s);
+    /* pending first (from the last slot: proxy_step may move the last one) */
+    for (size_t i = s->npend; i-- > 0;)
+      if (pf[first_pending + i].revents) proxy_step(s, i);
+    /* sessions that ended meanwhile no longer count against -c and -C */
+    if (got_chld) { got_chld = 0; reap(s); }
+    for (nfds_t i = first_listener; i < first_pending; i++)
+      if (pf[i].revents & POLLIN) accept_from(s, pf[i].fd);
+  }
+  free(pf);
+  notify_send("STATUS=stopped");
+  log_fmt(0, "stopped");
+  return 0;
+}

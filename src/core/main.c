@@ -5,7 +5,9 @@
  * command table, hand the connection to the protocol's mainloop.  The exit
  * handler (reset step and the bytes log line) runs on every return after
  * the init phase began.  This is the only place that exits. */
+#include "core/check.h"
 #include "core/modules.h"
+#include "core/version.h"
 #include "lib/log.h"
 #include <signal.h>
 #include <stdio.h>
@@ -64,6 +66,8 @@ static int run(struct session* s, int argc, char** argv)
 int main(int argc, char** argv)
 {
   struct session s;
+  if (argc == 2 && strcmp(argv[1], "--version") == 0) return version_print(stdout) < 0 || fflush(stdout) != 0 ? 111 : 0;
+  if (argc >= 2 && strcmp(argv[1], "--check") == 0) return check_main(argc - 1, argv + 1);
   log_program("mailfront");
   signal(SIGPIPE, SIG_IGN);
   if (session_init(&s) < 0) {

@@ -25,6 +25,9 @@ PLUGINS   := $(filter-out $(OFF_PLUGINS),$(PLUGINS))
 UNITTESTS := $(filter-out $(OFF_UNITTESTS),$(UNITTESTS))
 TLS_MODULE := $(if $(filter 0,$(WITH_TLS)),,$(BUILD)/lib/mailfront-tls.so)
 
+# Link flags of the environment (e.g. Debian's -Wl,-z,relro -Wl,-z,now).
+LDSAN += $(LDFLAGS)
+
 # mailfront --version (src/core/version.c)
 $(BUILD)/obj/core/version.o: ALLCF += -DMF_VERSION='"$(MF_VERSION)"'
 $(BUILD)/obj/core/version.o: VERSION

@@ -26,7 +26,6 @@ Names read through getprotoenv("X") are ${PROTO}X: covered by an item
 import glob
 import os
 import re
-import shutil
 import subprocess
 import unittest
 

@@ -12,6 +12,9 @@
 # mailfront-tls.so, no GnuTLS: STARTTLS/STLS are never offered), WITH_CDB=0
 # (no mailrules and qmail-validate, no tinycdb).  `make lua` builds plugin-lua
 # alone, as the original's target does.
+# Rules in mk/*.mk come before `all` in the Makefile: keep `all` the default.
+.DEFAULT_GOAL := all
+
 WITH_LUA ?= 1
 WITH_TLS ?= 1
 WITH_CDB ?= 1

@@ -116,11 +116,14 @@ class PackageTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0)
         self.assertIn("mailfront %s (plugin ABI 3" % VERSION, p.stdout)
         self.assertIn("modules /usr/lib/mailfront", p.stdout)
-        pc = subprocess.run(["pkg-config", "--cflags", "--modversion", "mailfront"], capture_output=True, text=True,
-                            env=dict(os.environ, PKG_CONFIG_PATH=os.path.join(self.root, "usr/share/pkgconfig"),
-                                     PKG_CONFIG_ALLOW_SYSTEM_CFLAGS="1"),
-                            timeout=30)
-        self.assertEqual(pc.stdout.split(), [VERSION, "-I/usr/include"], pc.stderr)
+        pcenv = dict(os.environ, PKG_CONFIG_PATH=os.path.join(self.root, "usr/share/pkgconfig"),
+                     PKG_CONFIG_ALLOW_SYSTEM_CFLAGS="1")
+        def pc(*args):
+            return subprocess.run(["pkg-config"] + list(args) + ["mailfront"], capture_output=True, text=True,
+                                  env=pcenv, timeout=30).stdout.strip()
+        self.assertEqual(pc("--modversion"), VERSION)
+        self.assertEqual(pc("--cflags"), "-I/usr/include")
+        self.assertEqual(pc("--variable=moduledir"), "/usr/lib/mailfront")
 
     def test_installed_smtpfront_echo_serves(self):
         env = harness.base_env(MODULE_PATH=os.path.join(self.root, "usr/lib/mailfront"))

@@ -46,9 +46,14 @@ EXTRA_TARGETS += $(PCFILE)
 
 lua: $(BUILD)/lib/plugin-lua.so
 
+# `make layout` prints where `make install` would put things (nothing is built).
+layout:
+	@printf '%s\n' 'BINDIR=$(BINDIR)' 'MODULEDIR=$(MODULEDIR)' 'INCDIR=$(INCDIR)' 'MANDIR=$(MANDIR)' \
+	  'PKGCONFIGDIR=$(PKGCONFIGDIR)' 'QMAILHOME=$(QMAILHOME)'
+
 install: install-extra
 install-extra: all
 	install -d $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 644 $(PCFILE) $(DESTDIR)$(PKGCONFIGDIR)/mailfront.pc
 
-.PHONY: lua install-extra
+.PHONY: lua layout install-extra

@@ -175,16 +175,22 @@ ITEM = re.compile(r'^\*([^*\s]+)\*(?:,\s*\*([^*\s]+)\*)*')
 
 
 def env_items(text):
-    """[(names, description)] of the ENVIRONMENT section's items."""
-    items, cur = [], None
-    for line in text.splitlines():
-        if line.startswith("*"):
-            names = re.findall(r'\*([^*\s]+)\*', line.split("\t")[0])
-            cur = (names, [])
-            items.append(cur)
-        elif cur and line.strip():
-            cur[1].append(line)
-    return [(n, "\n".join(d)) for n, d in items]
+    """[(names, description)] of the ENVIRONMENT section's items: a line of
+    *NAME* terms followed by tab-indented description lines (scdoc's layout;
+    a prose line that happens to start with *X* is not an item)."""
+    lines = text.splitlines()
+    items = []
+    for i, line in enumerate(lines):
+        if not line.startswith("*"):
+            continue
+        desc = []
+        for nxt in lines[i + 1:]:
+            if not nxt.startswith("\t"):
+                break
+            desc.append(nxt)
+        if desc:
+            items.append((re.findall(r'\*([^*\s]+)\*', line), "\n".join(desc)))
+    return items
 
 
 def documented():
@@ -222,7 +228,8 @@ class ManTest(unittest.TestCase):
                 self.assertIn(s, secs, "%s: section %s missing" % (name, s))
                 self.assertTrue(secs[s].strip(), "%s: section %s empty" % (name, s))
             for names, desc in env_items(secs["ENVIRONMENT"]):
-                self.assertRegex(desc, r'(?i)default', "%s: %s has no default" % (name, names))
+                # the default, or what happens when the variable is unset
+                self.assertRegex(desc, r'(?i)default|unset', "%s: %s has no default" % (name, names))
 
     def test_render_without_warnings(self):
         for p in pages():

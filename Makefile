@@ -4,7 +4,8 @@
 #   make test       build, then run every test against $(BUILD)
 #   make check      test the normal and the sanitizer build
 #   make bench      benchmarks against the reference when installed
-#   make install PREFIX=/usr/local [DESTDIR=...]
+#   make install PREFIX=/usr/local [DESTDIR=...]   (layout: mk/install.mk)
+#   make WITH_LUA=0 WITH_TLS=0 WITH_CDB=0          leave optional parts out
 #
 # Layout: a module NAME of kind KIND (protocols, backends, plugins) is built
 # from src/KIND/NAME.c or from every file in src/KIND/NAME/.  A program is
@@ -15,9 +16,12 @@
 
 BUILD     ?= build
 PREFIX    ?= /usr/local
-BINDIR    ?= $(PREFIX)/sbin
-MODULEDIR ?= $(PREFIX)/lib/mailfront
-INCDIR    ?= $(PREFIX)/include
+# The original's conf-bin, conf-modules and conf-include (first line) are
+# honoured when present; make variables override them (mk/install.mk).
+conf_file  = $(if $(wildcard conf-$(1)),$(strip $(shell head -n 1 conf-$(1))))
+BINDIR    ?= $(or $(call conf_file,bin),$(PREFIX)/bin)
+MODULEDIR ?= $(or $(call conf_file,modules),$(PREFIX)/lib/mailfront)
+INCDIR    ?= $(or $(call conf_file,include),$(PREFIX)/include)
 QMAILHOME ?= /var/qmail
 CC        ?= cc
 CFLAGS    ?= -O2 -g
@@ -55,7 +59,7 @@ EXTRA_TARGETS :=
 EXTRA_INSTALL :=
 include $(wildcard mk/*.mk)
 
-MODULE_FILES := $(BUILD)/lib/mailfront-tls.so $(PROTOCOLS:%=$(BUILD)/lib/protocol-%.so) $(BACKENDS:%=$(BUILD)/lib/backend-%.so) $(PLUGINS:%=$(BUILD)/lib/plugin-%.so)
+MODULE_FILES := $(TLS_MODULE) $(PROTOCOLS:%=$(BUILD)/lib/protocol-%.so) $(BACKENDS:%=$(BUILD)/lib/backend-%.so) $(PLUGINS:%=$(BUILD)/lib/plugin-%.so)
 PROGRAM_FILES := $(BUILD)/bin/mailfront $(PROGRAMS:%=$(BUILD)/bin/%) $(SCRIPTS:%=$(BUILD)/bin/%)
 UNIT_FILES := $(UNITTESTS:%=$(BUILD)/tests/%)
 

@@ -16,7 +16,7 @@ class InstallTest(TempDirTest):
         if harness.SANITIZED:
             args += SAN_ARGS
         subprocess.run(args, check=True, capture_output=True, timeout=300)
-        for f in ("sbin/mailfront", "sbin/smtpfront-echo", "sbin/smtpfront-qmail",
+        for f in ("bin/mailfront", "bin/smtpfront-echo", "bin/smtpfront-qmail",
                   "lib/mailfront/protocol-smtp.so", "lib/mailfront/backend-queuedir.so",
                   "lib/mailfront/plugin-add-received.so", "include/mailfront/mailfront.h",
                   "include/mailfront/responses.h", "include/mailfront/constants.h"):
@@ -34,7 +34,7 @@ class InstallTest(TempDirTest):
                                TEMPLATE_BLOCK="blocked")
         data = (b"HELO x\nMAIL FROM:<a@b>\nRCPT TO:<blocked@x>\nRCPT TO:<ok@x>\nRCPT TO:<ok2@x>\n"
                 b"DATA\nSubject: s\n\nb\n.\nQUIT\n")
-        p = harness.run([os.path.join(prefix, "sbin/smtpfront-echo")], data, env)
+        p = harness.run([os.path.join(prefix, "bin/smtpfront-echo")], data, env)
         harness.assert_no_sanitizer_report(self, p)
         lines = p.stdout.decode().split("\r\n")
         self.assertEqual(lines[3], "553 5.7.1 That recipient is blocked by the template plugin.")

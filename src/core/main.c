@@ -3,14 +3,22 @@
  * mf_load of the command line, then one mf_session on fds 0/1 (core/mf.h).
  * A start-up failure is reported through the protocol when it loaded,
  * else as a Fatal log line (exit 1); a missing protocol or back end name
- * exits 111.  This is the only place that exits. */
+ * exits 111.  `mailfront --version` prints the version (version.c);
+ * `mailfront --check PROTOCOL BACKEND [PLUGINS...]` checks a configuration
+ * without serving a session (check.c).  This is the only place that exits. */
+#include "core/check.h"
 #include "core/mf.h"
+#include "core/version.h"
 #include "lib/log.h"
 #include <signal.h>
+#include <stdio.h>
+#include <string.h>
 
 int main(int argc, char** argv)
 {
   const response* err = 0;
+  if (argc == 2 && strcmp(argv[1], "--version") == 0) return version_print(stdout) < 0 || fflush(stdout) != 0 ? 111 : 0;
+  if (argc >= 2 && strcmp(argv[1], "--check") == 0) return check_main(argc - 1, argv + 1);
   log_program("mailfront");
   signal(SIGPIPE, SIG_IGN);
   if (argc < 3) {

@@ -206,6 +206,23 @@ static const response* pt_data_block(const char* bytes, unsigned long len)
   return 0;
 }
 
+/* The --check hook (mailfront --check): the file $PATTERNS names must be
+ * readable, since data_start would otherwise only warn at every message. */
+static RESPONSE(unreadable, 451, "4.3.0 Could not read the $PATTERNS file");
+const response* mailfront_check(void);
+const response* mailfront_check(void)
+{
+  const char* path = session_getenv("PATTERNS");
+  if (!path || !*path) return 0;
+  struct patset s;
+  int err = patset_read(&s, path);
+  if (!err) { patset_free(&s); return 0; }
+  str w = {0, 0, 0};
+  if (str_cat3s(&w, "patterns: ", path, ": ") && str_cats(&w, strerror(err))) warn1(w.s);
+  str_free(&w);
+  return &resp_unreadable;
+}
+
 struct plugin plugin = {
   .version = PLUGIN_VERSION,
   .data_start = pt_data_start,

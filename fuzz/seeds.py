@@ -87,6 +87,18 @@ def main():
               b"INSTREAM size limit exceeded. ERROR\0", b"stream: " + b"V" * 5000 + b" FOUND\0"]:
         put("clamd_reply", r)
 
+    # proxy_header: selector byte (versions), then the first bytes of a connection
+    sig = b"\r\n\r\n\x00\r\nQUIT\n"
+    v2 = sig + b"\x21\x11" + struct.pack(">H", 12) + bytes([192, 0, 2, 1, 198, 51, 100, 7]) + struct.pack(">HH", 56324, 25)
+    v2_6 = sig + b"\x21\x21" + struct.pack(">H", 36) + bytes(range(16)) + bytes(range(16, 32)) + struct.pack(">HH", 1, 2)
+    v2_local = sig + b"\x20\x00" + struct.pack(">H", 0)
+    v2_tlv = sig + b"\x21\x11" + struct.pack(">H", 19) + bytes([10, 0, 0, 1, 10, 0, 0, 2]) + struct.pack(">HH", 1, 2) + b"\x04\x00\x04abcd"
+    for sel, b in [(2, b"PROXY TCP4 192.0.2.1 198.51.100.7 56324 25\r\nEHLO x\r\n"),
+                   (2, b"PROXY TCP6 2001:db8::1 2001:db8::2 4000 25\r\n"), (2, b"PROXY UNKNOWN\r\n"),
+                   (0, b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n"), (2, v2 + b"EHLO x\r\n"), (1, v2_6), (1, v2_local),
+                   (2, v2_tlv), (2, b"EHLO no proxy header\r\n"), (2, b"PROXY TCP4 999.1.1.1 1.1.1.1 1 2\r\n")]:
+        put("proxy_header", bytes([sel]) + b)
+
     # milter_reply: selector byte (0 optneg, 1 replycode, 2 strings, 3 $MILTERS list, 4 time/packet)
     optneg = struct.pack(">III", 6, 0x1ff, 0x1fffff & ~0x800) + struct.pack(">I", 1) + b"{auth_type} i\0"
     for sel, body in [(0, optneg), (0, struct.pack(">III", 2, 1, 0)), (1, b"550 5.7.1 go away\0"),

@@ -271,6 +271,23 @@ class RelayTest(CvmTestBase):
         # the account was split at '@'; the domain credential replaced
         self.assertEqual(self.recorded()[0][:2], [(1, b"alice"), (2, b"ex.org")])
 
+    def test_mechanism_recorded_for_later_plugins(self):
+        # auth_mech (the mechanism's canonical name) is a session string
+        # for later plugins: milter's {auth_type}; here a Lua plugin logs it.
+        script = os.path.join(self.tmp, "mech.lua")
+        with open(script, "w") as f:
+            f.write('function sender(a, p)\n  msg("auth_mech=" .. (getstr("auth_mech") or "none"))\nend\n')
+        for mech, lines in (("PLAIN", f"AUTH PLAIN {plain(b'alice', b'secret')}\r\n"),
+                            ("LOGIN", f"AUTH LOGIN\r\n{b64(b'alice')}\r\n{b64(b'secret')}\r\n")):
+            with self.subTest(mech=mech):
+                p = self.smtp("EHLO x\r\n" + lines + "MAIL FROM:<a@b>\r\nQUIT\r\n",
+                              plugins=("cvm-authenticate", "lua", "accept"), CVM_SASL_PLAIN=self.module(),
+                              LUA_SCRIPT=script)
+                self.assertIn("auth_mech=" + mech, p.stderr.decode())
+        p = self.smtp("EHLO x\r\nMAIL FROM:<a@b>\r\nQUIT\r\n", plugins=("cvm-authenticate", "lua", "accept"),
+                      CVM_SASL_PLAIN=self.module(), LUA_SCRIPT=script)
+        self.assertIn("auth_mech=none", p.stderr.decode())
+
     def test_domain_credential(self):
         self.smtp(f"AUTH PLAIN {plain(b'alice', b'secret')}\r\n", CVM_SASL_PLAIN=self.module())
         self.smtp(f"AUTH PLAIN {plain(b'alice', b'secret')}\r\n", CVM_SASL_PLAIN=self.module(), PROTO=None)

@@ -59,7 +59,9 @@ def tearDownModule():
 
 
 BASE_ENV = {"PROTO": "TEST", "TESTLOCALIP": "1.2.3.4", "TESTREMOTEIP": "5.6.7.8",
-            "TESTLOCALHOST": "local.host", "TESTREMOTEHOST": "remote.host", "PATH": "/usr/bin:/bin"}
+            "TESTLOCALHOST": "local.host", "TESTREMOTEHOST": "remote.host", "PATH": "/usr/bin:/bin",
+            # the EHLO keywords the original does not have (issue 13) off
+            **harness.LEGACY_EHLO}
 
 
 def crlf(*lines):

@@ -31,6 +31,10 @@ import unittest
 
 import harness
 
+# Tests the source tree and builds its own binaries: run once, in the
+# normal build's pass (tests/run.py).
+BUILD_INDEPENDENT = True
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAN_BUILD = os.path.join(harness.BUILD, "man")
 SECTIONS = ("NAME", "SYNOPSIS", "DESCRIPTION", "ENVIRONMENT", "REPLIES", "EXAMPLES", "SEE ALSO")

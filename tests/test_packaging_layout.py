@@ -13,6 +13,10 @@ import unittest
 import harness
 from test_packaging import ROOT, VERSION, copy_tree
 
+# Tests the source tree and builds its own binaries: run once, in the
+# normal build's pass (tests/run.py).
+BUILD_INDEPENDENT = True
+
 
 class LayoutTest(harness.TempDirTest):
     def make(self, *args, cwd=ROOT):

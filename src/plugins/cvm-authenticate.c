@@ -93,9 +93,12 @@ static void log_str(int ok, const str* s)
   if (ok && s->s) msg1(s->s);
 }
 
-static void set_session(const struct cvm_reply* r)
+/* The session items of an authenticated client; auth_mech is the SASL
+ * mechanism's canonical name (milter's {auth_type}, add-received). */
+static void set_session(const struct cvm_reply* r, int mech)
 {
   session_setnum("authenticated", 1);
+  if (mech >= 0) session_setstr("auth_mech", sasl_mech_name(mech));
   session_delstr("helo_domain");
   session_setstr("auth_user", r->username.s ? r->username.s : "");
   session_setnum("auth_uid", r->uid);
@@ -133,7 +136,7 @@ static int auth_cmd(str* arg)
     if (sasl_log_reason(&st, &log)) log_str(1, &log);
     log_str(sasl_log_line(&st, status, &log), &log);
     if (status == SASL_SUCCESS) {
-      set_session(&st.reply);
+      set_session(&st.reply, st.mech);
       ok = respond(&resp_succeeded);
     }
     else if (status > SASL_SUCCESS && status <= SASL_TEMP_FAIL && status != SASL_CHALLENGE) {

@@ -434,7 +434,7 @@ static int cmd_quit(struct smtp* s, str* arg)
 static void forget_client(void)
 {
   static const char* const strs[] = {
-    "helo_domain", "auth_user", "auth_realname", "auth_domain", "auth_mailbox",
+    "helo_domain", "auth_user", "auth_realname", "auth_domain", "auth_mailbox", "auth_mech",
   };
   static const char* const nums[] = { "authenticated", "auth_uid", "auth_gid" };
   handle_reset();

@@ -90,6 +90,7 @@ class Stats:
         self.failed[kind] += 1
         if len(self.errors) < 30:
             self.errors.append(f"{kind}: {why}")
+            print(f"   failure: {kind}: {why}", flush=True)
 
 
 class Conn:
@@ -263,11 +264,13 @@ class Soak:
             return          # the server may close first
         try:
             # the server must end the session: 221 or a close, within the deadline
-            end = time.monotonic() + 3 * IO_TIMEOUT
+            end = time.monotonic() + 5 * IO_TIMEOUT
+            tail = b"\n"
             while time.monotonic() < end:
-                line = await asyncio.wait_for(c.r.readline(), IO_TIMEOUT)
-                if not line or line.startswith(b"221 "):
+                data = await asyncio.wait_for(c.r.read(1 << 16), IO_TIMEOUT)
+                if not data or re.search(rb"\n221 ", tail + data):
                     return
+                tail = data[-8:]
             raise Failure(f"{how}: no end after QUIT")
         except (ConnectionError, BrokenPipeError):
             return
@@ -296,26 +299,39 @@ async def client_loop(soak, kind_pick, stop_at, stats):
 
 
 class LogWatch:
-    """Reads the listener's stderr; counts sessions ended by a signal and
-    sanitizer reports.  tcpserver logs `end PID status WSTAT` (the raw wait
-    status: a signal is in its low 7 bits); mailfrontd `end ... signal=SEGV`."""
-    # anchored: a client's words logged by a session never match
-    TCPS_END = re.compile(rb"^tcpserver: end \d+ status (\d+|crashed)")
-    OTHER = re.compile(rb"^(mailfrontd\[\d+\]: end .*signal=|==\d+==ERROR: AddressSanitizer|\S+:\d+:\d+: runtime error:)")
+    """Scans the listener's log (a file: a busy server never waits for this
+    script) for sessions ended by a signal and sanitizer reports.
+    tcpserver logs `end PID status WSTAT` (the raw wait status: a signal is
+    in its low 7 bits); mailfrontd `end ... signal=SEGV`.  Anchored at line
+    starts: a client's words logged by a session never match."""
+    TCPS_END = re.compile(rb"^tcpserver: end \d+ status (\d+|crashed)$", re.M)
+    OTHER = re.compile(rb"^(mailfrontd\[\d+\]: end .*signal=.*|==\d+==ERROR: AddressSanitizer.*"
+                       rb"|\S+:\d+:\d+: runtime error:.*)$", re.M)
 
-    def __init__(self, pipe):
+    def __init__(self, path):
+        self.path = path
+        self.pos = 0
         self.crashes = []
         self.lines = 0
-        self.t = threading.Thread(target=self.run, args=(pipe,), daemon=True)
-        self.t.start()
+        self.lock = threading.Lock()
 
-    def run(self, pipe):
-        for line in pipe:
-            self.lines += 1
-            m = self.TCPS_END.match(line)
-            bad = bool(m and (m.group(1) == b"crashed" or int(m.group(1)) & 0x7f)) or bool(self.OTHER.match(line))
-            if bad and len(self.crashes) < 1000:
-                self.crashes.append(line.decode("utf-8", "replace").rstrip())
+    def scan(self):
+        with self.lock, open(self.path, "rb") as f:
+            f.seek(self.pos)
+            while True:
+                chunk = f.read(1 << 22)
+                cut = chunk.rfind(b"\n") + 1
+                if not cut:
+                    break
+                chunk = chunk[:cut]
+                self.pos += cut
+                f.seek(self.pos)
+                self.lines += chunk.count(b"\n")
+                bad = [m.group(0) for m in self.TCPS_END.finditer(chunk)
+                       if m.group(1) == b"crashed" or int(m.group(1)) & 0x7f]
+                bad += [m.group(0) for m in self.OTHER.finditer(chunk)]
+                for line in bad[:1000 - len(self.crashes)]:
+                    self.crashes.append(line.decode("utf-8", "replace"))
 
 
 def proc_figures(pid):
@@ -347,7 +363,7 @@ class Queue:
             return self.count
 
 
-def start_server(which, port, qdir, clients):
+def start_server(which, port, qdir, clients, logpath):
     env = {"PATH": "/usr/bin:/bin", "MODULE_PATH": os.path.join(BUILD, "lib"), "QUEUEDIR": qdir,
            "TIMEOUT": str(SERVER_TIMEOUT), "TCPLOCALHOST": "soak.example"}
     if SANITIZED:
@@ -362,9 +378,10 @@ def start_server(which, port, qdir, clients):
         argv = [tcps] + common + [os.path.join(BUILD, "bin", "mailfront"), "smtp", "queuedir", "accept"]
     else:
         argv = [os.path.join(BUILD, "bin", "mailfrontd")] + common + ["smtp", "queuedir", "accept"]
-    proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
-    watch = LogWatch(proc.stderr)
+    with open(logpath, "ab") as log:
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=log, start_new_session=True)
+    watch = LogWatch(logpath)
     end = time.monotonic() + 20
     while True:
         try:
@@ -400,7 +417,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-async def sampler(pid, queue, stats, t0, stop_evt, samples, period):
+async def sampler(pid, queue, watch, stats, t0, stop_evt, samples, period):
     header = f"{'t/s':>5} {'RSS/KiB':>8} {'fds':>4} {'sessions':>9} {'queued':>8} {'errors':>6}"
     print(header, flush=True)
     next_sample = time.monotonic() + period
@@ -413,20 +430,21 @@ async def sampler(pid, queue, stats, t0, stop_evt, samples, period):
         if time.monotonic() >= next_sample:
             next_sample += period
             rss, fds = proc_figures(pid)
+            await asyncio.to_thread(watch.scan)
             sessions = sum(stats.done.values()) + sum(stats.failed.values())
             errors = sum(stats.failed[k] for k in WEIGHTS)
             samples.append((time.monotonic() - t0, rss, fds, sessions, queued, errors))
             print(f"{samples[-1][0]:>5.0f} {rss:>8} {fds:>4} {sessions:>9} {queued:>8} {errors:>6}", flush=True)
 
 
-async def soak_async(port, pid, queue, args, stats, samples):
+async def soak_async(port, pid, queue, watch, args, stats, samples):
     rnd = random.Random(args.seed)
     bodies = [make_body(s, i) for i, s in enumerate(SIZES)]
     kinds, weights = zip(*WEIGHTS.items())
     t0 = time.monotonic()
     stop_at = t0 + args.seconds
     stop_evt = asyncio.Event()
-    samp = asyncio.create_task(sampler(pid, queue, stats, t0, stop_evt, samples, args.period))
+    samp = asyncio.create_task(sampler(pid, queue, watch, stats, t0, stop_evt, samples, args.period))
     tasks = []
     for i in range(args.clients):
         crnd = random.Random(rnd.getrandbits(64))
@@ -457,13 +475,13 @@ def run_one(which, args):
         for d in ("new", "tmp"):
             os.makedirs(os.path.join(qdir, d))
         port = free_port()
-        proc, watch = start_server(which, port, qdir, args.clients)
+        proc, watch = start_server(which, port, qdir, args.clients, os.path.join(tmp, "listener.log"))
         time.sleep(1.0)
         rss0, fds0 = proc_figures(proc.pid)
         queue = Queue(qdir)
         stats = Stats()
         samples = []
-        elapsed = asyncio.run(soak_async(port, proc.pid, queue, args, stats, samples))
+        elapsed = asyncio.run(soak_async(port, proc.pid, queue, watch, args, stats, samples))
         time.sleep(3.0)      # let the last children exit
         queued = queue.sweep()
         rss1, fds1 = proc_figures(proc.pid)
@@ -471,6 +489,7 @@ def run_one(which, args):
     finally:
         if proc is not None:
             stop_server(proc)
+            watch.scan()
         shutil.rmtree(tmp, ignore_errors=True)
 
     fails = []

@@ -205,7 +205,8 @@ static int count_cmds(const struct command* c)
 
 static int append_cmds(struct command* all, int k, const struct command* c)
 {
-  for (int i = 0; i < count_cmds(c); i++) all[k++] = c[i];
+  int n = count_cmds(c);
+  for (int i = 0; i < n; i++) all[k++] = c[i];
   return k;
 }
 

@@ -19,11 +19,9 @@
 struct kv { char* name; char* value; unsigned long num; };
 struct kvlist { struct kv* v; unsigned n, cap; };
 
-/* A response whose text is built at run time (dynamic error replies).
- * errbuf_set never returns 0: &e->r, or the out-of-memory reply. */
+/* A response whose text is built at run time (dynamic error replies). */
 struct errbuf { str text; response r; };
-const response* errbuf_set(struct errbuf* e, unsigned number, const char* a, const char* b, const char* c)
-  __attribute__((returns_nonnull));
+const response* errbuf_set(struct errbuf* e, unsigned number, const char* a, const char* b, const char* c);
 
 /* One loaded plugin: the module's object and the name it was loaded by. */
 struct mf_entry { struct plugin* p; char* name; };

@@ -574,7 +574,6 @@ static int cvm_call(const char* modules, const struct cvm_credential* creds,
 
   str elem = {0, 0, 0};
   const char* p = modules;
-  rc = CVME_CONFIG;
   for (;;) {
     const char* comma = strchr(p, ',');
     size_t el = comma ? (size_t)(comma - p) : strlen(p);

@@ -30,8 +30,10 @@ static const response* open_module(void** obj, const char* dir, const char* type
     const char* err = dlerror();
     str m = {0, 0, 0};
     const response* r = &resp_oom;
-    if (str_cat3s(&m, "4.3.0 Error loading ", type, " ") && str_cats(&m, name))
-      r = errbuf_set(e, 451, m.s, ": ", err ? err : "unknown error");
+    if (str_cat3s(&m, "4.3.0 Error loading ", type, " ") && str_cats(&m, name)) {
+      const response* set = errbuf_set(e, 451, m.s, ": ", err ? err : "unknown error");
+      if (set) r = set;   /* never 0, but a 0 here would read as success */
+    }
     str_free(&m);
     return r;
   }
@@ -205,6 +207,7 @@ static int count_cmds(const struct command* c)
 
 static int append_cmds(struct command* all, int k, const struct command* c)
 {
+  if (!c) return k;                         /* a module without commands */
   for (int i = 0; i < count_cmds(c); i++) all[k++] = c[i];
   return k;
 }

@@ -108,7 +108,9 @@ int main(void)
   CHECK(strcmp(log.s, "SASL AUTH PLAIN username=alice sys_username=sa") == 0, "success log line");
   CHECK(record_is(" 002 \\0 001 005 a l i c e 002 \\n m x . e x a m p l e 003 006 s e c r e t \\0 "),
         "credentials: account, domain, password");
-  CHECK(strcmp(getenv("USER"), "alice") == 0 && strcmp(getenv("UID"), "1") == 0, "variables exported");
+  const char* user = getenv("USER");
+  const char* uid = getenv("UID");
+  CHECK(user && strcmp(user, "alice") == 0 && uid && strcmp(uid, "1") == 0, "variables exported");
   const char* plain_lines[] = { "AGFsaWNlAHNlY3JldA==", 0 };
   CHECK(run(&cfg, "plain", plain_lines, &ch, 0) == SASL_SUCCESS && ch.len == 0, "PLAIN: empty challenge, lower case");
   unlink(recfile);

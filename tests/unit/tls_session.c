@@ -106,7 +106,7 @@ static void test_config_errors(void)
         "missing certificate: TLS init failed: ...");
   setenv_t("TLS_CERTFILE", certfile);
   setenv_t("TLS_KEYFILE", certfile);
-  CHECK(tls_prepare(getenv_t, &err) == 0 && strncmp(err.s, "TLS init failed: ", 17) == 0,
+  CHECK(tls_prepare(getenv_t, &err) == 0 && err.s && strncmp(err.s, "TLS init failed: ", 17) == 0,
         "certificate without key: TLS init failed");
   setenv_t("TLS_KEYFILE", keyfile);
   setenv_t("TLS_PRIORITY", "BOGUS:+NOTHING");

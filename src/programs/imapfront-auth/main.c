@@ -431,8 +431,9 @@ static int dovecot_mailbox(const str* path, str* out)
 {
   struct stat st;
   int isdir = path->s && stat(path->s, &st) == 0 && S_ISDIR(st.st_mode);
+  unsigned n = path->s ? path->len : 0;   /* an empty str may have no buffer */
   if (!str_copys(out, isdir ? "maildir:" : "mbox:")) return 0;
-  for (unsigned i = 0; i < path->len; i++)
+  for (unsigned i = 0; i < n; i++)
     if (!str_catc(out, path->s[i]) || (path->s[i] == ':' && !str_catc(out, ':'))) return 0;
   return 1;
 }

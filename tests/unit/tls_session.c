@@ -110,14 +110,14 @@ static void test_config_errors(void)
         "certificate without key: TLS init failed");
   setenv_t("TLS_KEYFILE", keyfile);
   setenv_t("TLS_PRIORITY", "BOGUS:+NOTHING");
-  CHECK(tls_prepare(getenv_t, &err) == 0 && strncmp(err.s, "TLS priority error: ", 20) == 0,
+  CHECK(tls_prepare(getenv_t, &err) == 0 && err.s && strncmp(err.s, "TLS priority error: ", 20) == 0,
         "bad priority: TLS priority error: ...");
   setenv_t("TLS_PRIORITY", "NORMAL");
   setenv_t("TLS_DH_PARAMS", "/nonexistent/dh.pem");
-  CHECK(tls_prepare(getenv_t, &err) == 0 && strncmp(err.s, "TLS error reading DH params: ", 29) == 0,
+  CHECK(tls_prepare(getenv_t, &err) == 0 && err.s && strncmp(err.s, "TLS error reading DH params: ", 29) == 0,
         "missing DH file: TLS error reading DH params: ...");
   setenv_t("TLS_DH_PARAMS", certfile);
-  CHECK(tls_prepare(getenv_t, &err) == 0 && strncmp(err.s, "TLS error parsing DH params: ", 29) == 0,
+  CHECK(tls_prepare(getenv_t, &err) == 0 && err.s && strncmp(err.s, "TLS error parsing DH params: ", 29) == 0,
         "not a DH file: TLS error parsing DH params: ...");
   setenv_t("TLS_DH_PARAMS", "");
   setenv_t("TLS_COMPAT", "");

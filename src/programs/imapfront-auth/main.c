@@ -62,6 +62,7 @@
 #include "tls/tlsrelay.h"
 #include <mailfront/iobuf.h>
 #include <mailfront/str.h>
+#include <assert.h>
 #include <errno.h>
 #include <grp.h>
 #include <signal.h>
@@ -116,6 +117,7 @@ static void end_session(struct imap_session* s, int status)
  * (with the tag hidden while s->hide_tags). */
 static void reply_tagged(struct imap_session* s, const str* tag, const char* a, const char* b)
 {
+  assert(s != 0);   /* every caller passes its session (clang analyzer) */
   str* t = &s->scratch;
   int ok = tag ? str_copy(t, tag) : str_copys(t, "*");
   unsigned taglen = t->len;

@@ -15,7 +15,8 @@ $(BUILD)/bin/mailfrontd: $(DAEMON_OBJ) $(DAEMON_CORE_OBJ) $(LIBMF)
 	$(CC) $(LDSAN) -rdynamic -o $@ $(DAEMON_OBJ) $(DAEMON_CORE_OBJ) -Wl,--whole-archive $(LIBMF) -Wl,--no-whole-archive -lcdb -ldl $(LIBS_COMMON)
 
 # Built once the driver is a library (src/core/mf.h).
-ifneq ($(wildcard src/core/mf.h),)
+# mailfrontd reads tcprules cdb files with tinycdb: WITH_CDB=0 leaves it out.
+ifneq ($(WITH_CDB),0)
 EXTRA_TARGETS += $(BUILD)/bin/mailfrontd
 EXTRA_INSTALL += $(BUILD)/bin/mailfrontd
 endif

@@ -30,6 +30,8 @@
 #define ibuf_peek mf_ibuf_peek
 #define ibuf_read mf_ibuf_read
 #define ibuf_getline mf_ibuf_getline
+#define ibuf_view mf_ibuf_view
+#define ibuf_consume mf_ibuf_consume
 #define obuf_init mf_obuf_init
 #define obuf_close mf_obuf_close
 #define obuf_write mf_obuf_write

@@ -288,6 +288,10 @@ extern void warn2(const char* a, const char* b);
 #endif
 
 /* Extensions of this implementation (not in upstream's ABI). */
+/* The driver's logging state (opaque), which the logging code linked into
+ * this tree's own modules shares; not for plugins' use. */
+struct mf_log_state;
+extern struct mf_log_state mf_log_state;
 /* The protocol name session_protocol() reports from now on (a string of
  * static storage; e.g. SMTP says "ESMTP" after EHLO). */
 extern void session_set_protocol_name(const char* name);

@@ -32,15 +32,16 @@
 
 #define PART_MAX 65536
 
-static struct
-{
-  const char* program;
-  enum log_format format;
-  char sid[48];              /* "" outside a session */
-  str ip;
-  long long start_ms;
-  unsigned long sessions;
-} lg = { "mailfront", LOG_CLASSIC, "", {0, 0, 0}, 0, 0 };
+/* The state of the log: the driver's (mf_log_state, src/core/logstate.c,
+ * exported) when there is one, so that modules, which link their own copy
+ * of this file (symbol hygiene: src/core/module.map), log with the driver's
+ * format, session id and address; otherwise (the POP3/IMAP programs, unit
+ * tests) this file's own.  A weak reference: nothing is pulled in for it. */
+extern struct mf_log_state mf_log_state __attribute__((weak));
+static struct mf_log_state own_state = { "mailfront", LOG_CLASSIC, "", {0, 0, 0}, 0, 0 };
+
+static struct mf_log_state* log_state(void) { return &mf_log_state ? &mf_log_state : &own_state; }
+#define lg (*log_state())
 
 void log_program(const char* name)
 {

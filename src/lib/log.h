@@ -15,12 +15,24 @@
  * and PASS as a second line of defence. */
 #ifndef MF_LOG_H
 #define MF_LOG_H
+#include <mailfront/str.h>
 #define LOG_FATAL "Fatal: "
 #define LOG_WARN "Warning: "
 #define LOG_ERR "Error: "
 #define LOG_DEBUG "Debug: "
 
 enum log_format { LOG_CLASSIC, LOG_KV };
+
+/* What log.c keeps (one instance per process: see log.c). */
+struct mf_log_state
+{
+  const char* program;
+  enum log_format format;
+  char sid[48];              /* "" outside a session */
+  str ip;
+  long long start_ms;
+  unsigned long sessions;
+};
 
 /* The program name of every line; reads $LOGFORMAT ("kv" selects kv). */
 void log_program(const char* name);

@@ -12,7 +12,7 @@ import unittest
 
 import harness
 from test_ratelimit import auth_env, auth_plain
-from test_redis import RedisServer, session, GREYLISTED
+from test_redis import RedisServer, RedisTestCase, session, GREYLISTED
 
 GL = ("greylist", "accept")
 OK_RCPT = "250 Recipient='c@d.example'."
@@ -25,18 +25,7 @@ def attempt(tc, server, ip="192.0.2.7", sender="a@b.example", rcpt="c@d.example"
     return out[2]
 
 
-class GreylistTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.r = RedisServer()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.r.stop()
-
-    def setUp(self):
-        self.r.cmd("FLUSHALL")
-
+class GreylistTest(RedisTestCase):
     def test_greylist_refused_then_accepted_after_delay(self):
         env = dict(GREYLIST_DELAY="3")
         self.assertEqual(attempt(self, self.r, **env), GREYLISTED)

@@ -14,7 +14,7 @@ import time
 import unittest
 
 import harness
-from test_redis import RedisServer, session
+from test_redis import RedisServer, RedisTestCase, session
 
 RL = ("ratelimit", "accept")
 
@@ -24,18 +24,7 @@ def message(sender="a@b.example", rcpts=("c@d.example",)):
             + ["DATA", "Subject: t", "", "body", "."])
 
 
-class RatelimitTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.r = RedisServer()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.r.stop()
-
-    def setUp(self):
-        self.r.cmd("FLUSHALL")
-
+class RatelimitTest(RedisTestCase):
     def run_session(self, lines, plugins=RL, **env):
         out, log, _ = session(self, lines + ["QUIT"], plugins, **self.r.env(**env))
         return out, log

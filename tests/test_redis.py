@@ -232,7 +232,9 @@ MAIL = ["MAIL FROM:<a@b.example>", "RCPT TO:<c@d.example>", "QUIT"]
 GREYLISTED = "451 4.7.1 Greylisted, please try again later"
 
 
-class RedisClientTest(unittest.TestCase):
+class RedisTestCase(unittest.TestCase):
+    """One redis-server per test class, emptied before each test (shared by
+    test_greylist and test_ratelimit)."""
     @classmethod
     def setUpClass(cls):
         cls.r = RedisServer()
@@ -244,6 +246,8 @@ class RedisClientTest(unittest.TestCase):
     def setUp(self):
         self.r.cmd("FLUSHALL")
 
+
+class RedisClientTest(RedisTestCase):
     def test_redis_tcp_with_password(self):
         out, _, _ = session(self, MAIL, GL, **self.r.env())
         self.assertEqual(out[2], GREYLISTED)

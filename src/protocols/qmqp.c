@@ -3,7 +3,7 @@
  * One message per connection: netstring(netstring(body) netstring(sender)
  * netstring(recipient)...).  The steps run in the order reset, data_start,
  * data_block x n, sender, recipient x n, message_end, each only while no
- * earlier step failed; the first error is the reply (qmxp.h).  The body
+ * earlier step failed; the first error is the reply (qmxp.c).  The body
  * is streamed (never held in memory); addresses are bounded by
  * $QMQP_MAXADDR (default 4096 bytes).  The wrapper's length is read but,
  * as in the original, not checked against its content.
@@ -11,10 +11,11 @@
  * Exit status: 0 after the reply or at end of input before a message
  * starts; 111 after a format error (a `Z` reply with the spec's text);
  * 1 when the reply cannot be written. */
-#include "qmxp.h"
+#include "protocols/qmxp.h"
 
-/* Handle the one message of the connection; the status is in q->status. */
-static void qmqp_message(struct qmxp* q)
+/* Handle the one message of the connection; the status is in q->status.
+ * Always 0: the session ends after it. */
+static int qmqp_message(struct qmxp* q)
 {
   unsigned long len;
   int toolong, r;
@@ -23,47 +24,44 @@ static void qmqp_message(struct qmxp* q)
   q->err = 0;
   qmxp_keep(q, handle_reset());
   r = get_netstring_len(q->in, &len);
-  if (r < 0) return;                       /* end of input: silently */
-  if (r == 0) { qmxp_die(q, "Invalid wrapper netstring"); return; }
+  if (r < 0) return 0;                     /* end of input: silently */
+  if (r == 0) return qmxp_die(q, "Invalid wrapper netstring");
 
   r = get_netstring_len(q->in, &len);
-  if (r < 0) return;
-  if (r == 0) { qmxp_die(q, "Invalid message body netstring"); return; }
-  if (len == 0) { qmxp_die(q, "Zero length message"); return; }
+  if (r < 0) return 0;
+  if (r == 0) return qmxp_die(q, "Invalid message body netstring");
+  if (len == 0) return qmxp_die(q, "Zero length message");
   if (!q->err) qmxp_keep(q, handle_data_start());
-  if (qmxp_body(q, len) < 0) { qmxp_die(q, "EOF while reading body"); return; }
+  if (qmxp_body(q, len) < 0) return qmxp_die(q, "EOF while reading body");
   r = ibuf_getc(q->in, &c);
-  if (r <= 0) { qmxp_die(q, "EOF while reading comma"); return; }
-  if (c != ',') { qmxp_die(q, "Invalid netstring terminator"); return; }
+  if (r <= 0) return qmxp_die(q, "EOF while reading comma");
+  if (c != ',') return qmxp_die(q, "Invalid netstring terminator");
 
   r = qmxp_address(q, &toolong);
-  if (r == -2) { qmxp_oom(q); return; }
-  if (r < 0) { qmxp_die(q, "EOF while reading sender address"); return; }
-  if (r == 0) { qmxp_die(q, "Invalid sender netstring"); return; }
+  if (r == -2) return qmxp_oom(q);
+  if (r < 0) return qmxp_die(q, "EOF while reading sender address");
+  if (r == 0) return qmxp_die(q, "Invalid sender netstring");
   qmxp_envelope(q, 1, toolong);
 
   /* Recipients until the wrapper's terminator (left unread). */
   for (;;) {
     r = ibuf_peek(q->in, &c);
-    if (r <= 0) { qmxp_die(q, "EOF before end of recipient list"); return; }
+    if (r <= 0) return qmxp_die(q, "EOF before end of recipient list");
     if (c == ',') break;
     r = qmxp_address(q, &toolong);
-    if (r == -2) { qmxp_oom(q); return; }
-    if (r < 0) { qmxp_die(q, "EOF while reading recipient list"); return; }
-    if (r == 0) { qmxp_die(q, "Invalid recipient netstring"); return; }
+    if (r == -2) return qmxp_oom(q);
+    if (r < 0) return qmxp_die(q, "EOF while reading recipient list");
+    if (r == 0) return qmxp_die(q, "Invalid recipient netstring");
     qmxp_envelope(q, 0, toolong);
   }
   qmxp_finish(q);
+  return 0;
 }
 
 static int qmqp_mainloop(const struct command* commands)
 {
-  struct qmxp q;
   (void)commands;
-  qmxp_start(&q, "QMQP_MAXADDR");
-  qmqp_message(&q);
-  qmxp_free(&q);
-  return q.status;
+  return qmxp_run("QMQP_MAXADDR", qmqp_message);
 }
 
 struct protocol protocol = {

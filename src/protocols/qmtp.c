@@ -3,7 +3,7 @@
  * Messages follow each other until end of input at a message boundary.
  * Each is netstring(LF body) netstring(sender) netstring(netstring(rcpt)
  * ...), answered by exactly one `K`/`Z`/`D` netstring.  Step order and
- * error carry-over as in QMQP (qmxp.h); after the first refusal the
+ * error carry-over as in QMQP (qmxp.c); after the first refusal the
  * remaining recipients are skipped unparsed and unlogged.
  *
  * Streaming: the body goes to the data step as it arrives, and the
@@ -17,7 +17,7 @@
  *
  * Exit status: 0 at end of input between messages; 111 after a format
  * error (a `Z` reply); 1 when a reply cannot be written. */
-#include "qmxp.h"
+#include "protocols/qmxp.h"
 #include <limits.h>
 
 /* Read one recipient netstring of the list, which has *left bytes left.
@@ -44,15 +44,8 @@ static int qmtp_recipient(struct qmxp* q, unsigned long* left, int* toolong, con
   if (!digits) { *bad = "Invalid netstring length"; return 0; }
   if (n > *left) { *bad = "Netstring length too long"; return 0; }
   if (n == *left) { *bad = "Netstring missing comma"; return 0; }
-  if (n > q->maxaddr) {
-    *toolong = 1;
-    if (qmxp_skip(q->in, n) < 0) return -1;
-  } else {
-    if (!str_ready(&q->addr, (unsigned)n)) return -2;
-    if (ibuf_read(q->in, q->addr.s, n) <= 0) return -1;
-    q->addr.len = (unsigned)n;
-    q->addr.s[n] = 0;
-  }
+  int r = qmxp_take_address(q, n, toolong);
+  if (r < 0) return r;
   *left -= n;
   if (ibuf_getc(q->in, &c) <= 0) return -1;
   --*left;
@@ -109,12 +102,8 @@ static int qmtp_message(struct qmxp* q)
 
 static int qmtp_mainloop(const struct command* commands)
 {
-  struct qmxp q;
   (void)commands;
-  qmxp_start(&q, "QMTP_MAXADDR");
-  while (qmtp_message(&q)) {}
-  qmxp_free(&q);
-  return q.status;
+  return qmxp_run("QMTP_MAXADDR", qmtp_message);
 }
 
 struct protocol protocol = {

@@ -1,7 +1,7 @@
 /* netstring_qmqp_qmtp.c -- unit and fuzz tests of the netstring parsers
  * of QMQP and QMTP: the core readers (src/core/netstring.c:
  * get_netstring_len, get_netstring) and the protocols' own
- * (src/protocols/qmxp.h, qmqp.c, qmtp.c).
+ * (src/protocols/qmxp.c, qmqp.c, qmtp.c).
  *
  * Both protocol files are compiled into this test with a fake driver: the
  * handler steps record what they were called with into a transcript, the
@@ -13,7 +13,7 @@
  * status 0/111, well-formed reply netstrings, data blocks <= 8192 bytes. */
 #include "tap.h"
 #include "core/netstring.c"
-#include "protocols/qmxp.h"
+#include "protocols/qmxp.c"
 #include <stdarg.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -35,6 +35,7 @@ ibuf* session_input(void) { return &t_in; }
 obuf* session_output(void) { return &t_out; }
 void session_set_timeout(unsigned seconds) { (void)seconds; }
 int session_expired(void) { return 0; }
+const char* session_getenv(const char* name) { return getenv(name); }
 
 static void note(const char* a, const str* s)
 {

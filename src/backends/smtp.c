@@ -3,13 +3,4 @@
  * (docs/relay.md; the shared code is src/backends/relay/). */
 #include "backends/relay/hooks.h"
 
-struct plugin backend = {
-  .version = PLUGIN_VERSION,
-  .init = relay_init_smtp,
-  .reset = relay_reset,
-  .sender = relay_sender,
-  .recipient = relay_recipient,
-  .data_start = relay_data_start,
-  .data_block = relay_data_block,
-  .message_end = relay_message_end,
-};
+struct plugin backend = RELAY_BACKEND(relay_init_smtp);

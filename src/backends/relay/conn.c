@@ -262,6 +262,17 @@ void relay_close(struct relay* r, int quit)
   r->st = RS_IDLE;
 }
 
+static void reply_free(struct relay_reply* rep) { str_free(&rep->text); }
+
+void relay_free(struct relay* r)
+{
+  str* strs[] = { &r->helo, &r->peer, &r->peer_host, &r->xclient_sent, &r->rcpts, &r->line, &r->cmd,
+                  &r->chunk, &r->why, &r->caps.xforward, &r->caps.xclient };
+  for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) str_free(strs[i]);
+  struct relay_reply* reps[] = { &r->reply, &r->aux, &r->first_ok, &r->first_fail };
+  for (size_t i = 0; i < sizeof reps / sizeof reps[0]; i++) reply_free(reps[i]);
+}
+
 static int write_failed(struct relay* r)
 {
   return why(r, r->fd < 0 ? "no connection to the next hop"

@@ -20,7 +20,11 @@
  * connection before the final dot.  The connection is kept for the next
  * transaction of the session and closed with QUIT at exit.
  *
- * State: one struct relay (relay.h) reached through relay_self(). */
+ * State: one struct relay (relay.h) per session, the back end's version-4
+ * context: relay_session_open allocates it, relay_session_close QUITs an
+ * idle connection and frees it; hooks reach it through relay_self().
+ * Nothing is kept at file scope, so sessions run one after another in one
+ * process share nothing. */
 #include "backends/relay/relay.h"
 #include "backends/relay/hooks.h"
 #include "lib/fdio.h"
@@ -44,9 +48,31 @@ static RESPONSE(no_txn, 451, "4.3.0 No transaction with the next hop; try again 
 static RESPONSE(mixed, 451, "4.3.0 Delivered to some recipients but not all; try again later.");
 static RESPONSE(spool, 451, "4.3.0 Cannot store the message temporarily.");
 
-static struct relay self = { .fd = -1, .spool_fd = -1 };
+extern struct plugin backend;            /* smtp.c or lmtp.c */
 
-struct relay* relay_self(void) { return &self; }
+struct relay* relay_self(void) { return plugin_context(&backend); }
+
+const response* relay_session_open(void** ctx)
+{
+  struct relay* r = calloc(1, sizeof *r);
+  *ctx = r;
+  if (!r) return &resp_oom;
+  r->fd = -1;
+  r->spool_fd = -1;
+  return 0;
+}
+
+/* The end of the session: QUIT an idle connection (best effort, bounded),
+ * then free everything. */
+void relay_session_close(void* ctx)
+{
+  struct relay* r = ctx;
+  if (!r) return;
+  relay_close(r, 1);
+  if (r->spool_fd >= 0) close(r->spool_fd);
+  relay_free(r);
+  free(r);
+}
 
 static const char* verb_of(int xclient) { return xclient ? "XCLIENT" : "XFORWARD"; }
 static int is_2xx(unsigned code) { return code >= 200 && code < 300; }
@@ -189,6 +215,7 @@ static int xforward_replies(struct relay* r, unsigned pending)
 static const response* init_common(int lmtp)
 {
   struct relay* r = relay_self();
+  if (!r) return &resp_internal;
   if (relay_config(r, lmtp) < 0) {
     log_parts(LOG_ERR, "relay: ", r->why.s ? r->why.s : "configuration error", 0, 0);
     return &resp_config;
@@ -211,6 +238,7 @@ static void end_spool(struct relay* r)
 const response* relay_reset(void)
 {
   struct relay* r = relay_self();
+  if (!r) return &resp_internal;
   end_spool(r);
   r->file_mode = 0;
   r->data_error = 0;
@@ -236,6 +264,7 @@ const response* relay_reset(void)
 const response* relay_sender(str* addr, str* params)
 {
   struct relay* r = relay_self();
+  if (!r) return &resp_internal;
   const char* refused;
   if (relay_address_ok(addr) < 0) return &resp_bad_addr;
   for (int attempt = 0; attempt < 2; attempt++) {
@@ -279,6 +308,7 @@ const response* relay_sender(str* addr, str* params)
 const response* relay_recipient(str* addr, str* params)
 {
   struct relay* r = relay_self();
+  if (!r) return &resp_internal;
   const char* refused;
   if (r->st != RS_MAIL) return &resp_no_txn;
   if (relay_address_ok(addr) < 0) return &resp_bad_addr;
@@ -348,6 +378,7 @@ static int stream(struct relay* r, const char* b, unsigned long len)
 const response* relay_data_start(int fd)
 {
   struct relay* r = relay_self();
+  if (!r) return &resp_internal;
   r->data_error = 0;
   r->file_mode = 0;
   end_spool(r);
@@ -364,6 +395,7 @@ const response* relay_data_start(int fd)
 const response* relay_data_block(const char* bytes, unsigned long len)
 {
   struct relay* r = relay_self();
+  if (!r) return &resp_internal;
   if (r->spool_fd >= 0) {
     if (fd_write_all(r->spool_fd, bytes, len) < 0) { r->data_error = &resp_spool; end_spool(r); }
     return 0;
@@ -431,6 +463,7 @@ static const response* lmtp_results(struct relay* r)
 const response* relay_message_end(int fd)
 {
   struct relay* r = relay_self();
+  if (!r) return &resp_internal;
   if (r->data_error) return r->data_error;
   if (r->spool_fd >= 0 || r->file_mode) {
     const response* e = send_file(r, r->spool_fd >= 0 ? r->spool_fd : fd);
@@ -463,10 +496,4 @@ const response* relay_message_end(int fd)
   log_result(r, 0, &r->reply);
   if (!is_2xx(r->reply.code)) return mapped(r, &r->reply);
   return r->data_error ? r->data_error : &r->reply.resp;
-}
-
-/* At exit: QUIT an idle connection (best effort, bounded). */
-__attribute__((destructor)) static void relay_fini(void)
-{
-  relay_close(relay_self(), 1);
 }

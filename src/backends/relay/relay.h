@@ -1,9 +1,9 @@
 /* relay/relay.h -- the state and the functions shared by the relay back
  * ends backend-smtp.so and backend-lmtp.so (docs/relay.md).
  *
- * All state of one relay lives in one struct relay, reached through one
- * pointer (relay_self()), so that it can become a per-session context
- * when the core gives back ends one.  conn.c owns the downstream
+ * All state of one relay lives in one struct relay, the back end's
+ * per-session context (version-4 session_open/session_close in hooks.c),
+ * reached through relay_self().  conn.c owns the downstream
  * connection (connect, greeting, EHLO/LHLO, STARTTLS, AUTH, commands and
  * replies); hooks.c implements the back-end hooks on top of it.
  *
@@ -64,12 +64,14 @@ struct relay
   struct relay_reply reply, aux, first_ok, first_fail;   /* aux: reset, QUIT, identity */
 };
 
+/* This session's relay (the back end's context), or NULL outside one. */
 struct relay* relay_self(void);
 
 /* conn.c */
 int relay_config(struct relay* r, int lmtp);          /* 0, or -1 with r->why */
 int relay_open(struct relay* r);                      /* connect a next hop */
 void relay_close(struct relay* r, int quit);          /* quit: QUIT politely */
+void relay_free(struct relay* r);                     /* its strings (after relay_close) */
 int relay_connected(const struct relay* r);
 /* Queue one command line (CRLF added); 0 / -1. */
 int relay_send(struct relay* r, const char* line, unsigned long len);

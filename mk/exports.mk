@@ -23,3 +23,16 @@ ALLCF += -DMAILFRONT_OWN_STR
 
 # The differential str test dlopen()s Debian's libbg.so.2.
 str_bglibs_LIBS = -ldl
+
+# Start-up cost (issue 11): the dynamic linker's symbol lookups are most of
+# what start-up costs (bench/run.py, "start-up+1 msg").  Each module links
+# only the functions of libmf.a it calls (per-function sections, garbage-
+# collected), so it imports only the libc functions those need; and it is
+# linked without the C start files, whose weak references (__gmon_start__,
+# _ITM_*TMCloneTable) are looked up in every loaded object and never found.
+# Our modules are C without atexit(); constructors/destructors still run
+# (.init_array/.fini_array are the dynamic linker's, not the start files').
+# tests/test_symbols.py checks that no module needs __dso_handle.
+ALLCF += -ffunction-sections -fdata-sections
+$(BUILD)/bin/mailfront: LDSAN += -Wl,--gc-sections
+$(MODULE_SOS): LDSAN += -Wl,--gc-sections -nostartfiles

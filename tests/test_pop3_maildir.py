@@ -1185,7 +1185,10 @@ class Differential(TempDirTest):
         self.assertEqual(our_tree, ref_tree, "maildir differs for %r" % data[:200])
         self.assertEqual(ours.returncode, ref.returncode)
         if compare_log:
-            self.assertEqual(log_lines(ours.stderr), log_lines(ref.stderr))
+            # The one intended difference: a password sent here (PASS) is
+            # logged masked, as pop3front-auth does (the original logs it).
+            ref_log = [re.sub(r"^PASS .*", "PASS XXXXXXXX", l, flags=re.I) for l in log_lines(ref.stderr)]
+            self.assertEqual(log_lines(ours.stderr), ref_log)
         return ours
 
     def corpus(self, md):

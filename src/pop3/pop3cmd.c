@@ -22,3 +22,8 @@ int pop3_verb_is(const struct pop3_cmdline* c, const char* name)
     if (name[i] == 0 || ascii_upper(c->verb[i]) != name[i]) return 0;
   return name[i] == 0;
 }
+
+int pop3_arg_fits(enum pop3_argmode mode, const struct pop3_cmdline* c)
+{
+  return !(mode == POP3_TAKES_NONE && c->arglen > 0) && !(mode == POP3_TAKES_REQUIRED && c->arglen == 0);
+}

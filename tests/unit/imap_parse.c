@@ -3,6 +3,7 @@
  * quoted strings with escapes, literals {N} and {N+}, the argument limit,
  * every error text, embedded NULs and bounds. */
 #include "tap.h"
+#include "lib/linein.h"
 #include "programs/imapfront-auth/parse.c"
 #include <limits.h>
 
@@ -113,8 +114,8 @@ int main(void)
     imap_command_reset(&c);
     CHECK(imap_parse_line(&c, "t X \"abc\" more", 8) == IMAP_PARSE_ERROR, "length bounds the quoted string");
   }
-  CHECK(imap_chomp("a\r\n", 3) == 1 && imap_chomp("a\n", 2) == 1 && imap_chomp("a", 1) == 1
-        && imap_chomp("a\r\r\n", 4) == 2 && imap_chomp("\n", 1) == 0, "chomp");
+  CHECK(line_chomp("a\r\n", 3) == 1 && line_chomp("a\n", 2) == 1 && line_chomp("a", 1) == 1
+        && line_chomp("a\r\r\n", 4) == 2 && line_chomp("\n", 1) == 0, "chomp (lib/linein.h)");
   imap_command_reset(&c);
   c.nargs = IMAP_MAX_ARGS;
   CHECK(!imap_add_literal(&c, "x", 1), "no 17th literal");

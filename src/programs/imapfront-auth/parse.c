@@ -41,12 +41,6 @@ void imap_command_free(struct imap_command* c)
   imap_command_reset(c);
 }
 
-size_t imap_chomp(const char* line, size_t len)
-{
-  if (len > 0 && line[len - 1] == '\n') len--;
-  if (len > 0 && line[len - 1] == '\r') len--;
-  return len;
-}
 
 static enum imap_parse_result fail(struct imap_command* c, const char* text)
 {

@@ -1,9 +1,10 @@
-/* parse.h -- imapfront-auth: the IMAP command-line parser (imap.md "Line
- * parsing"), without I/O.
+/* parse.h -- imapfront-auth: the IMAP command-line parser (the rules of
+ * the original imapfront-auth, stated below), without I/O.
  *
  * A command is one input line, possibly continued after literals:
  *   TAG SP COMMAND *(SP ARG)      ARG = atom | "quoted" | {N} / {N+}
- * The caller strips the line end (LF and one CR before it) and feeds the
+ * The caller strips the line end (LF and one CR before it: line_read,
+ * lib/linein.h) and feeds the
  * line to imap_parse_line().  The result says what happens next:
  *   IMAP_PARSE_DONE     the command is complete (tag, name, args)
  *   IMAP_PARSE_LITERAL  a literal of cmd->literal_len bytes follows; the
@@ -49,8 +50,5 @@ void imap_command_free(struct imap_command* c);
 enum imap_parse_result imap_parse_line(struct imap_command* c, const char* line, size_t len);
 /* The literal's bytes become the next argument: 1 ok, 0 out of memory. */
 int imap_add_literal(struct imap_command* c, const char* data, size_t len);
-
-/* Strip the line end: LF, then one CR before it.  Returns the new length. */
-size_t imap_chomp(const char* line, size_t len);
 
 #endif

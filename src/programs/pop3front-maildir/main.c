@@ -10,7 +10,10 @@
  * below main exits.  The maildir is changed only by QUIT (maildir_commit);
  * end of input, a timeout or a killed process leave it exactly as it was.
  *
- * Behaviour is pop3.md's; beyond the reference: a final line without LF
+ * Replies and command log lines are POP3's (src/pop3/pop3reply.h, shared
+ * with pop3front-auth; docs/logging.md); a PASS or AUTH sent here is
+ * logged masked as there.  Behaviour: man/pop3front-maildir.8.scd; beyond
+ * the original: a final line without LF
  * is processed intact, command lines are bounded ($MAX_LINE_LENGTH, default
  * 4096 bytes including CR LF; longer ones are read to their end and answered
  * `-ERR Line too long`), messages are streamed, messages whose stat failed
@@ -22,9 +25,11 @@
 #include "command.h"
 #include "maildir.h"
 #include "transmit.h"
-#include "lib/progenv.h"
 #include "lib/clock.h"
+#include "lib/linein.h"
 #include "lib/log.h"
+#include "lib/progenv.h"
+#include "pop3/pop3reply.h"
 #include <mailfront/iobuf.h>
 #include <mailfront/str.h>
 #include <errno.h>
@@ -63,15 +68,9 @@ struct pop3_session
   int status;                   /* exit status once done */
 };
 
-static const char ERR_SYNTAX[] = "-ERR Syntax error";
 static const char ERR_RANGE[] = "-ERR Message number out of range";
 static const char ERR_DELETED[] = "-ERR Message was deleted";
 static const char ERR_OPEN[] = "-ERR Could not open that message";
-static const char ERR_UNIMPL[] = "-ERR Unimplemented";
-static const char ERR_INTERNAL[] = "-ERR Internal error";
-static const char ERR_TIMEOUT[] = "-ERR Connection timed out";
-static const char ERR_TOOLONG[] = "-ERR Line too long";
-static const char OK[] = "+OK ";
 
 static int session_expired(const struct pop3_session* s)
 {
@@ -80,31 +79,23 @@ static int session_expired(const struct pop3_session* s)
 
 /* ---- replies ---------------------------------------------------------- */
 
-/* A line to the client; status lines (log = 1) are also logged. */
-static void send_line(struct pop3_session* s, const char* text, size_t len, int log)
-{
-  obuf_write(&s->out, text, len);
-  obuf_write(&s->out, "\r\n", 2);
-  if (log) log_bytes(0, "", text, len);
-}
-
-static void reply(struct pop3_session* s, const char* text) { send_line(s, text, strlen(text), 1); }
+static void reply(struct pop3_session* s, const char* text) { pop3_reply(&s->out, text); }
 
 /* "+OK A" (two = 0) or "+OK A B" (two = 1). */
 static void reply_ok_nums(struct pop3_session* s, unsigned long a, int two, unsigned long b)
 {
   str* r = &s->reply;
-  int ok = str_copys(r, OK) && str_catu(r, a);
+  int ok = str_copys(r, POP3_OK) && str_catu(r, a);
   if (two) ok = ok && str_catc(r, ' ') && str_catu(r, b);
-  if (!ok) { reply(s, ERR_INTERNAL); return; }
-  send_line(s, r->s, r->len, 1);
+  if (!ok) { reply(s, POP3_ERR_INTERNAL); return; }
+  pop3_status(&s->out, r->s, r->len);
 }
 
 /* ---- message lookup --------------------------------------------------- */
 
 static const char* arg_error(enum pop3_arg r)
 {
-  static const char* const texts[] = { [ARG_OK] = 0, [ARG_SYNTAX] = ERR_SYNTAX, [ARG_RANGE] = ERR_RANGE };
+  static const char* const texts[] = { [ARG_OK] = 0, [ARG_SYNTAX] = POP3_ERR_SYNTAX, [ARG_RANGE] = ERR_RANGE };
   return texts[r];
 }
 
@@ -134,8 +125,8 @@ static void cmd_capa(struct pop3_session* s, const char* arg, size_t len)
 {
   static const char* const caps[] = { "PIPELINING", "TOP", "UIDL", "USER" };
   (void)arg; (void)len;
-  reply(s, OK);
-  for (size_t i = 0; i < sizeof caps / sizeof *caps; i++) send_line(s, caps[i], strlen(caps[i]), 0);
+  reply(s, POP3_OK);
+  for (size_t i = 0; i < sizeof caps / sizeof *caps; i++) pop3_line(&s->out, caps[i], strlen(caps[i]));
   reply(s, ".");
 }
 
@@ -159,8 +150,9 @@ static void list_line(struct pop3_session* s, unsigned long n, const struct msg*
   str* r = &s->reply;
   int ok = str_copys(r, status ? "+OK " : "") && str_catu(r, n) && str_catc(r, ' ')
     && (uid ? str_catb(r, m->name, m->uidlen) : str_catu(r, m->size));
-  if (!ok) { if (status) reply(s, ERR_INTERNAL); return; }
-  send_line(s, r->s, r->len, status);
+  if (!ok) { if (status) reply(s, POP3_ERR_INTERNAL); return; }
+  if (status) pop3_status(&s->out, r->s, r->len);
+  else pop3_line(&s->out, r->s, r->len);
 }
 
 static void list_common(struct pop3_session* s, const char* arg, size_t len, int uid)
@@ -170,7 +162,7 @@ static void list_common(struct pop3_session* s, const char* arg, size_t len, int
     if (m) list_line(s, (unsigned long)(m - s->md.msgs) + 1, m, uid, 1);
     return;
   }
-  reply(s, OK);
+  reply(s, POP3_OK);
   for (unsigned long i = 0; i < s->md.count; i++)
     if (!msg_gone(&s->md.msgs[i])) list_line(s, i + 1, &s->md.msgs[i], uid, 0);
   reply(s, ".");
@@ -184,7 +176,7 @@ static void cmd_dele(struct pop3_session* s, const char* arg, size_t len)
   struct msg* m = lookup_arg(s, arg, len);
   if (!m) return;
   m->flags |= MSG_DELETED;
-  reply(s, OK);
+  reply(s, POP3_OK);
 }
 
 /* RETR n [k] and TOP n [k]: without k the whole message, marked read. */
@@ -197,8 +189,8 @@ static void cmd_retr(struct pop3_session* s, const char* arg, size_t len)
   enum pop3_arg a = pop3_retr_msgnum(arg, len, s->md.count, &n, &rest, &restlen);
   struct msg* m = lookup(s, a, n);
   if (!m) return;
-  if (pop3_lines(rest, restlen, &limited, &lines) != ARG_OK) { reply(s, ERR_SYNTAX); return; }
-  if (!maildir_path(&s->path, m)) { reply(s, ERR_INTERNAL); return; }
+  if (pop3_lines(rest, restlen, &limited, &lines) != ARG_OK) { reply(s, POP3_ERR_SYNTAX); return; }
+  if (!maildir_path(&s->path, m)) { reply(s, POP3_ERR_INTERNAL); return; }
   int fd = open(s->path.s, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   struct stat st;
   if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -208,7 +200,7 @@ static void cmd_retr(struct pop3_session* s, const char* arg, size_t len)
   }
   struct msg_encoder e;
   encoder_init(&e, limited, lines);
-  reply(s, OK);
+  reply(s, POP3_OK);
   int r = encoder_send_fd(&e, fd, s->filebuf, FILE_BUFSIZE, &s->out);
   int saved = errno;
   close(fd);
@@ -220,7 +212,7 @@ static void cmd_retr(struct pop3_session* s, const char* arg, size_t len)
     return;
   }
   if (r < 0) return;                    /* output failed: the session ends */
-  log_parts(0, ".", 0, 0, 0);
+  pop3_log_status(".", 1);
   if (!limited) m->flags |= MSG_READ;
 }
 
@@ -236,65 +228,59 @@ static void cmd_last(struct pop3_session* s, const char* arg, size_t len)
 static void cmd_noop(struct pop3_session* s, const char* arg, size_t len)
 {
   (void)arg; (void)len;
-  reply(s, OK);
+  reply(s, POP3_OK);
 }
 
 static void cmd_rset(struct pop3_session* s, const char* arg, size_t len)
 {
   (void)arg; (void)len;
   if (maildir_scan(&s->md, &s->limits) < 0) {
-    reply(s, ERR_INTERNAL);
+    reply(s, POP3_ERR_INTERNAL);
     s->done = 1;
     s->status = 1;
     return;
   }
-  reply(s, OK);
+  reply(s, POP3_OK);
 }
 
 static void cmd_quit(struct pop3_session* s, const char* arg, size_t len)
 {
   (void)arg; (void)len;
   maildir_commit(&s->md);
-  reply(s, OK);
+  reply(s, POP3_OK);
   s->done = 1;
   s->status = 0;
 }
 
-enum argmode { TAKES_NONE, TAKES_OPTIONAL, TAKES_REQUIRED };
-
 static const struct command
 {
   const char* name;
-  enum argmode arg;
+  enum pop3_argmode arg;
   handler* fn;
 } commands[] = {
-  { "CAPA", TAKES_NONE, cmd_capa },
-  { "DELE", TAKES_REQUIRED, cmd_dele },
-  { "LAST", TAKES_NONE, cmd_last },
-  { "LIST", TAKES_OPTIONAL, cmd_list },
-  { "NOOP", TAKES_NONE, cmd_noop },
-  { "QUIT", TAKES_NONE, cmd_quit },
-  { "RETR", TAKES_REQUIRED, cmd_retr },
-  { "RSET", TAKES_NONE, cmd_rset },
-  { "STAT", TAKES_NONE, cmd_stat },
-  { "TOP", TAKES_REQUIRED, cmd_retr },
-  { "UIDL", TAKES_OPTIONAL, cmd_uidl },
+  { "CAPA", POP3_TAKES_NONE, cmd_capa },
+  { "DELE", POP3_TAKES_REQUIRED, cmd_dele },
+  { "LAST", POP3_TAKES_NONE, cmd_last },
+  { "LIST", POP3_TAKES_OPTIONAL, cmd_list },
+  { "NOOP", POP3_TAKES_NONE, cmd_noop },
+  { "QUIT", POP3_TAKES_NONE, cmd_quit },
+  { "RETR", POP3_TAKES_REQUIRED, cmd_retr },
+  { "RSET", POP3_TAKES_NONE, cmd_rset },
+  { "STAT", POP3_TAKES_NONE, cmd_stat },
+  { "TOP", POP3_TAKES_REQUIRED, cmd_retr },
+  { "UIDL", POP3_TAKES_OPTIONAL, cmd_uidl },
 };
 
 static void dispatch(struct pop3_session* s, const char* line, size_t len)
 {
   struct pop3_cmdline c;
   pop3_split(line, len, &c);
-  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
-    const struct command* cmd = &commands[i];
-    if (!pop3_verb_is(&c, cmd->name)) continue;
-    if ((cmd->arg == TAKES_NONE && c.arglen > 0) || (cmd->arg == TAKES_REQUIRED && c.arglen == 0))
-      reply(s, ERR_SYNTAX);
-    else
-      cmd->fn(s, c.arg, c.arglen);
-    return;
-  }
-  reply(s, ERR_UNIMPL);
+  const struct command* cmd = 0;
+  for (size_t i = 0; i < sizeof commands / sizeof *commands && !cmd; i++)
+    if (pop3_verb_is(&c, commands[i].name)) cmd = &commands[i];
+  if (!cmd) reply(s, POP3_ERR_UNIMPL);
+  else if (!pop3_arg_fits(cmd->arg, &c)) reply(s, POP3_ERR_SYNTAX);
+  else cmd->fn(s, c.arg, c.arglen);
 }
 
 /* ---- session ---------------------------------------------------------- */
@@ -338,22 +324,16 @@ static int session_run(struct pop3_session* s)
 {
   while (!s->done && !s->out.error && !s->out.timedout) {
     int toolong;
-    int r = ibuf_getline(&s->in, &s->line, s->max_line, &toolong);
+    size_t len;
+    int r = line_read(&s->in, &s->line, s->max_line, &len, &toolong);
     if (r == 0) return 0;
     if (r < 0) {
-      if (s->in.timedout && !session_expired(s)) reply(s, ERR_TIMEOUT);
+      if (s->in.timedout && !session_expired(s)) reply(s, POP3_ERR_TIMEOUT);
       return 0;
     }
-    size_t len = s->line.len;
-    if (len > 0 && s->line.s[len - 1] == '\n') len--;
-    if (len > 0 && s->line.s[len - 1] == '\r') len--;
-    if (toolong) {
-      log_bytes(0, "", s->line.s, len < LOG_LINE_MAX ? len : LOG_LINE_MAX);
-      reply(s, ERR_TOOLONG);
-      continue;
-    }
-    log_bytes(0, "", s->line.s, len);
-    dispatch(s, s->line.s, len);
+    pop3_log_command(s->line.s, toolong && len > LOG_LINE_MAX ? LOG_LINE_MAX : len, 0);
+    if (toolong) reply(s, POP3_ERR_TOOLONG);
+    else dispatch(s, s->line.s, len);
   }
   if (s->done) return s->status;
   /* Output failed: a session deadline is a normal end, anything else not. */
@@ -387,7 +367,7 @@ int main(int argc, char** argv)
   else if (maildir_scan(&s.md, &s.limits) < 0)
     reply(&s, "-ERR Could not access maildir");
   else {
-    reply(&s, OK);
+    reply(&s, POP3_OK);
     status = session_run(&s);
     obuf_flush(&s.out);
     log_session_end(status, s.in.count, s.out.count, 1);

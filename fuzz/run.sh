@@ -6,6 +6,9 @@
 #                 new inputs go to $FUZZ_BUILD/corpus/NAME, a crash to
 #                 $FUZZ_BUILD/crashes/NAME-*.
 #   MODE regress: replay the seeds and regressions once (no fuzzing).
+# $FUZZ_TIMEOUT: seconds one input may take before it counts as a hang
+# (default 10; raise it on a loaded machine, where a niced fuzzer can be
+# starved for longer than that).
 # Prints one line per harness and a last line `fuzz: N passed, N failed`;
 # exits non-zero when a harness failed.
 set -u
@@ -38,7 +41,7 @@ for h in "$@"; do
   else
     mkdir -p "$b/corpus/$h"
     # shellcheck disable=SC2086
-    "$exe" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+    "$exe" -max_total_time="$secs" -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 -max_len=65536 \
       -artifact_prefix="$b/crashes/$h-" -print_final_stats=1 $quiet $dict "$b/corpus/$h" $seeds >"$log" 2>&1
   fi
   rc=$?

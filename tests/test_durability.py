@@ -17,6 +17,7 @@ import os
 import random
 import re
 import resource
+import select
 import shutil
 import signal
 import subprocess
@@ -230,8 +231,16 @@ class KillPointsTest(DurabilityBase):
         p = self.run_front(session(msgs), env)
         acked = acknowledged(p.stdout)
         self.check_queuedir(qd, msgs, acked)
+        self.check_restart_cleans(qd)
         type(self).points += 1
         return p
+
+    def check_restart_cleans(self, qd):
+        """One more session (a restart in tcpserver mode) leaves no stale
+        file in tmp/: the killed writer's pid is gone."""
+        p = self.run_front(b"QUIT\r\n", base_env(QUEUEDIR=qd, QUEUEDIR_TMP_MAXAGE=0, QUEUEDIR_TMP_SWEEP=0))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(os.listdir(os.path.join(qd, "tmp")), [], "a restart removes what the killed writer left")
 
     def count_events(self, msgs):
         qd = self.queuedir()
@@ -307,7 +316,9 @@ class QmailKillTest(DurabilityBase):
         killed = 0
         for k in range(400):
             d = self.qq_dir()
-            env = base_env(QMAILQUEUE=self.qqdurable, QQ_DIR=d, QMAILHOME=self.tmp)
+            scratch = os.path.join(d, "scratch")
+            os.mkdir(scratch)
+            env = base_env(QMAILQUEUE=self.qqdurable, QQ_DIR=d, QMAILHOME=self.tmp, TMPDIR=scratch)
             p = subprocess.Popen([bin_path("mailfront"), "smtp", "qmail", "accept"], env=env,
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                  start_new_session=True)
@@ -321,8 +332,155 @@ class QmailKillTest(DurabilityBase):
             # A qmail-queue left running finishes (or refuses) on its own.
             wait_group_gone(self, p.pid)
             self.check_qq(d, msgs, acknowledged(out))
+            # The back end writes no file of its own (qmail-queue's are
+            # qmail-queue's, cleaned by qmail-clean).
+            self.assertEqual(os.listdir(scratch), [], "the qmail back end left a file")
         self.assertGreater(killed, 100, "most runs were killed mid-session")
         print("\nqmail kill points checked: 400 (%d killed mid-session)" % killed)
+
+
+def dead_pid():
+    """A pid that no process has now (a child that ran and was reaped)."""
+    q = subprocess.Popen(["true"])
+    q.wait(timeout=30)
+    return q.pid
+
+
+def age(path, seconds):
+    """Set path's access and modification times `seconds` in the past."""
+    t = time.time() - seconds
+    os.utime(path, (t, t))
+
+
+class TmpSweepTest(DurabilityBase):
+    """What killed writers leave in tmp/ is removed by the next start, and
+    nothing a live session writes ever is."""
+
+    def plant(self, qd, name, seconds_old, data=b"partial"):
+        path = os.path.join(qd, "tmp", name)
+        with open(path, "wb") as f:
+            f.write(data)
+        age(path, seconds_old)
+        return path
+
+    def sweep_env(self, qd, **extra):
+        env = dict(QUEUEDIR=qd, QUEUEDIR_TMP_MAXAGE=60, QUEUEDIR_TMP_SWEEP=0)
+        env.update(extra)
+        return base_env(**env)
+
+    def test_live_slow_session_is_not_swept(self):
+        qd = self.queuedir()
+        live = subprocess.Popen([bin_path("mailfront"), "smtp", "queuedir", "accept"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                env=self.sweep_env(qd, QUEUEDIR_TMP_MAXAGE=0))
+        try:
+            live.stdin.write(b"HELO c\r\nMAIL FROM:<slow@example.com>\r\nRCPT TO:<r@example.net>\r\n"
+                             b"DATA\r\nSubject: slow\r\n\r\nfirst line\r\n")
+            live.stdin.flush()
+            end = time.time() + 30
+            mine = []
+            while time.time() < end and not mine:
+                mine = [n for n in os.listdir(os.path.join(qd, "tmp")) if n.endswith(".%d" % live.pid)]
+                time.sleep(0.02)
+            self.assertEqual(len(mine), 1, "the live session's file appears in tmp/")
+            livefile = os.path.join(qd, "tmp", mine[0])
+            age(livefile, 3600)   # old, but its writer runs
+            dead = dead_pid()
+            stale = self.plant(qd, "1700000000.000001.%d" % dead, 120)
+            young = self.plant(qd, "1700000000.000002.%d" % dead, 5)
+            foreign_old = self.plant(qd, "not-ours", 37 * 3600)         # any file 36 h old
+            foreign_new = self.plant(qd, "not-ours-either", 3600)
+            # Another session's sweep (MAXAGE 0: only the pid protects it).
+            p = self.run_front(b"QUIT\r\n", self.sweep_env(qd, QUEUEDIR_TMP_MAXAGE=0))
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn(b"removed stale temporary file", p.stderr, "a removal is logged")
+            self.assertTrue(os.path.exists(livefile), "a live session's file is never removed")
+            self.assertFalse(os.path.exists(stale), "a dead writer's file goes")
+            self.assertFalse(os.path.exists(foreign_old), "any file 36 hours old goes")
+            self.assertTrue(os.path.exists(foreign_new), "a file without a pid stays until 36 h old")
+            self.assertFalse(os.path.exists(young), "MAXAGE 0: a dead writer's file goes at once")
+            # The live session finishes: its message is whole in new/.
+            out, _ = live.communicate(b"last line\r\n.\r\nQUIT\r\n", timeout=30)
+        finally:
+            if live.poll() is None:
+                live.kill()
+                live.wait(timeout=30)
+        self.assertEqual(acknowledged(out), 1, out)
+        self.assertEqual(sorted(os.listdir(os.path.join(qd, "tmp"))), ["not-ours-either"])
+        self.assertEqual(len(os.listdir(os.path.join(qd, "new"))), 1)
+
+    def test_maxage_protects_young_files(self):
+        qd = self.queuedir()
+        dead = dead_pid()
+        young = self.plant(qd, "1700000000.000002.%d" % dead, 5)
+        old = self.plant(qd, "1700000000.000003.%d" % dead, 120)
+        p = self.run_front(b"QUIT\r\n", self.sweep_env(qd))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(os.path.exists(young), "younger than QUEUEDIR_TMP_MAXAGE")
+        self.assertFalse(os.path.exists(old))
+
+    def test_sweeps_are_rate_limited(self):
+        qd = self.queuedir()
+        dead = dead_pid()
+        env = base_env(QUEUEDIR=qd, QUEUEDIR_TMP_MAXAGE=0, QUEUEDIR_TMP_SWEEP=300)
+        first = self.plant(qd, "1700000000.000001.%d" % dead, 10)
+        p = self.run_front(b"QUIT\r\n", env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertFalse(os.path.exists(first), "no stamp yet: the first start sweeps")
+        stamp = os.path.join(qd, ".sweep-tmp")
+        self.assertTrue(os.path.exists(stamp), "the stamp is outside tmp/")
+        second = self.plant(qd, "1700000000.000002.%d" % dead, 10)
+        p = self.run_front(session([message(0, 100)]), env)
+        self.assertEqual(acknowledged(p.stdout), 1, p.stdout)
+        self.assertTrue(os.path.exists(second), "within QUEUEDIR_TMP_SWEEP seconds no new sweep")
+        age(stamp, 301)
+        p = self.run_front(b"QUIT\r\n", env)
+        self.assertFalse(os.path.exists(second), "the interval over: swept again")
+
+    def test_mailfrontd_start_sweeps(self):
+        qd = self.queuedir()
+        stale = self.plant(qd, "1700000000.000001.%d" % dead_pid(), 120)
+        log = tempfile.TemporaryFile()
+        d = subprocess.Popen([bin_path("mailfrontd"), "-1", "127.0.0.1", "0", "smtp", "queuedir", "accept"],
+                             env=self.sweep_env(qd), stdout=subprocess.PIPE, stderr=log, start_new_session=True)
+        try:
+            ready, _, _ = select.select([d.stdout], [], [], 30)
+            self.assertTrue(ready, "mailfrontd printed its port")
+            self.assertTrue(d.stdout.readline().strip().isdigit())
+            self.assertFalse(os.path.exists(stale), "mailfrontd's start removed the dead writer's file")
+        finally:
+            os.killpg(d.pid, signal.SIGTERM)
+            try:
+                d.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(d.pid, signal.SIGKILL)
+                d.wait(timeout=10)
+            d.stdout.close()
+            log.close()
+
+    def test_pop3_maildir_quit_cleans_tmp(self):
+        md = os.path.join(self.tmp, "Maildir")
+        for sub in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(md, sub))
+        with open(os.path.join(md, "new", "1700000000.1.host"), "wb") as f:
+            f.write(b"Subject: x\n\nbody\n")
+        old = os.path.join(md, "tmp", "1600000000.1.host")
+        recent = os.path.join(md, "tmp", "1700000000.2.host")
+        for path, seconds in ((old, 37 * 3600), (recent, 35 * 3600)):
+            with open(path, "wb") as f:
+                f.write(b"partial delivery")
+            age(path, seconds)
+        env = base_env(MAILBOX=md)
+        p = subprocess.run([bin_path("pop3front-maildir")], input=b"STAT\r\n", env=env,
+                           capture_output=True, timeout=60)
+        self.assertTrue(os.path.exists(old), "only QUIT changes the maildir")
+        p = subprocess.run([bin_path("pop3front-maildir")], input=b"STAT\r\nQUIT\r\n", env=env,
+                           capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(p.stdout.endswith(b"+OK \r\n"), p.stdout)
+        self.assertFalse(os.path.exists(old), "a tmp/ file untouched for 36 hours goes at QUIT")
+        self.assertTrue(os.path.exists(recent), "a younger one stays")
+        self.assertEqual(os.listdir(os.path.join(md, "cur")), ["1700000000.1.host"])
 
 
 class DiskFaultTest(DurabilityBase):

@@ -252,6 +252,12 @@ extern const response* queuedir_recipient(struct queuedir* q, str* address, str*
 extern const response* queuedir_data_start(struct queuedir* q, int fd);
 extern const response* queuedir_data_block(struct queuedir* q, const char* bytes, unsigned long len);
 extern const response* queuedir_message_end(struct queuedir* q, int fd);
+/* queuedir_sweep removes the temporary files of $PREFIX/$PREFIX_TMP that
+ * a killed writer left (its pid gone and $PREFIX_TMP_MAXAGE seconds old,
+ * or any file 36 hours old), at most once every $PREFIX_TMP_SWEEP seconds
+ * across processes; a writer runs it at its first sender.  Returns the
+ * number of files removed, -1 when the directory cannot be read. */
+extern int queuedir_sweep(const char* prefix);
 
 /* Session state.
  * session_getenv: first NAME= entry of the session environment, else the

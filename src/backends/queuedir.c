@@ -1,9 +1,12 @@
 /* backend-queuedir -- writes each message into a queue directory through
  * the core's queuedir writer with the variable prefix QUEUEDIR
  * (backends.md "queuedir": $QUEUEDIR, $QUEUEDIR_TMP, $QUEUEDIR_DEST,
- * $QUEUEDIR_NOSYNC).  A message is accepted only once it is fsynced and
- * linked into the destination directory.  One writer per session, the
- * back end's version-4 context (opened and closed by the core). */
+ * $QUEUEDIR_NOSYNC, $QUEUEDIR_TMP_MAXAGE, $QUEUEDIR_TMP_SWEEP).  A message
+ * is accepted only once it is fsynced and linked into the destination
+ * directory.  One writer per session, the back end's version-4 context
+ * (opened and closed by the core).  The load hook (once per process:
+ * mailfrontd's start, every connection of tcpserver mode) sweeps the
+ * temporary files killed writers left (queuedir_sweep, rate-limited). */
 #include <mailfront/mailfront.h>
 
 extern struct plugin backend;
@@ -15,6 +18,12 @@ static const response* qd_open(void** ctx)
 }
 
 static void qd_close(void* ctx) { queuedir_close(ctx); }
+
+static const response* qd_load(void)
+{
+  (void)queuedir_sweep("QUEUEDIR");
+  return 0;
+}
 
 static struct queuedir* qd(void) { return plugin_context(&backend); }
 
@@ -33,6 +42,7 @@ struct plugin backend = {
   .data_start = qd_data_start,
   .data_block = qd_data_block,
   .message_end = qd_message_end,
+  .load = qd_load,
   .session_open = qd_open,
   .session_close = qd_close,
 };

@@ -10,7 +10,18 @@
  * (queuedir_open, freed by queuedir_close, which also removes an
  * unfinished message), so several can serve one session (rbl capture
  * beside backend-queuedir).  Every failure resets and returns a 451; a
- * NULL writer (its allocation failed) answers every step with a 451. */
+ * NULL writer (its allocation failed) answers every step with a 451.
+ *
+ * Temporary files a killed writer left behind: queuedir_sweep removes a
+ * regular file of $P/$P_TMP whose name `SEC.USEC.PID` names a process
+ * that no longer runs and whose mtime is $P_TMP_MAXAGE seconds old
+ * (default 3600), and any file whose mtime is 36 hours old (qmail-clean's
+ * bound).  A live writer's file is never removed: its pid runs, and it
+ * writes far more often than every 36 hours.  Sweeps are rate-limited
+ * across processes by the mtime of the stamp $P/.sweep-$P_TMP: at most one
+ * every $P_TMP_SWEEP seconds (default 300; 0: every call).  Each writer
+ * sweeps at its first sender (the first message of every process in
+ * tcpserver mode), backend-queuedir also at load (mailfrontd's start). */
 #include <mailfront/mailfront.h>
 #include "lib/fdio.h"
 #include <stdlib.h>
@@ -20,7 +31,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <dirent.h>
+#include <signal.h>
+#include <time.h>
 #include <unistd.h>
+#include "lib/log.h"
 
 RESPONSE(qd_noconfig, 451, "4.3.0 Missing backend configuration parameter");
 RESPONSE(qd_create, 451, "4.3.0 Error creating queue file");
@@ -35,13 +50,14 @@ struct queuedir
   int in_data;            /* data goes straight to fd */
   int failed;             /* a write failed */
   int nosync;
+  int swept;              /* queuedir_sweep ran for this writer */
 };
 
-static const char* var(const struct queuedir* qd, const char* suffix, const char* dflt)
+static const char* var(const char* prefix, const char* suffix, const char* dflt)
 {
   str name = {0, 0, 0};
   const char* v = 0;
-  if (str_cat2s(&name, qd->prefix, suffix)) v = session_getenv(name.s);
+  if (str_cat2s(&name, prefix, suffix)) v = session_getenv(name.s);
   str_free(&name);
   return v ? v : dflt;
 }
@@ -80,21 +96,123 @@ const response* queuedir_reset(struct queuedir* qd)
 
 static const response* fail(struct queuedir* qd, const response* r) { queuedir_reset(qd); return r; }
 
+/* ---- sweeping tmp/ ---- */
+
+enum {
+  SWEEP_EVERY = 300,              /* $P_TMP_SWEEP default, seconds */
+  SWEEP_DEAD_AGE = 3600,          /* $P_TMP_MAXAGE default, seconds */
+  SWEEP_ANY_AGE = 36 * 3600       /* any file this old goes */
+};
+
+static unsigned long var_num(const char* prefix, const char* suffix, unsigned long dflt)
+{
+  str name = {0, 0, 0};
+  unsigned long v = dflt;
+  if (str_cat2s(&name, prefix, suffix)) v = session_getenvu_dflt(name.s, dflt);
+  str_free(&name);
+  return v;
+}
+
+/* The writer's pid from a name SEC.USEC.PID, or 0 when it is not one. */
+static pid_t name_pid(const char* name)
+{
+  const char* p = name;
+  for (int field = 0; field < 2; field++) {
+    if (*p < '0' || *p > '9') return 0;
+    while (*p >= '0' && *p <= '9') p++;
+    if (*p++ != '.') return 0;
+  }
+  unsigned long pid = 0;
+  if (*p < '0' || *p > '9') return 0;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    pid = pid * 10 + (unsigned long)(*p - '0');
+    if (pid > 0x7fffffffUL) return 0;
+  }
+  return *p ? 0 : (pid_t)pid;
+}
+
+static int pid_gone(pid_t pid)
+{
+  return pid > 0 && pid != getpid() && kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+/* Whether a sweep is due: the stamp is older than `every` seconds (or
+ * missing, or in the future); touches it when so.  A stamp that cannot
+ * be written does not stop the sweep. */
+static int sweep_due(const char* stamp, unsigned long every, time_t now)
+{
+  struct stat st;
+  if (every && stat(stamp, &st) == 0 && st.st_mtime <= now && (unsigned long)(now - st.st_mtime) < every)
+    return 0;
+  int fd = open(stamp, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+  if (fd >= 0) {
+    (void)futimens(fd, 0);
+    close(fd);
+  }
+  return 1;
+}
+
+/* A stale file of the open directory d: see the contract above. */
+static int stale(int dfd, const char* name, time_t now, unsigned long dead_age)
+{
+  struct stat st;
+  if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode)) return 0;
+  unsigned long age = st.st_mtime < now ? (unsigned long)(now - st.st_mtime) : 0;
+  if (age >= SWEEP_ANY_AGE) return 1;
+  return age >= dead_age && pid_gone(name_pid(name));
+}
+
+int queuedir_sweep(const char* prefix)
+{
+  const char* top = var(prefix, "", 0);
+  if (!top) return 0;
+  const char* tmpdir = var(prefix, "_TMP", "tmp");
+  str path = {0, 0, 0}, stamp = {0, 0, 0};
+  int removed = -1;
+  if (!str_cat3s(&path, top, "/", tmpdir) || !str_cat3s(&stamp, top, "/.sweep-", tmpdir)) goto out;
+  for (unsigned i = stamp.len - strlen(tmpdir); i < stamp.len; i++)
+    if (stamp.s[i] == '/') stamp.s[i] = '-';
+  time_t now = time(0);
+  removed = 0;
+  if (!sweep_due(stamp.s, var_num(prefix, "_TMP_SWEEP", SWEEP_EVERY), now)) goto out;
+  unsigned long dead_age = var_num(prefix, "_TMP_MAXAGE", SWEEP_DEAD_AGE);
+  DIR* d = opendir(path.s);
+  if (!d) { removed = -1; goto out; }
+  struct dirent* de;
+  while ((de = readdir(d)) != 0) {
+    if (de->d_name[0] == '.') continue;
+    if (!stale(dirfd(d), de->d_name, now, dead_age)) continue;
+    if (unlinkat(dirfd(d), de->d_name, 0) == 0) {
+      removed++;
+      log_fmt(LOG_WARN, "queuedir: removed stale temporary file %s/%s", path.s, de->d_name);
+    }
+  }
+  closedir(d);
+out:
+  str_free(&path);
+  str_free(&stamp);
+  return removed;
+}
+
 const response* queuedir_sender(struct queuedir* qd, str* address, str* params)
 {
   (void)params;
   if (!qd) return &resp_internal;
+  if (!qd->swept) {
+    qd->swept = 1;
+    (void)queuedir_sweep(qd->prefix);
+  }
   /* Data may already be spooled (QMQP/QMTP): keep it across the reset. */
   int spool = qd->spool, failed = qd->failed;
   qd->spool = -1;
   queuedir_reset(qd);
   qd->spool = spool;
   qd->failed = failed;
-  const char* top = var(qd, "", 0);
+  const char* top = var(qd->prefix, "", 0);
   if (!top) return &resp_qd_noconfig;
-  const char* tmpdir = var(qd, "_TMP", "tmp");
-  const char* destdir = var(qd, "_DEST", "new");
-  qd->nosync = var(qd, "_NOSYNC", 0) != 0;
+  const char* tmpdir = var(qd->prefix, "_TMP", "tmp");
+  const char* destdir = var(qd->prefix, "_DEST", "new");
+  qd->nosync = var(qd->prefix, "_NOSYNC", 0) != 0;
   struct stat st;
   for (int tries = 0; tries < 1000; tries++) {
     struct timeval tv;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static size_t base_len(const char* name, size_t len)
@@ -208,6 +209,28 @@ static void move_noreplace(const char* from, const char* to)
   }
 }
 
+/* tmp/ as the Maildir specification asks of a reader: a regular file
+ * neither read nor written for 36 hours is what a killed delivery left
+ * behind, and goes.  Errors are ignored (a delivery agent may finish or
+ * remove its file first; tmp/ may be missing). */
+enum { TMP_STALE_SECONDS = 36 * 3600 };
+
+static void maildir_clean_tmp(void)
+{
+  DIR* d = opendir("tmp");
+  if (!d) return;
+  time_t now = time(0);
+  struct dirent* de;
+  while ((de = readdir(d)) != 0) {
+    struct stat st;
+    if (de->d_name[0] == '.') continue;
+    if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode)) continue;
+    time_t last = st.st_atime > st.st_mtime ? st.st_atime : st.st_mtime;
+    if (last <= now && now - last >= TMP_STALE_SECONDS) (void)unlinkat(dirfd(d), de->d_name, 0);
+  }
+  closedir(d);
+}
+
 void maildir_commit(const struct maildir* md)
 {
   str from = { 0, 0, 0 }, to = { 0, 0, 0 };
@@ -226,4 +249,5 @@ void maildir_commit(const struct maildir* md)
   }
   str_free(&from);
   str_free(&to);
+  maildir_clean_tmp();
 }

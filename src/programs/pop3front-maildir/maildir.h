@@ -6,7 +6,9 @@
  * from its file name (stat(2) only when the name carries no size), and
  * sorts the list into POP3 numbering order.  maildir_commit applies a
  * session's changes (QUIT): DELE'd messages are unlinked, the others are
- * renamed into cur/ with the read flag added when they were read.
+ * renamed into cur/ with the read flag added when they were read; then
+ * files of tmp/ neither read nor written for 36 hours (what a killed
+ * delivery left, per the Maildir specification) are removed.
  *
  * Ownership: a struct maildir owns its message array and one arena holding
  * every name; maildir_free releases both.  A failed scan leaves the old

@@ -3,7 +3,7 @@
  * response) checked through CVM; on success switch to the user and exec
  * the IMAP server in pre-authenticated mode.  Usage:
  *   imapfront-auth PROGRAM [ARGS...]
- * Contract: /work/shared/spec/imap.md, auth-cvm.md.
+ * Documented for administrators in man/imapfront-auth.8.scd.
  *
  * One struct imap_session holds the connection: the client streams (fd 0/1
  * as an ibuf/obuf pair, ready for a TLS transport), deadlines, the command

@@ -2,7 +2,7 @@
  * RFC 5034 AUTH, RFC 2449 CAPA) checked through CVM; on success switch to
  * the user and exec the mailbox server.  Usage:
  *   pop3front-auth CVM PROGRAM [ARGS...]
- * Contract: /work/shared/spec/pop3.md "pop3front-auth", auth-cvm.md.
+ * Documented for administrators in man/pop3front-auth.8.scd.
  *
  * One struct auth_session holds the connection: the client streams (fd
  * 0/1 as an ibuf/obuf pair, so a TLS transport can be installed later),

@@ -11,4 +11,6 @@ const response* relay_recipient(str* addr, str* params);
 const response* relay_data_start(int fd);
 const response* relay_data_block(const char* bytes, unsigned long len);
 const response* relay_message_end(int fd);
+/* The --check hook of both back ends (relay/check.c). */
+const response* relay_check(void);
 #endif

@@ -2,7 +2,7 @@
  *
  * mailfront never checks passwords itself: it sends the credentials to a
  * CVM and reads back a result code and "facts" about the user
- * (/work/shared/spec/auth-cvm.md, /usr/share/doc/libcvm1-dev/).  This is
+ * (the CVM v2 protocol as documented by the cvm package).  This is
  * our own implementation of the v2 client (Debian's libcvm is NOT linked).
  *
  * MODULE NAMES (transport)

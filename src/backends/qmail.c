@@ -14,8 +14,12 @@
  * it share one deadline, $QMAILQUEUE_TIMEOUT seconds (default 1200) from
  * the start of the message end: a qmail-queue still running then is
  * killed and the message gets `451 4.3.0 qmail-queue timed out.`
- * State: one struct per session, the back end's version-4 context. */
+ * State: one struct per session, the back end's version-4 context.
+ * `mailfront --check` calls mailfront_check: $QMAILHOME is a directory,
+ * $QMAILQUEUE (or bin/qmail-queue) is executable from it as the child would
+ * run it, $QMAILQUEUE_TIMEOUT is a number. */
 #include <mailfront/mailfront.h>
+#include "lib/confcheck.h"
 #include "lib/fdio.h"
 #include "lib/progenv.h"
 #include "lib/clock.h"
@@ -311,6 +315,23 @@ static const response* qq_message_end(int fd)
   q->reply.number = 250;
   q->reply.message = q->text.s;
   return &q->reply;
+}
+
+/* The --check hook (core/check.c): one line per problem, one reply for all. */
+static RESPONSE(check_failed, 451, "4.3.0 The qmail back end's configuration has problems (see above).");
+static const char* const check_numbers[] = { "QMAILQUEUE_TIMEOUT", 0 };
+const response* mailfront_check(void);
+const response* mailfront_check(void)
+{
+  struct confcheck c = { "backend qmail", session_getenv, 0 };
+  const char* home = session_getenv("QMAILHOME");
+  if (!home) home = QMAIL_HOME;
+  const char* prog = session_getenv("QMAILQUEUE");
+  if (!prog || !*prog) prog = "bin/qmail-queue";
+  if (confcheck_dir(&c, "$QMAILHOME", home, 0) == 0)
+    confcheck_program(&c, "$QMAILQUEUE", prog, home, 1);
+  confcheck_numbers(&c, check_numbers);
+  return c.problems ? &resp_check_failed : 0;
 }
 
 struct plugin backend = {

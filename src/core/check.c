@@ -12,16 +12,16 @@
  *   - each plugin's init hook, then the back end's: the hooks that read the
  *     rule, pattern, cdb and control files the environment names and log
  *     the file and line of a problem;
- *   - the TLS credentials when $TLS_CERTFILE is set (tls_prepare).
+ *   - the TLS credentials when $TLS_CERTFILE is set (tls/tlscheck.c).
  * Every problem is one line "mailfront --check: ..." on stderr after the
  * module's own log lines; the last line is the verdict.  Returns the exit
  * status: 0 nothing found, 1 problems, 100 usage, 111 out of memory.
  * Nothing here exits; the caller (main) does. */
 #include "core/check.h"
 #include "core/modules.h"
-#include "tls/tls.h"
+#include "lib/confcheck.h"
+#include "tls/tlscheck.h"
 #include <dlfcn.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,13 +33,12 @@ struct check
 {
   struct mf_config cfg;      /* the modules, loaded one by one */
   struct session s;          /* the dry-run session the init hooks see */
-  unsigned problems;
+  struct confcheck found;    /* the problems, each one line on stderr */
 };
 
 static void problem(struct check* c, const char* what, const char* detail)
 {
-  c->problems++;
-  fprintf(stderr, "mailfront --check: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+  confcheck_problem(&c->found, what, detail);
 }
 
 /* A hook's reply counts as a problem from 400 up (the start-up refusal). */
@@ -104,31 +103,6 @@ static void apply_list(struct check* c, const char* origin, const char* list)
   str_free(&what);
 }
 
-/* The files TLS reads: each must open (named with the system's reason),
- * then GnuTLS must accept their content. */
-static const char* const tls_files[] = { "TLS_CERTFILE", "TLS_KEYFILE", "TLS_DH_PARAMS" };
-
-static void check_tls(struct check* c)
-{
-  const char* cert = getenv("TLS_CERTFILE");
-  if (!cert || !*cert) return;
-  for (size_t i = 0; i < sizeof tls_files / sizeof *tls_files; i++) {
-    const char* path = getenv(tls_files[i]);
-    if (!path || !*path) continue;
-    FILE* f = fopen(path, "re");
-    if (f) { fclose(f); continue; }
-    str what = {0, 0, 0};
-    if (str_cat3s(&what, "$", tls_files[i], " ") && str_cats(&what, path)) problem(c, what.s, strerror(errno));
-    str_free(&what);
-    return;
-  }
-  str err = {0, 0, 0};
-  struct tls* t = tls_prepare(session_getenv, &err);
-  if (t) tls_free(t);
-  else problem(c, "TLS", err.len ? err.s : "TLS cannot be prepared");
-  str_free(&err);
-}
-
 static void check_module_dir(struct check* c)
 {
   struct stat st;
@@ -144,6 +118,8 @@ int check_main(int argc, char** argv)
   }
   struct check c;
   memset(&c, 0, sizeof c);
+  c.found.who = "mailfront --check";
+  c.found.getenv_fn = session_getenv;
   check_module_dir(&c);
 
   const char* mp = getenv("MODULE_PATH");
@@ -171,12 +147,11 @@ int check_main(int argc, char** argv)
       hook_reply(&c, what.s, c.cfg.backend->init());
   }
   str_free(&what);
-  check_tls(&c);
+  tls_check(&c.found);
 
-  if (c.problems) fprintf(stderr, "mailfront --check: %u problem%s found\n", c.problems, c.problems == 1 ? "" : "s");
-  else fprintf(stderr, "mailfront --check: configuration OK\n");
+  int status = confcheck_verdict(&c.found);
   session_free(&c.s);
   plugins_free(&c.cfg.plugins);
   str_free(&c.cfg.err.text);
-  return c.problems ? 1 : 0;
+  return status;
 }

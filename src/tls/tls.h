@@ -1,7 +1,7 @@
 /* tls.h -- server-side TLS (GnuTLS) over the ibuf/obuf I/O layer.
  *
- * Contract: /work/shared/spec/protocols.md "Built-in STARTTLS (2.22;
- * GnuTLS)"; documented for administrators in docs/tls.md.  Used by the
+ * Behaves as the original mailfront 2.22's built-in STARTTLS (GnuTLS);
+ * documented for administrators in docs/tls.md.  Used by the
  * SMTP protocol (STARTTLS, $TLS_IMMEDIATE) and by pop3front-auth (STLS) and
  * imapfront-auth (STARTTLS).  Linking anything that calls these functions
  * needs -lgnutls (mailfront itself already links src/lib whole).

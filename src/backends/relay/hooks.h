@@ -28,4 +28,6 @@ void relay_session_close(void* ctx);
   .session_open = relay_session_open,   \
   .session_close = relay_session_close, \
 }
+/* The --check hook of both back ends (relay/check.c). */
+const response* relay_check(void);
 #endif

@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -75,6 +76,20 @@ int server_load_rules(struct server* s, str* err)
   return 0;
 }
 
+/* Memory only the parent uses (the children table, the poll set): not
+ * part of the children's address space (MADV_DONTFORK), so the parent's
+ * writes to it after a fork are not copy-on-write faults.  Zeroed;
+ * never freed (it lives as long as the process). */
+static void* parent_only(size_t n, size_t size)
+{
+  size_t len = n * size;
+  if (n && len / n != size) return 0;
+  void* p = mmap(0, len ? len : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return 0;
+  madvise(p, len ? len : 1, MADV_DONTFORK);   /* advice: without it, only slower */
+  return p;
+}
+
 int server_init(struct server* s, struct options* o, struct mf_config* cfg, str* err)
 {
   memset(s, 0, sizeof *s);
@@ -83,7 +98,7 @@ int server_init(struct server* s, struct options* o, struct mf_config* cfg, str*
   s->rules.fd = -1;
   s->next_id = 1;
   s->sigpipe[0] = s->sigpipe[1] = -1;
-  if (!(s->kids = calloc(o->maxconn, sizeof *s->kids)) || !(s->pend = calloc(o->maxconn, sizeof *s->pend))) {
+  if (!(s->kids = parent_only(o->maxconn, sizeof *s->kids)) || !(s->pend = calloc(o->maxconn, sizeof *s->pend))) {
     str_copys(err, "out of memory");
     return -1;
   }
@@ -368,7 +383,7 @@ static int next_timeout(const struct server* s, long long now)
 
 int server_run(struct server* s)
 {
-  struct pollfd* pf = calloc(1 + s->ls.n + s->o->maxconn, sizeof *pf);
+  struct pollfd* pf = parent_only(1 + s->ls.n + s->o->maxconn, sizeof *pf);
   if (!pf) { log_parts(LOG_FATAL, "out of memory", 0, 0, 0); return 111; }
   int stop_signalled = 0, killed = 0;
   for (;;) {
@@ -409,7 +424,6 @@ int server_run(struct server* s)
     if (r < 0) {
       if (errno == EINTR) continue;
       log_fmt(LOG_FATAL, "poll: %s", strerror(errno));
-      free(pf);
       return 111;
     }
     if (pf[0].revents) drain_wakeups(s);
@@ -421,7 +435,6 @@ int server_run(struct server* s)
     for (nfds_t i = first_listener; i < first_pending; i++)
       if (pf[i].revents & POLLIN) accept_from(s, pf[i].fd);
   }
-  free(pf);
   notify_send("STATUS=stopped");
   log_fmt(0, "stopped");
   return 0;

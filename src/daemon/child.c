@@ -11,6 +11,9 @@
  * ident, as -R); then those of the matching tcprules rule (setenv).  With PROXY the remote (and local)
  * address are those of the header.
  *
+ * The local address is read here (getsockname), not in the parent,
+ * unless a PROXY header gave it.
+ *
  * A rule that denies ends the connection at once (log line `deny`, exit
  * status 100); an unreadable rules file does the same unless -X, as
  * tcpserver.  The session's stderr is the parent's: its lines are the
@@ -165,18 +168,23 @@ static int apply_rules(struct server* s, struct conn* c, const char* host)
 
 void child_run(struct server* s, struct conn* c)
 {
-  static const int sigs[] = { SIGCHLD, SIGHUP, SIGTERM, SIGINT };
-  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) signal(sigs[i], SIG_DFL);
-  signal(SIGPIPE, SIG_IGN);   /* as mailfront's main: write errors are values */
+  /* the parent's signals are blocked (read from its signalfd), their
+   * dispositions the default; SIGPIPE stays ignored as in mailfront's
+   * main: write errors are values */
+  sigprocmask(SIG_SETMASK, &s->sigmask, 0);
+  close(s->sigfd);
   listen_close(&s->ls);
-  close(s->sigpipe[0]);
-  close(s->sigpipe[1]);
   for (size_t i = 0; i < s->npend; i++)
     if (s->pend[i].fd != c->fd) close(s->pend[i].fd);
   /* the client on fds 0 and 1 as under tcpserver: third-party plugins
    * and programs they run may use them directly */
   if (dup2(c->fd, 0) < 0 || dup2(c->fd, 1) < 0) _exit(EXIT_TEMP);
   if (c->fd > 1) close(c->fd);
+  if (c->local.ss_family == AF_UNSPEC) {
+    socklen_t len = sizeof c->local;
+    if (getsockname(0, (struct sockaddr*)&c->local, &len) < 0) _exit(EXIT_TEMP);
+    c->server = c->local;
+  }
   size_t n = 0;
   for (char** e = environ; *e; e++) n++;
   char* vars[n + UCSPI_N + 1];   /* bounded by the parent's environment */

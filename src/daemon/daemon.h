@@ -14,6 +14,7 @@
 #include "daemon/proxy.h"
 #include "daemon/tcprules.h"
 #include "plugins/rbl/dnstxt.h"
+#include <signal.h>
 #include <sys/types.h>
 
 struct mf_config;
@@ -74,7 +75,8 @@ struct server
   struct tcprules rules;                   /* fd -1 when none */
   struct dnstxt_conf dns;                  /* -h lookups */
   struct listeners ls;
-  int sigpipe[2];
+  int sigfd;                               /* signalfd of the blocked signals */
+  sigset_t sigmask;                        /* the mask before: the children's */
   struct child* kids;                      /* parent-only memory (not forked) */
   size_t nkids;
   struct conn* pend;                       /* waiting for a PROXY header */

@@ -18,6 +18,13 @@ parallel clients) that must see no failure; the parent's RSS over
 100,000 connections (sampled every 10,000); and a slow-client flood from
 127.0.0.2 capped by -C while 127.0.0.1 keeps sending.
 
+First, the floor of any process-per-connection server on this machine:
+the wall and CPU time of fork + _exit + waitpid of a minimal C process
+(FLOOR_C below), and the connections per second that CPU time allows on
+all CPUs: mailfrontd cannot beat it, whatever it does per session.
+Then the load average (the figures depend on it: other work on the
+machine takes CPU from every column).
+
 Environment: BENCH_ROUNDS (3; the median is shown), BENCH_QUICK=1 (a
 short run), BENCH_POSTFIX_DIR (cache of the unpacked package, default
 /tmp/mf-bench-postfix), MF_BUILD (default build/)."""
@@ -55,6 +62,56 @@ def build_load():
     subprocess.run(["cc", "-std=c11", "-D_GNU_SOURCE", "-O2", "-Wall", "-Wextra", "-Werror", "-o", out,
                     os.path.join(ROOT, "bench", "smtpload.c")], check=True, timeout=120)
     return out
+
+
+FLOOR_C = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+static double cpu(int who)
+{
+  struct rusage r;
+  getrusage(who, &r);
+  return r.ru_utime.tv_sec * 1e6 + r.ru_utime.tv_usec + r.ru_stime.tv_sec * 1e6 + r.ru_stime.tv_usec;
+}
+int main(int argc, char** argv)
+{
+  int n = argc > 1 ? atoi(argv[1]) : 2000;
+  struct timespec a, b;
+  double s0 = cpu(RUSAGE_SELF), c0 = cpu(RUSAGE_CHILDREN);
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  for (int i = 0; i < n; i++) {
+    pid_t p = fork();
+    if (p == 0) _exit(0);
+    if (p < 0 || waitpid(p, 0, 0) != p) return 1;
+  }
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  printf("wall_us=%.1f cpu_us=%.1f\n", ((b.tv_sec - a.tv_sec) * 1e6 + (b.tv_nsec - a.tv_nsec) / 1e3) / n,
+         (cpu(RUSAGE_SELF) - s0 + cpu(RUSAGE_CHILDREN) - c0) / n);
+  return 0;
+}
+"""
+
+
+def fork_floor():
+    """fork + _exit + waitpid of a minimal process: (wall us, CPU us)."""
+    d = os.path.join(BUILD, "bench")
+    os.makedirs(d, exist_ok=True)
+    src, exe = os.path.join(d, "fork_floor.c"), os.path.join(d, "fork_floor")
+    with open(src, "w") as f:
+        f.write(FLOOR_C)
+    subprocess.run(["cc", "-O2", "-o", exe, src], check=True, timeout=120)
+    out = subprocess.run([exe, "2000"], capture_output=True, text=True, timeout=TIMEOUT, check=True).stdout
+    m = re.search(r"wall_us=([\d.]+) cpu_us=([\d.]+)", out)
+    wall, cpu = float(m.group(1)), float(m.group(2))
+    ncpu = os.cpu_count() or 1
+    print(f"== floor: fork + _exit + waitpid of a minimal C process: {wall:.0f} us wall, {cpu:.0f} us CPU "
+          f"-> at most {ncpu * 1e6 / cpu:.0f} processes/s on {ncpu} CPUs (load average "
+          f"{os.getloadavg()[0]:.2f})")
+    return cpu
 
 
 def postfix_sink():
@@ -138,7 +195,7 @@ def run_load(load, port, conc, sessions, per, size):
     return float(m.group(1)), float(m.group(2)), int(m.group(3))
 
 
-def throughput(load, sink):
+def throughput(load, sink, floor_cpu_us=None):
     scale = 0.25 if QUICK else 1.0
     sizes = [("1 KiB", 1024, int(2000 * scale)), ("100 KiB", 100 * 1024, int(400 * scale)),
              ("10 MiB", 10 << 20, max(4, int(20 * scale)))]
@@ -172,6 +229,12 @@ def throughput(load, sink):
             if other in med and med[other] > 0:
                 parts.append(f"mailfrontd/{other} = {med['mailfrontd'] / med[other]:.2f}x")
         print(f"  {label:<8} " + ", ".join(parts))
+    sinkrate = results.get("1 KiB", {}).get("smtp-sink")
+    if floor_cpu_us and sinkrate:
+        ceiling = (os.cpu_count() or 1) * 1e6 / floor_cpu_us
+        print(f"  ceiling: 0.5x smtp-sink at 1 KiB = {sinkrate / 2:.0f} connections/s; a bare fork+exit+wait allows "
+              f"{ceiling:.0f}/s here ({ceiling / sinkrate:.2f}x smtp-sink)")
+    print(f"  (load average after the throughput runs: {' '.join('%.2f' % x for x in os.getloadavg())})")
 
 
 def tls_worker(args):
@@ -292,7 +355,8 @@ def main():
         sys.exit("build mailfrontd first (make)")
     load = build_load()
     sink = postfix_sink()
-    throughput(load, sink)
+    floor = fork_floor()
+    throughput(load, sink, floor)
     starttls()
     storm_and_rss(load)
     flood(load)

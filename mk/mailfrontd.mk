@@ -10,9 +10,14 @@ tcprules_lookup_LIBS = -lcdb
 DAEMON_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(wildcard src/daemon/*.c))
 DAEMON_CORE_OBJ := $(filter-out $(BUILD)/obj/core/main.o,$(CORE_OBJ))
 
-$(BUILD)/bin/mailfrontd: $(DAEMON_OBJ) $(DAEMON_CORE_OBJ) $(LIBMF)
+# -h lookups use the bounded resolver set-up of plugin-rbl (dnstxt.o).
+# -z now: its own symbols bound at start (main.c binds the libraries'
+# too), not in every child.
+DAEMON_DNS_OBJ := $(BUILD)/obj/plugins/rbl/dnstxt.o
+
+$(BUILD)/bin/mailfrontd: $(DAEMON_OBJ) $(DAEMON_DNS_OBJ) $(DAEMON_CORE_OBJ) $(LIBMF)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDSAN) -rdynamic -o $@ $(DAEMON_OBJ) $(DAEMON_CORE_OBJ) -Wl,--whole-archive $(LIBMF) -Wl,--no-whole-archive -lcdb -ldl $(LIBS_COMMON)
+	$(CC) $(LDSAN) -rdynamic -Wl,-z,now -o $@ $(DAEMON_OBJ) $(DAEMON_DNS_OBJ) $(DAEMON_CORE_OBJ) -Wl,--whole-archive $(LIBMF) -Wl,--no-whole-archive -lcdb -lresolv -ldl $(LIBS_COMMON)
 
 # Built once the driver is a library (src/core/mf.h).
 # mailfrontd reads tcprules cdb files with tinycdb: WITH_CDB=0 leaves it out.

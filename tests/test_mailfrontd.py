@@ -13,7 +13,11 @@ subprocess call has a deadline.  Behaviour checked:
     malformed and missing;
   - privilege drop (the child's /proc status), SIGHUP with a new
     certificate, SIGTERM drain with a session in progress, a crashing
-    child, systemd socket activation (systemd-socket-activate).
+    child, systemd socket activation (systemd-socket-activate);
+  - mailrules and patterns files read once in the parent and again on
+    SIGHUP (a broken file keeps the old rules);
+  - -h: TCPREMOTEHOST/TCPLOCALHOST from a dnsmasq started by the test,
+    a DNS server that never answers (the -t deadline), -H the default.
 """
 import contextlib
 import errno
@@ -723,6 +727,171 @@ class ProcessTest(TempDirTest):
                            capture_output=True, timeout=TIMEOUT)
         self.assertEqual(p.returncode, 111)
         self.assertIn(b"mailfrontd[", p.stderr)
+
+
+RULES_SCRIPT = (b"HELO c\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@one.example>\r\nRCPT TO:<y@two.example>\r\n"
+                b"DATA\r\nSubject: t\r\n\r\none forbidden\r\ntwo forbidden\r\n.\r\nQUIT\r\n")
+
+
+class PreloadTest(TempDirTest):
+    """mailrules and patterns files read once in the parent, again on SIGHUP."""
+
+    def write(self, name, text):
+        path = os.path.join(self.tmp, name)
+        with open(path + ".new", "w") as f:
+            f.write(text)
+        os.rename(path + ".new", path)
+        return path
+
+    def verdicts(self, port):
+        """(first RCPT reply, second RCPT reply, reply after the data)."""
+        lines = session(port, RULES_SCRIPT).decode().split("\r\n")
+        return lines[3], lines[4], lines[6]
+
+    def test_rules_preloaded_and_reloaded(self):
+        rules = self.write("rules", "d*:*@one.example:rule one\nk*:*\n")
+        pats = self.write("patterns", "=hit one\nxone forbidden\n")
+        d = Daemon((["-H"], ["smtp", "echo", "mailrules", "patterns", "accept"]),
+                   env=env_for(MAILRULES=rules, PATTERNS=pats))
+        try:
+            one = ("553 rule one", "250 Recipient='y@two.example'.", "554 hit one")
+            self.assertEqual(self.verdicts(d.port), one)
+            # the files are gone: the sessions still follow the preloaded rules
+            os.unlink(rules)
+            os.unlink(pats)
+            self.assertEqual(self.verdicts(d.port), one)
+            self.assertNotIn("Could not", d.log())
+            # new files + SIGHUP: new sessions follow them
+            self.write("rules", "d*:*@two.example:rule two\nk*:*\n")
+            self.write("patterns", "=hit two\nxtwo forbidden\n")
+            os.kill(d.proc.pid, signal.SIGHUP)
+            d.wait_log(r"reload: done")
+            two = ("250 Recipient='x@one.example'.", "553 rule two", "554 hit two")
+            self.assertEqual(self.verdicts(d.port), two)
+            # a broken rules file and a missing patterns file: both kept, both logged
+            self.write("rules", "k*:*\n\n:x\n")
+            os.unlink(pats)
+            os.kill(d.proc.pid, signal.SIGHUP)
+            d.wait_log(r"reload: modules kept their state")
+            self.assertRegex(d.log(), r"mailrules: reload: \S*rules:3: .*\(the old rules stay\)")
+            self.assertRegex(d.log(), r"patterns: reload: \S*patterns: No such file or directory "
+                                      r"\(the old patterns stay\)")
+            self.assertEqual(self.verdicts(d.port), two)
+        finally:
+            self.assertEqual(d.stop(), 0)
+        assert_clean(self, d.log())
+
+    def test_session_rules_file_named_by_tcprules(self):
+        # a tcprules rule may name another $MAILRULES: that session reads it
+        other = self.write("other", "d*:*@two.example:other rules\nk*:*\n")
+        rules = self.write("rules", "d*:*@one.example:rule one\nk*:*\n")
+        text = '127.0.0.2:allow,MAILRULES="%s"\n:allow\n' % other
+        path = os.path.join(self.tmp, "tcp")
+        subprocess.run(["tcprules", path + ".cdb", path + ".tmp"], input=text.encode(),
+                       check=True, timeout=TIMEOUT, capture_output=True)
+        d = Daemon((["-H", "-x", path + ".cdb"], ["smtp", "echo", "mailrules", "accept"]),
+                   env=env_for(MAILRULES=rules))
+        try:
+            out = session(d.port, RULES_SCRIPT, source="127.0.0.2").decode().split("\r\n")
+            self.assertEqual(out[3:5], ["250 Recipient='x@one.example'.", "553 other rules"])
+            out = session(d.port, RULES_SCRIPT, source="127.0.0.1").decode().split("\r\n")
+            self.assertEqual(out[3:5], ["553 rule one", "250 Recipient='y@two.example'."])
+        finally:
+            self.assertEqual(d.stop(), 0)
+
+
+def dns_up(addr, port, timeout=0.3):
+    """1 when something answers a DNS query on addr:port."""
+    q = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0) + b"\x04test\x00" + struct.pack(">HH", 1, 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        s.sendto(q, (addr, port))
+        try:
+            return bool(s.recvfrom(4096)[0])
+        except OSError:
+            return False
+
+
+class LookupTest(TempDirTest):
+    """-h: TCPREMOTEHOST/TCPLOCALHOST from PTR records of a dnsmasq started
+    here; a server that never answers costs the deadline, not a hang; -H
+    (the default) asks nothing."""
+
+    @classmethod
+    def setUpClass(cls):
+        exe = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+        if not os.path.exists(exe):
+            raise RuntimeError("dnsmasq (dnsmasq-base) is needed by this test")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            cls.dns_port = s.getsockname()[1]
+        cls.dns_log = tempfile.TemporaryFile()
+        cls.dns = subprocess.Popen([exe, "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+                                    "--port=%d" % cls.dns_port, "--listen-address=127.0.0.1", "--bind-interfaces",
+                                    "--ptr-record=2.0.0.127.in-addr.arpa,client.test",
+                                    "--ptr-record=1.0.0.127.in-addr.arpa,mx.test",
+                                    "--ptr-record=3.0.0.127.in-addr.arpa,bad\\032name.test"],
+                                   stdout=subprocess.DEVNULL, stderr=cls.dns_log, start_new_session=True)
+        end = time.time() + TIMEOUT
+        while not dns_up("127.0.0.1", cls.dns_port):
+            if time.time() > end or cls.dns.poll() is not None:
+                cls.tearDownClass()
+                raise RuntimeError("dnsmasq did not start")
+            time.sleep(0.05)
+        # a "server" that reads queries and never answers
+        cls.mute = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        cls.mute.bind(("127.0.0.1", 0))
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.dns.poll() is None:
+            cls.dns.kill()
+        cls.dns.wait(timeout=TIMEOUT)
+        cls.dns_log.close()
+        if getattr(cls, "mute", None):
+            cls.mute.close()
+
+    def envs(self, args, port, sources):
+        env = env_for(DNSCACHEIP="127.0.0.1", DNSCACHEPORT=str(port))
+        d = Daemon((args, ["smtp", "echo", "envlog", "accept"]), env=env)
+        try:
+            times = []
+            for src in sources:
+                t0 = time.time()
+                self.assertTrue(session(d.port, b"QUIT\r\n", source=src).startswith(b"220 "))
+                times.append(time.time() - t0)
+            d.wait_log(r"end id=%d " % len(sources))
+            seen = {e["TCPREMOTEIP"]: e for e in envlog(d.log())}
+        finally:
+            self.assertEqual(d.stop(), 0)
+        assert_clean(self, d.log())
+        return seen, times
+
+    def test_h_sets_the_ptr_names(self):
+        seen, _ = self.envs(["-h"], self.dns_port, ["127.0.0.2", "127.0.0.3", "127.0.0.4"])
+        self.assertEqual(seen["127.0.0.2"]["TCPREMOTEHOST"], "client.test")
+        self.assertEqual(seen["127.0.0.2"]["TCPLOCALHOST"], "mx.test")
+        self.assertEqual(seen["127.0.0.3"]["TCPREMOTEHOST"], "(unset)")   # a name no host can have
+        self.assertEqual(seen["127.0.0.4"]["TCPREMOTEHOST"], "(unset)")   # no PTR record
+
+    def test_l_wins_over_the_local_lookup(self):
+        seen, _ = self.envs(["-h", "-l", "given.test"], self.dns_port, ["127.0.0.2"])
+        self.assertEqual(seen["127.0.0.2"]["TCPLOCALHOST"], "given.test")
+        self.assertEqual(seen["127.0.0.2"]["TCPREMOTEHOST"], "client.test")
+
+    def test_default_asks_nothing(self):
+        seen, _ = self.envs([], self.dns_port, ["127.0.0.2"])
+        self.assertEqual(seen["127.0.0.2"]["TCPREMOTEHOST"], "(unset)")
+        self.assertEqual(seen["127.0.0.2"]["TCPLOCALHOST"], "(unset)")
+
+    def test_server_that_never_answers_costs_the_deadline(self):
+        mute_port = self.mute.getsockname()[1]
+        seen, times = self.envs(["-h", "-t", "2", "-l", "mx.test"], mute_port, ["127.0.0.2"])
+        self.assertEqual(seen["127.0.0.2"]["TCPREMOTEHOST"], "(unset)")
+        self.assertGreaterEqual(times[0], 1.5)    # it did wait for an answer...
+        self.assertLess(times[0], 8)              # ...and gave up at the deadline
+        self.mute.settimeout(0.5)
+        self.assertTrue(self.mute.recvfrom(4096)[0], "no query reached the silent server")
 
 
 if __name__ == "__main__":

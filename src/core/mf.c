@@ -32,17 +32,21 @@ static const response* keep_error(const response* r)
 static int is_error(const response* r) { return r && (r->number & RESPONSE_MASK) >= 400; }
 
 /* The version-4 hook `load` or `reload` of every module: plugins in
- * order, then the back end.  The first error is the result. */
+ * order, then the back end.  The first error is the result; loading
+ * stops there, a reload goes on (each module keeps its own old state on
+ * failure, the others still take their new one). */
 static const response* run_config_hooks(struct mf_config* cfg, int reload)
 {
+  const response* first = 0;
   for (unsigned i = 0; i <= cfg->plugins.n; i++) {
     const struct plugin* p = i < cfg->plugins.n ? cfg->plugins.v[i].p : cfg->backend;
     if (!p || !plugin_is_v4(p)) continue;
     const response* (*hook)(void) = reload ? p->reload : p->load;
     const response* r = hook ? hook() : 0;
-    if (is_error(r)) return r;
+    if (is_error(r) && !first) first = r;
+    if (first && !reload) break;
   }
-  return 0;
+  return first;
 }
 
 void mf_free(struct mf_config* cfg)

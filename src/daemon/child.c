@@ -3,12 +3,16 @@
  * connections), set the variables tcpserver sets, apply the tcprules,
  * run the session, _exit with its status.
  *
- * Variables (setenv: third-party plugins read getenv()): PROTO=TCP,
- * TCPLOCALIP, TCPLOCALPORT, TCPLOCALHOST (-l, else DNS unless -H, else
- * unset), TCPREMOTEIP, TCPREMOTEPORT, TCPREMOTEHOST (DNS unless -H, unset
- * when it does not resolve), TCPREMOTEINFO unset (no ident, as -R); then
- * those of the matching tcprules rule.  With PROXY the remote (and local)
+ * Variables (in environ: third-party plugins read getenv()): PROTO=TCP,
+ * TCPLOCALIP, TCPLOCALPORT, TCPLOCALHOST (-l, else with -h the PTR name
+ * of the local address, else unset), TCPREMOTEIP, TCPREMOTEPORT,
+ * TCPREMOTEHOST (only with -h: the PTR name, unset when there is none
+ * or the lookup misses its deadline; rdns.h), TCPREMOTEINFO unset (no
+ * ident, as -R); then those of the matching tcprules rule (setenv).  With PROXY the remote (and local)
  * address are those of the header.
+ *
+ * The local address is read here (getsockname), not in the parent,
+ * unless a PROXY header gave it.
  *
  * A rule that denies ends the connection at once (log line `deny`, exit
  * status 100); an unreadable rules file does the same unless -X, as
@@ -16,6 +20,7 @@
  * original `mailfront[PID]:` lines.  The client is on fds 0 and 1 (not
  * close-on-exec), exactly as tcpserver hands it to mailfront. */
 #include "daemon/daemon.h"
+#include "daemon/rdns.h"
 #include "core/mf.h"
 #include "lib/log.h"
 #include <fcntl.h>
@@ -39,32 +44,98 @@ static int set_var(void* ctx, const char* name, size_t nlen, const char* value)
   return r;
 }
 
-static const char* lookup(const struct sockaddr_storage* ss, char* host, size_t hostlen)
+/* The child's environment, built on its own stack: the parent's
+ * variables minus the UCSPI ones, then those of this connection.  No
+ * setenv: it would copy the environment array and its strings into the
+ * heap, copy-on-write faults in every child (docs/mailfrontd.md
+ * "Performance").  The values are short and bounded (addresses, ports,
+ * host names of at most NI_MAXHOST bytes); a longer -l name was made
+ * into its assignment once, in the parent (struct options). */
+static const char* const ucspi_names[] = {
+  "PROTO=", "TCPLOCALIP=", "TCPLOCALPORT=", "TCPLOCALHOST=", "TCPREMOTEIP=", "TCPREMOTEPORT=",
+  "TCPREMOTEHOST=", "TCPREMOTEINFO=",
+};
+#define UCSPI_N (sizeof ucspi_names / sizeof ucspi_names[0])
+#define ENV_VALUE_MAX (sizeof "TCPREMOTEPORT=" + ADDR_IP_MAX)
+#define ENV_HOST_MAX (sizeof "TCPREMOTEHOST=" + NI_MAXHOST)
+
+struct envbuf
 {
-  socklen_t len = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-  if (getnameinfo((const struct sockaddr*)ss, len, host, (socklen_t)hostlen, 0, 0, NI_NAMEREQD) != 0)
-    return 0;
-  return host;
+  char** v;                    /* n entries, room for UCSPI_N more and the NULL */
+  size_t n;
+  char text[5][ENV_VALUE_MAX]; /* PROTO, the addresses and ports */
+  size_t ntext;
+};
+
+static int is_ucspi(const char* e)
+{
+  for (size_t i = 0; i < UCSPI_N; i++)
+    if (strncmp(e, ucspi_names[i], strlen(ucspi_names[i])) == 0) return 1;
+  return 0;
 }
 
-static int set_ucspi(struct server* s, struct conn* c, const char** remotehost)
+/* NAME=VALUE into t (cap bytes; prefix is "NAME=", both fit). */
+static char* assign(char* t, size_t cap, const char* prefix, const char* value)
 {
-  char lip[ADDR_IP_MAX], rip[ADDR_IP_MAX], lport[8], rport[8];
-  static char rhost[NI_MAXHOST], lhost[NI_MAXHOST];
-  addr_ip(&c->server, lip);
-  addr_ip(&c->client, rip);
-  snprintf(lport, sizeof lport, "%u", addr_port(&c->server));
-  snprintf(rport, sizeof rport, "%u", addr_port(&c->client));
-  const char* localhost = s->o->localname;
-  if (!localhost && s->o->lookup) localhost = lookup(&c->server, lhost, sizeof lhost);
-  *remotehost = s->o->lookup ? lookup(&c->client, rhost, sizeof rhost) : 0;
-  if (setenv("PROTO", "TCP", 1) < 0 || setenv("TCPLOCALIP", lip, 1) < 0
-      || setenv("TCPLOCALPORT", lport, 1) < 0 || setenv("TCPREMOTEIP", rip, 1) < 0
-      || setenv("TCPREMOTEPORT", rport, 1) < 0)
-    return -1;
-  if (localhost ? setenv("TCPLOCALHOST", localhost, 1) : unsetenv("TCPLOCALHOST")) return -1;
-  if (*remotehost ? setenv("TCPREMOTEHOST", *remotehost, 1) : unsetenv("TCPREMOTEHOST")) return -1;
-  return unsetenv("TCPREMOTEINFO");
+  size_t pl = strlen(prefix), vl = strnlen(value, cap - pl - 1);
+  memcpy(t, prefix, pl);
+  memcpy(t + pl, value, vl);
+  t[pl + vl] = 0;
+  return t;
+}
+
+static void env_add(struct envbuf* b, const char* prefix, const char* value)
+{
+  b->v[b->n++] = assign(b->text[b->ntext++], ENV_VALUE_MAX, prefix, value);
+}
+
+/* The PTR name of ss as NAME=host in out (only with -h), or NULL. */
+static const char* host_env(struct server* s, const struct sockaddr_storage* ss, const char* prefix,
+                            char out[ENV_HOST_MAX], char** name)
+{
+  char host[NI_MAXHOST];
+  if (rdns_name(&s->dns, ss, host, sizeof host) <= 0) return 0;
+  assign(out, ENV_HOST_MAX, prefix, host);
+  *name = out + strlen(prefix);
+  return out;
+}
+
+static void utoa(unsigned v, char out[8])
+{
+  char tmp[8];
+  size_t n = 0;
+  do tmp[n++] = (char)('0' + v % 10); while ((v /= 10) && n < sizeof tmp - 1);
+  for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+  out[n] = 0;
+}
+
+static void set_ucspi(struct server* s, struct conn* c, struct envbuf* b, const char** remotehost)
+{
+  static char lhost[ENV_HOST_MAX], rhost[ENV_HOST_MAX];   /* only with -h */
+  char ip[ADDR_IP_MAX], port[8], *name = 0;
+  const char* e;
+  b->n = 0;
+  for (char** p = environ; *p; p++)
+    if (!is_ucspi(*p)) b->v[b->n++] = *p;
+  env_add(b, "PROTO=", "TCP");
+  addr_ip(&c->server, ip);
+  env_add(b, "TCPLOCALIP=", ip);
+  utoa(addr_port(&c->server), port);
+  env_add(b, "TCPLOCALPORT=", port);
+  addr_ip(&c->client, ip);
+  env_add(b, "TCPREMOTEIP=", ip);
+  utoa(addr_port(&c->client), port);
+  env_add(b, "TCPREMOTEPORT=", port);
+  if (s->o->localenv) b->v[b->n++] = s->o->localenv;
+  else if (s->o->lookup && (e = host_env(s, &c->server, "TCPLOCALHOST=", lhost, &name)) != 0)
+    b->v[b->n++] = (char*)e;
+  *remotehost = 0;
+  if (s->o->lookup && (e = host_env(s, &c->client, "TCPREMOTEHOST=", rhost, &name)) != 0) {
+    b->v[b->n++] = (char*)e;
+    *remotehost = name;
+  }
+  b->v[b->n] = 0;
+  environ = b->v;
 }
 
 /* 0 allowed, EXIT_DENIED, or EXIT_TEMP. */
@@ -97,23 +168,29 @@ static int apply_rules(struct server* s, struct conn* c, const char* host)
 
 void child_run(struct server* s, struct conn* c)
 {
-  static const int sigs[] = { SIGCHLD, SIGHUP, SIGTERM, SIGINT };
-  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) signal(sigs[i], SIG_DFL);
-  signal(SIGPIPE, SIG_IGN);   /* as mailfront's main: write errors are values */
+  /* the parent's signals are blocked (read from its signalfd), their
+   * dispositions the default; SIGPIPE stays ignored as in mailfront's
+   * main: write errors are values */
+  sigprocmask(SIG_SETMASK, &s->sigmask, 0);
+  close(s->sigfd);
   listen_close(&s->ls);
-  close(s->sigpipe[0]);
-  close(s->sigpipe[1]);
   for (size_t i = 0; i < s->npend; i++)
     if (s->pend[i].fd != c->fd) close(s->pend[i].fd);
   /* the client on fds 0 and 1 as under tcpserver: third-party plugins
    * and programs they run may use them directly */
   if (dup2(c->fd, 0) < 0 || dup2(c->fd, 1) < 0) _exit(EXIT_TEMP);
   if (c->fd > 1) close(c->fd);
-  const char* host = 0;
-  if (set_ucspi(s, c, &host) < 0) {
-    log_fmt(LOG_ERR, "id=%llu out of memory", c->id);
-    _exit(EXIT_TEMP);
+  if (c->local.ss_family == AF_UNSPEC) {
+    socklen_t len = sizeof c->local;
+    if (getsockname(0, (struct sockaddr*)&c->local, &len) < 0) _exit(EXIT_TEMP);
+    c->server = c->local;
   }
+  size_t n = 0;
+  for (char** e = environ; *e; e++) n++;
+  char* vars[n + UCSPI_N + 1];   /* bounded by the parent's environment */
+  struct envbuf env = { .v = vars };
+  const char* host = 0;
+  set_ucspi(s, c, &env, &host);
   int r = apply_rules(s, c, host);
   if (r) _exit(r);
   log_program("mailfront");

@@ -13,6 +13,8 @@
 #include "daemon/listen.h"
 #include "daemon/proxy.h"
 #include "daemon/tcprules.h"
+#include "plugins/rbl/dnstxt.h"
+#include <signal.h>
 #include <sys/types.h>
 
 struct mf_config;
@@ -32,7 +34,9 @@ struct options
   uid_t uid;
   gid_t gid;
   const char* localname;        /* -l */
-  int lookup;                   /* 1 unless -H: TCPREMOTEHOST/TCPLOCALHOST from DNS */
+  char* localenv;               /* "TCPLOCALHOST=" -l, made once in main */
+  int lookup;                   /* -h (default -H): TCPREMOTEHOST/TCPLOCALHOST from DNS */
+  unsigned long dns_s;          /* -t: deadline of those lookups, seconds */
   int verbose;                  /* 0 -q, 1 default (connection lines), 2 -v */
   unsigned proxy;               /* -p: PROXY_ACCEPT_* or 0 */
   unsigned long proxy_ms;       /* -W: deadline for the PROXY header */
@@ -69,9 +73,11 @@ struct server
   struct options* o;
   struct mf_config* cfg;
   struct tcprules rules;                   /* fd -1 when none */
+  struct dnstxt_conf dns;                  /* -h lookups */
   struct listeners ls;
-  int sigpipe[2];
-  struct child* kids;
+  int sigfd;                               /* signalfd of the blocked signals */
+  sigset_t sigmask;                        /* the mask before: the children's */
+  struct child* kids;                      /* parent-only memory (not forked) */
   size_t nkids;
   struct conn* pend;                       /* waiting for a PROXY header */
   size_t npend;

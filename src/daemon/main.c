@@ -9,12 +9,14 @@
  * place that exits. */
 #include "daemon/daemon.h"
 #include "daemon/notify.h"
+#include "daemon/rdns.h"
 #include "core/mf.h"
 #include "lib/log.h"
 #include "tls/tls.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +26,7 @@
 #define EXIT_FAIL 111
 
 static const char usage[] =
-  "usage: mailfrontd [-1qvRHh] [-c N] [-C N] [-4 BITS] [-6 BITS] [-x RULES.cdb [-X]]\n"
+  "usage: mailfrontd [-1qvRHh] [-t SECONDS] [-c N] [-C N] [-4 BITS] [-6 BITS] [-x RULES.cdb [-X]]\n"
   "                  [-u UID] [-g GID] [-U] [-l LOCALNAME] [-b BACKLOG] [-p v1|v2|any]\n"
   "                  [-W MS] [-G SECONDS] HOST PORT PROTOCOL BACKEND [PLUGINS...]";
 
@@ -64,6 +66,7 @@ static int option(struct options* o, int c, const char* arg)
   case 'l': o->localname = arg; return 0;
   case 'H': o->lookup = 0; return 0;
   case 'h': o->lookup = 1; return 0;
+  case 't': return number(arg, 1, 3600, &o->dns_s);
   case 'R': return 0;             /* no ident lookups: always the case */
   case 'q': o->verbose = 0; return 0;
   case 'v': o->verbose = 2; return 0;
@@ -83,6 +86,25 @@ static int drop_privileges(const struct options* o)
   return 0;
 }
 
+/* Every library symbol bound once, here, instead of lazily in every
+ * child: a lazy binding writes the GOT page and reads the symbol tables
+ * of the libraries, which costs each child several page faults (copies
+ * of the parent's pages after fork).  libc and libcdb are not linked
+ * with -z now and dlopen(RTLD_NOW) does not rebind them, so mailfrontd
+ * executes itself once more with $LD_BIND_NOW set to a mark, and removes
+ * the mark at once (sessions and the programs they run never see it).
+ * When $LD_BIND_NOW is already set, or /proc/self/exe cannot be executed
+ * (no /proc in a chroot), mailfrontd runs as it is. */
+#define BIND_MARK "mailfrontd"
+static void bind_now(char** argv)
+{
+  const char* v = getenv("LD_BIND_NOW");
+  if (v && strcmp(v, BIND_MARK) == 0) { unsetenv("LD_BIND_NOW"); return; }
+  if (v && *v) return;
+  if (setenv("LD_BIND_NOW", BIND_MARK, 1) == 0) execv("/proc/self/exe", argv);
+  unsetenv("LD_BIND_NOW");
+}
+
 /* fds 0-2 open, so that no accepted connection lands on them. */
 static void fill_std_fds(void)
 {
@@ -96,13 +118,18 @@ static void fill_std_fds(void)
 int main(int argc, char** argv)
 {
   struct options o = {
-    .maxconn = 40, .v4bits = 32, .v6bits = 64, .lookup = 1, .verbose = 1,
+    .maxconn = 40, .v4bits = 32, .v6bits = 64, .lookup = 0, .dns_s = 2, .verbose = 1,
     .proxy_ms = 5000, .grace_s = 30, .backlog = 128,
   };
+  bind_now(argv);
+  /* Room at the top of the heap for the children's first allocations:
+   * without it each child grows the heap (brk and the arena's
+   * bookkeeping pages); untouched room costs the parent nothing. */
+  mallopt(M_TOP_PAD, 1 << 20);
   log_program("mailfrontd");
   fill_std_fds();
   int c;
-  while ((c = getopt(argc, argv, "+1qvRHhXUc:C:4:6:x:u:g:l:b:p:W:G:")) != -1)
+  while ((c = getopt(argc, argv, "+1qvRHhXUc:C:4:6:x:u:g:l:b:p:W:G:t:")) != -1)
     if (c == '?' || option(&o, c, optarg) < 0) {
       if (c != '?') fprintf(stderr, "mailfrontd: bad argument to -%c: %s\n", c, optarg ? optarg : "");
       fprintf(stderr, "%s\n", usage);
@@ -128,9 +155,16 @@ int main(int argc, char** argv)
   const response* r = 0;
   struct mf_config* cfg = mf_load(o.modargc, o.modargv, NULL, &r);
   if (!cfg) return fatal(r && r->message ? r->message : "cannot load the modules", 0);
+  if (o.localname) {
+    size_t n = strlen(o.localname);
+    if (!(o.localenv = malloc(sizeof "TCPLOCALHOST=" + n))) return fatal("out of memory", 0);
+    memcpy(o.localenv, "TCPLOCALHOST=", sizeof "TCPLOCALHOST=" - 1);
+    memcpy(o.localenv + sizeof "TCPLOCALHOST=" - 1, o.localname, n + 1);
+  }
   struct listeners ls = s.ls;
   if (server_init(&s, &o, cfg, &err) < 0) return fatal(err.s, 0);
   s.ls = ls;
+  if (o.lookup && rdns_configure(&s.dns, o.dns_s, &err) < 0) return fatal(err.s, 0);
   if (server_load_rules(&s, &err) < 0) {
     if (!o.rules_optional) return fatal(err.s, 0);
     log_fmt(LOG_WARN, "%s (allowed without rules: -X)", err.s);
@@ -149,6 +183,7 @@ int main(int argc, char** argv)
   int status = server_run(&s);
   tcprules_close(&s.rules);
   mf_free(cfg);
+  free(o.localenv);
   str_free(&err);
   return status;
 }

@@ -10,7 +10,7 @@
  * A PROXY header must be complete within -W milliseconds; its source is
  * the client for -C, -x and the UCSPI variables.
  *
- * Signals are turned into flags and a byte on the self-pipe; the loop
+ * Signals are blocked and read from a signalfd by the loop, which
  * handles them: SIGCHLD reaps (one `end` line per session), SIGHUP
  * reloads (rules, TLS credentials, then the modules' reload hooks; a
  * failure keeps the old state), SIGTERM/SIGINT close the listeners and wait for the sessions
@@ -33,26 +33,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define KILL_AFTER_MS 5000
 
-static volatile sig_atomic_t got_chld, got_hup, got_term;
-static int sig_wfd = -1;
-
-static void on_signal(int sig)
-{
-  int e = errno;
-  if (sig == SIGCHLD) got_chld = 1;
-  else if (sig == SIGHUP) got_hup = 1;
-  else got_term = 1;
-  char b = 0;
-  ssize_t w = write(sig_wfd, &b, 1);   /* full pipe: a wake-up is pending anyway */
-  (void)w;
-  errno = e;
-}
+/* Signals arrive through a signalfd (they are blocked in the parent):
+ * no handler runs, so no signal frame is written on the parent's stack
+ * (a copy-on-write fault after every fork) and no self-pipe write is
+ * needed. */
+static int got_chld, got_hup, got_term;
 
 static int set_nonblock(int fd, int on)
 {
@@ -75,6 +68,20 @@ int server_load_rules(struct server* s, str* err)
   return 0;
 }
 
+/* Memory only the parent uses (the children table, the poll set): not
+ * part of the children's address space (MADV_DONTFORK), so the parent's
+ * writes to it after a fork are not copy-on-write faults.  Zeroed;
+ * never freed (it lives as long as the process). */
+static void* parent_only(size_t n, size_t size)
+{
+  size_t len = n * size;
+  if (n && len / n != size) return 0;
+  void* p = mmap(0, len ? len : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return 0;
+  madvise(p, len ? len : 1, MADV_DONTFORK);   /* advice: without it, only slower */
+  return p;
+}
+
 int server_init(struct server* s, struct options* o, struct mf_config* cfg, str* err)
 {
   memset(s, 0, sizeof *s);
@@ -82,24 +89,21 @@ int server_init(struct server* s, struct options* o, struct mf_config* cfg, str*
   s->cfg = cfg;
   s->rules.fd = -1;
   s->next_id = 1;
-  s->sigpipe[0] = s->sigpipe[1] = -1;
-  if (!(s->kids = calloc(o->maxconn, sizeof *s->kids)) || !(s->pend = calloc(o->maxconn, sizeof *s->pend))) {
+  s->sigfd = -1;
+  if (!(s->kids = parent_only(o->maxconn, sizeof *s->kids)) || !(s->pend = calloc(o->maxconn, sizeof *s->pend))) {
     str_copys(err, "out of memory");
     return -1;
   }
-  if (pipe2(s->sigpipe, O_CLOEXEC | O_NONBLOCK) < 0) {
-    str_copys(err, "pipe: ");
+  sigset_t set;
+  sigemptyset(&set);
+  static const int sigs[] = { SIGCHLD, SIGHUP, SIGTERM, SIGINT };
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaddset(&set, sigs[i]);
+  if (sigprocmask(SIG_BLOCK, &set, &s->sigmask) < 0
+      || (s->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
+    str_copys(err, "signalfd: ");
     str_cats(err, strerror(errno));
     return -1;
   }
-  sig_wfd = s->sigpipe[1];
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
-  sigemptyset(&sa.sa_mask);
-  static const int sigs[] = { SIGCHLD, SIGHUP, SIGTERM, SIGINT };
-  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, 0);
   signal(SIGPIPE, SIG_IGN);
   return 0;
 }
@@ -298,12 +302,14 @@ static void accept_from(struct server* s, int lfd)
       }
       return;   /* EAGAIN, ECONNABORTED, EINTR...: back to poll */
     }
-    len = sizeof c.local;
-    if (getsockname(c.fd, (struct sockaddr*)&c.local, &len) < 0) { close(c.fd); continue; }
     c.id = s->next_id++;
     c.client = c.remote;
-    c.server = c.local;
+    /* without PROXY the child reads its local address (c.local stays
+     * AF_UNSPEC): one system call less in the parent */
     if (!s->o->proxy) { admit(s, &c); continue; }
+    len = sizeof c.local;
+    if (getsockname(c.fd, (struct sockaddr*)&c.local, &len) < 0) { close(c.fd); continue; }
+    c.server = c.local;
     c.deadline_ms = clock_mono_ms() + (long long)s->o->proxy_ms;
     s->pend[s->npend++] = c;
     proxy_step(s, s->npend - 1);   /* the header often came with the SYN's ACK */
@@ -344,10 +350,17 @@ static void signal_kids(struct server* s, int sig)
   for (size_t i = 0; i < s->nkids; i++) kill(s->kids[i].pid, sig);
 }
 
-static void drain_wakeups(struct server* s)
+static void read_signals(struct server* s)
 {
-  char b[64];
-  while (read(s->sigpipe[0], b, sizeof b) > 0) {}
+  struct signalfd_siginfo si[8];
+  ssize_t n;
+  while ((n = read(s->sigfd, si, sizeof si)) > 0)
+    for (size_t i = 0; i < (size_t)n / sizeof si[0]; i++) {
+      int sig = (int)si[i].ssi_signo;
+      if (sig == SIGCHLD) got_chld = 1;
+      else if (sig == SIGHUP) got_hup = 1;
+      else got_term = 1;
+    }
 }
 
 /* poll timeout: the nearest deadline, -1 for none. */
@@ -368,7 +381,7 @@ static int next_timeout(const struct server* s, long long now)
 
 int server_run(struct server* s)
 {
-  struct pollfd* pf = calloc(1 + s->ls.n + s->o->maxconn, sizeof *pf);
+  struct pollfd* pf = parent_only(1 + s->ls.n + s->o->maxconn, sizeof *pf);
   if (!pf) { log_parts(LOG_FATAL, "out of memory", 0, 0, 0); return 111; }
   int stop_signalled = 0, killed = 0;
   for (;;) {
@@ -398,7 +411,7 @@ int server_run(struct server* s)
       close_conn(s, i);
     }
     nfds_t n = 0;
-    pf[n++] = (struct pollfd){ .fd = s->sigpipe[0], .events = POLLIN };
+    pf[n++] = (struct pollfd){ .fd = s->sigfd, .events = POLLIN };
     int accepting = !s->stopping && s->nkids + s->npend < s->o->maxconn && now >= s->pause_until_ms;
     nfds_t first_listener = n;
     if (accepting)
@@ -409,19 +422,17 @@ int server_run(struct server* s)
     if (r < 0) {
       if (errno == EINTR) continue;
       log_fmt(LOG_FATAL, "poll: %s", strerror(errno));
-      free(pf);
       return 111;
     }
-    if (pf[0].revents) drain_wakeups(s);
+    if (pf[0].revents) read_signals(s);
     /* pending first (from the last slot: proxy_step may move the last one) */
     for (size_t i = s->npend; i-- > 0;)
       if (pf[first_pending + i].revents) proxy_step(s, i);
     /* sessions that ended meanwhile no longer count against -c and -C */
-    if (got_chld) { got_chld = 0; reap(s); }
+    if (got_chld || pf[0].revents) { got_chld = 0; reap(s); }
     for (nfds_t i = first_listener; i < first_pending; i++)
       if (pf[i].revents & POLLIN) accept_from(s, pf[i].fd);
   }
-  free(pf);
   notify_send("STATUS=stopped");
   log_fmt(0, "stopped");
   return 0;

@@ -1,18 +1,23 @@
 /* plugin-patterns -- rejects messages with a line matching a pattern of
  * the file named by $PATTERNS (plugins.md "patterns").
  *
- * data_start re-reads $PATTERNS (session lookup) for every message; when
- * it cannot be read a warning is logged and the patterns of the previous
- * message stay in effect.  data_block splits the data at LF and keeps at
+ * The file $PATTERNS names when the modules are loaded is read once (load
+ * hook: at mailfront's start, or in mailfrontd's parent, whose children
+ * never read it; SIGHUP to mailfrontd re-reads it, a file that fails to
+ * load keeps the old patterns and logs why).  data_start uses that set
+ * when the message's $PATTERNS (session lookup: a rule may change it)
+ * names the same file; otherwise it reads the file named for the
+ * message; when it cannot be read a warning is logged and the patterns
+ * of the previous message stay in effect.  data_block splits the data at LF and keeps at
  * most $PATTERNS_LINEMAX (default 256) bytes of the current line: the rest
  * of a longer line is skipped, never stored.  Each complete non-empty line
  * is matched (whole-line, case-sensitive glob, glob.h) by the patterns
  * that apply in the current state (header / first line after a blank /
  * normal); the first match answers `554 TEXT`.  A final line without LF is
  * not checked.  State lives in one struct; the pattern texts and reply
- * texts are owned by its arena, which is replaced only by the next
- * successful read, so a returned reply stays valid to the end of the
- * message. */
+ * texts are owned by the arenas of its sets, which are replaced only by
+ * the next successful read (or reload, between sessions), so a returned
+ * reply stays valid to the end of the message. */
 #include <mailfront/mailfront.h>
 #include "plugins/mailrules/glob.h"
 #include <ctype.h>
@@ -40,7 +45,10 @@ struct patset {
 };
 
 struct patterns {
-  struct patset set;
+  struct patset preload;      /* read by load/reload */
+  char* preload_path;         /* its file; NULL: nothing preloaded */
+  struct patset own;          /* read by data_start for another file */
+  const struct patset* set;   /* in use; NULL: none yet */
   size_t linemax;
   str line;           /* at most linemax bytes of the current line */
   size_t line_total;  /* bytes of the current line seen, kept or not */
@@ -129,6 +137,44 @@ static size_t linemax(void)
   return n ? n : DEFAULT_LINEMAX;
 }
 
+/* $PATTERNS of the process into the preloaded set.  At load a failure
+ * is left to data_start (which warns per message, as without
+ * preloading); at reload it keeps the old set and is logged here. */
+static RESPONSE(reload_failed, 451, "4.3.0 patterns: the new $PATTERNS file did not load, the old patterns stay");
+
+static const response* preload(int reload)
+{
+  const char* path = getenv("PATTERNS");
+  if (!path || !*path) {
+    if (pt.set == &pt.preload) pt.set = 0;
+    patset_free(&pt.preload);
+    free(pt.preload_path);
+    pt.preload_path = 0;
+    return 0;
+  }
+  struct patset fresh;
+  char* copy = strdup(path);
+  int err = copy ? patset_read(&fresh, path) : ENOMEM;
+  if (err) {
+    if (reload) {
+      str w = {0, 0, 0};
+      if (str_cat3s(&w, "patterns: reload: ", path, ": ") && str_cat2s(&w, strerror(err), " (the old patterns stay)"))
+        warn1(w.s);
+      str_free(&w);
+    }
+    free(copy);
+    return reload ? &resp_reload_failed : 0;
+  }
+  patset_free(&pt.preload);
+  free(pt.preload_path);
+  pt.preload = fresh;
+  pt.preload_path = copy;
+  return 0;
+}
+
+static const response* pt_load(void) { return preload(0); }
+static const response* pt_reload(void) { return preload(1); }
+
 static const response* pt_data_start(int fd)
 {
   (void)fd;
@@ -139,6 +185,10 @@ static const response* pt_data_start(int fd)
   pt.matched = 0;
   pt.linemax = linemax();
   if (!path || !*path) return 0;
+  if (pt.preload_path && strcmp(path, pt.preload_path) == 0) {
+    pt.set = &pt.preload;
+    return 0;
+  }
   struct patset fresh;
   int err = patset_read(&fresh, path);
   if (err) {
@@ -148,8 +198,9 @@ static const response* pt_data_start(int fd)
     str_free(&w);
     return 0;
   }
-  patset_free(&pt.set);
-  pt.set = fresh;
+  patset_free(&pt.own);
+  pt.own = fresh;
+  pt.set = &pt.own;
   return 0;
 }
 
@@ -172,9 +223,9 @@ static const response* check_line(const char* b, size_t len, size_t total)
   }
   enum state st = pt.state;
   if (st == ST_AFTER_BLANK) pt.state = ST_NORMAL;
-  const char* a = pt.set.arena.s;
-  for (size_t i = 0; i < pt.set.n; i++) {
-    const struct pat* p = &pt.set.v[i];
+  const char* a = pt.set->arena.s;
+  for (size_t i = 0; i < pt.set->n; i++) {
+    const struct pat* p = &pt.set->v[i];
     if (applies(p->scope, st) && glob_match(a + p->off, p->len, b, len)) {
       pt.matched = 1;
       pt.reply.number = 554;
@@ -187,7 +238,7 @@ static const response* check_line(const char* b, size_t len, size_t total)
 
 static const response* pt_data_block(const char* bytes, unsigned long len)
 {
-  if (pt.matched || !pt.set.n) return 0;
+  if (pt.matched || !pt.set || !pt.set->n) return 0;
   while (len > 0) {
     const char* lf = memchr(bytes, '\n', len);
     size_t n = lf ? (size_t)(lf - bytes) : len;
@@ -224,7 +275,9 @@ const response* mailfront_check(void)
 }
 
 struct plugin plugin = {
-  .version = PLUGIN_VERSION,
+  .version = PLUGIN_VERSION_4,
+  .load = pt_load,
+  .reload = pt_reload,
   .data_start = pt_data_start,
   .data_block = pt_data_block,
 };

@@ -1,15 +1,23 @@
 /* plugin.c -- the mailrules plugin: hooks around the rules of $MAILRULES
  * (mailrules.md, plugins.md "mailrules").
  *
- * init loads the file once per session (parse.c); failures answer 421 and
- * log "FILE:LINE: what" so nothing is ever accepted by a broken rule set.
- * sender remembers the lower-cased sender and walks the sender rules;
- * recipient walks the recipient rules; reset clears the session
- * environment and the number `maxdatabytes`.  With $MAILRULES unset every
- * hook passes and reset touches nothing.  The plugin state is one struct
- * (the module ABI has no per-call context); its strings are owned here.
- * The reply objects returned by the sender and recipient hooks live in
- * that struct until the next call of the same hook. */
+ * The file $MAILRULES names when the modules are loaded is parsed once
+ * (load hook): by mailfront at its start, by mailfrontd in the parent,
+ * whose children then never read it; SIGHUP to mailfrontd re-reads it
+ * (reload hook: a file that fails keeps the old rules and logs why, new
+ * sessions see the new rules).  init uses that preloaded set when the
+ * session's $MAILRULES still names the same file (a tcprules rule may
+ * name another one); otherwise, or when the preload failed, it loads the
+ * file for the session (parse.c) as the original does: failures answer
+ * 421 and log "FILE:LINE: what" so nothing is ever accepted by a broken
+ * rule set.  sender remembers the lower-cased sender and walks the
+ * sender rules; recipient walks the recipient rules; reset clears the
+ * session environment and the number `maxdatabytes`.  With $MAILRULES
+ * unset every hook passes and reset touches nothing.  The plugin state
+ * is one struct (the module ABI has no per-call context); its strings
+ * are owned here.  The reply objects returned by the sender and
+ * recipient hooks live in that struct until the next call of the same
+ * hook. */
 #include "rules.h"
 #include <stdlib.h>
 #include <string.h>
@@ -19,20 +27,64 @@ RESPONSE(syntax, 421, "4.3.0 Syntax error in $MAILRULES");
 RESPONSE(referenced, 421, "4.3.0 Error opening file referenced from $MAILRULES");
 
 struct mailrules {
-  int loaded;
-  struct ruleset rules;
+  struct ruleset preload;   /* parsed by load/reload */
+  char* preload_path;       /* its file; NULL: nothing preloaded */
+  struct ruleset own;       /* parsed by init for another file */
+  int own_loaded;
+  const struct ruleset* rules;   /* in use this session; NULL: none */
   str sender;        /* lower-cased sender of the transaction */
   str recipient;     /* lower-cased copy of the current recipient */
   response sender_reply, recipient_reply;   /* replies of the last fired rules */
 };
 static struct mailrules mr;
 
+/* Parse $MAILRULES into the preloaded set.  At load, a failure is left
+ * to init (which answers and logs it per session, as without preloading);
+ * at reload it keeps the old set and is logged here. */
+static RESPONSE(reload_failed, 451, "4.3.0 mailrules: the new $MAILRULES file did not load, the old rules stay");
+
+static const response* preload(int reload)
+{
+  const char* path = getenv("MAILRULES");
+  if (!path) {
+    if (mr.preload_path) ruleset_free(&mr.preload);
+    free(mr.preload_path);
+    mr.preload_path = 0;
+    return 0;
+  }
+  struct ruleset fresh;
+  str why = {0, 0, 0};
+  char* copy = strdup(path);
+  enum rules_error e = copy ? ruleset_load(&fresh, path, &why) : RULES_NOMEM;
+  if (e != RULES_OK) {
+    if (reload) msg3("mailrules: reload: ", why.s ? why.s : "out of memory", " (the old rules stay)");
+    str_free(&why);
+    free(copy);
+    return reload ? &resp_reload_failed : 0;
+  }
+  if (mr.preload_path) ruleset_free(&mr.preload);
+  free(mr.preload_path);
+  mr.preload = fresh;
+  mr.preload_path = copy;
+  return 0;
+}
+
+static const response* mr_load(void) { return preload(0); }
+static const response* mr_reload(void) { return preload(1); }
+
 static const response* mr_init(void)
 {
   const char* path = getenv("MAILRULES");
+  mr.rules = 0;
   if (!path) return 0;
+  if (mr.preload_path && strcmp(path, mr.preload_path) == 0) {
+    mr.rules = &mr.preload;
+    return 0;
+  }
+  if (mr.own_loaded) ruleset_free(&mr.own);
+  mr.own_loaded = 0;
   str why = {0, 0, 0};
-  enum rules_error e = ruleset_load(&mr.rules, path, &why);
+  enum rules_error e = ruleset_load(&mr.own, path, &why);
   if (e != RULES_OK) {
     if (why.s) msg2("mailrules: ", why.s);
     str_free(&why);
@@ -44,13 +96,14 @@ static const response* mr_init(void)
   case RULES_REFERENCED: return &resp_referenced;
   case RULES_NOMEM: return &resp_oom;
   }
-  mr.loaded = 1;
+  mr.own_loaded = 1;
+  mr.rules = &mr.own;
   return 0;
 }
 
 static const response* mr_reset(void)
 {
-  if (!mr.loaded) return 0;
+  if (!mr.rules) return 0;
   session_resetenv();
   session_delnum("maxdatabytes");
   return 0;
@@ -64,7 +117,7 @@ struct firing {
 static int apply(const struct rule* r, void* ctx)
 {
   struct firing* f = ctx;
-  const char* arena = mr.rules.arena.s;
+  const char* arena = mr.rules->arena.s;
   if (r->env)
     for (const char* a = arena + r->env; *a; a += strlen(a) + 1)
       if (!session_putenv(a)) return 1;
@@ -79,7 +132,7 @@ static const response* result(const struct rule* r, int failed, response* out)
 {
   if (failed) return &resp_oom;
   if (!r) return 0;
-  const char* text = r->response ? mr.rules.arena.s + r->response : 0;
+  const char* text = r->response ? mr.rules->arena.s + r->response : 0;
   switch (r->code) {
   case 'k': out->number = 250; break;
   case 'K': out->number = 250 | RESPONSE_FINAL; break;
@@ -101,32 +154,34 @@ static int lowered(str* out, const str* in)
 static const response* mr_sender(str* address, str* params)
 {
   (void)params;
-  if (!mr.loaded) return 0;
+  if (!mr.rules) return 0;
   if (!lowered(&mr.sender, address)) { mr.sender.len = 0; return &resp_oom; }
   struct addr s;
   addr_set(&s, mr.sender.s, mr.sender.len);
   struct firing f = { 0 };
   int failed;
-  const struct rule* r = rules_walk(&mr.rules, &mr.rules.sender, &s, 0, apply, &f, &failed);
+  const struct rule* r = rules_walk(mr.rules, &mr.rules->sender, &s, 0, apply, &f, &failed);
   return result(r, failed, &mr.sender_reply);
 }
 
 static const response* mr_recipient(str* address, str* params)
 {
   (void)params;
-  if (!mr.loaded) return 0;
+  if (!mr.rules) return 0;
   if (!lowered(&mr.recipient, address)) return &resp_oom;
   struct addr s, rc;
   addr_set(&s, mr.sender.s ? mr.sender.s : "", mr.sender.len);
   addr_set(&rc, mr.recipient.s, mr.recipient.len);
   struct firing f = { address };
   int failed;
-  const struct rule* r = rules_walk(&mr.rules, &mr.rules.recipient, &s, &rc, apply, &f, &failed);
+  const struct rule* r = rules_walk(mr.rules, &mr.rules->recipient, &s, &rc, apply, &f, &failed);
   return result(r, failed, &mr.recipient_reply);
 }
 
 struct plugin plugin = {
-  .version = PLUGIN_VERSION,
+  .version = PLUGIN_VERSION_4,
+  .load = mr_load,
+  .reload = mr_reload,
   .init = mr_init,
   .reset = mr_reset,
   .sender = mr_sender,

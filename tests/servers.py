@@ -172,12 +172,13 @@ class Spamd(Daemon):
 class Clamd(Daemon):
     """Debian's clamd with a database directory holding only the `ndb`
     signatures given (no freshclam, no network), on 127.0.0.1:self.port
-    and the UNIX socket self.sockpath."""
+    and the UNIX socket self.sockpath; `conf` adds configuration lines
+    (thread and queue limits)."""
 
     EXE = program("clamd", "/usr/sbin/clamd")
 
-    def __init__(self, ndb):
-        self.ndb = ndb
+    def __init__(self, ndb, conf="MaxThreads 4\n"):
+        self.ndb, self.conf = ndb, conf
         super().__init__("mfclamd.")
 
     def ready(self):
@@ -186,8 +187,8 @@ class Clamd(Daemon):
         self.port = harness.free_port()
         self.sockpath = self.path("clamd.sock")
         conf = self.write("clamd.conf", "DatabaseDirectory %s\nLocalSocket %s\nTCPSocket %d\nTCPAddr 127.0.0.1\n"
-                          "Foreground yes\nLogFile %s\nBytecode no\nMaxThreads 4\n"
-                          % (self.path("db"), self.sockpath, self.port, self.path("clamd.log")))
+                          "Foreground yes\nLogFile %s\nBytecode no\n%s"
+                          % (self.path("db"), self.sockpath, self.port, self.path("clamd.log"), self.conf))
         self.spawn([self.EXE, "-c", conf])
         harness.wait_port(self.port, timeout=60)
         wait_path(self.sockpath, 10)

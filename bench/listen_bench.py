@@ -46,6 +46,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 import harness  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from common import build_load  # noqa: E402
 
 BUILD = harness.BUILD
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -54,14 +56,6 @@ PFDIR = os.environ.get("BENCH_POSTFIX_DIR", "/tmp/mf-bench-postfix")
 REF = "/usr/sbin/mailfront"
 CONC = 20
 TIMEOUT = 900
-
-
-def build_load():
-    out = os.path.join(BUILD, "bench", "smtpload")
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    subprocess.run(["cc", "-std=c11", "-D_GNU_SOURCE", "-O2", "-Wall", "-Wextra", "-Werror", "-o", out,
-                    os.path.join(ROOT, "bench", "smtpload.c")], check=True, timeout=120)
-    return out
 
 
 FLOOR_C = r"""

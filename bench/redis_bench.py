@@ -23,10 +23,8 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-sys.path.append(os.path.join(os.path.dirname(HERE), "tests"))   # after bench/: its run.py wins
-import run as benchrun  # noqa: E402
+from common import build_load, harness  # noqa: E402  (puts tests/ on the path)
 from test_redis import RedisServer, command_calls  # noqa: E402
-harness = benchrun.harness
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 QUICK = bool(os.environ.get("BENCH_QUICK"))
@@ -60,7 +58,7 @@ def run_load(load, plugins, env, size, conc, sessions, per):
 
 
 def main():
-    load = benchrun.build_load()
+    load = build_load()
     redis = RedisServer()
     try:
         scale = 0.25 if QUICK else 1.0

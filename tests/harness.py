@@ -118,13 +118,20 @@ def tcpserver(argv, env=None, port=None, limit=40):
         wait_port(port)
         yield port, p
     finally:
+        stop_process(p, 5)
+
+
+def stop_process(p, timeout=5):
+    """SIGTERM to the process group of p (started with
+    start_new_session=True), SIGKILL after `timeout` seconds; reaped."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(p.pid, signal.SIGTERM)
+    try:
+        p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(p.pid, signal.SIGTERM)
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
             os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
+        p.wait()
 
 
 class TempDirTest(unittest.TestCase):
@@ -133,3 +140,38 @@ class TempDirTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="mftest.")
         self.addCleanup(shutil.rmtree, self.tmp, True)
+
+
+STANDIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "qmail_queue_standin.py")
+
+
+def replies(p):
+    """The non-empty reply lines of a finished SMTP session."""
+    return [l for l in p.stdout.decode("utf-8", "replace").split("\r\n") if l]
+
+
+def end_of_data(p):
+    """The reply to the end of DATA (the one before 221)."""
+    r = replies(p)
+    return r[-2] if len(r) >= 2 else ""
+
+
+class StandinTest(TempDirTest):
+    """A TempDirTest whose deliver() runs an SMTP session into the qmail
+    back end with the queue stand-in (tests/qmail_queue_standin.py)."""
+
+    def deliver(self, modules, data, timeout=60, **env):
+        """mailfront `modules` (after "smtp qmail") on `data`; returns the
+        process and the bytes the stand-in was given (None: not queued)."""
+        out = os.path.join(self.tmp, "qq")
+        if os.path.exists(out + ".msg"):
+            os.unlink(out + ".msg")
+        settings = {"QMAILHOME": self.tmp, "QMAILQUEUE": STANDIN, "QQ_OUT": out}
+        settings.update(env)
+        p = mailfront(["smtp", "qmail"] + list(modules), data, timeout=timeout, **settings)
+        assert_no_sanitizer_report(self, p)
+        msg = None
+        if os.path.exists(out + ".msg"):
+            with open(out + ".msg", "rb") as f:
+                msg = f.read()
+        return p, msg

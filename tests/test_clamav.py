@@ -7,20 +7,13 @@ never answers (a local socket server), no host, unresolvable host, the
 size limit, a multi-chunk message, and the 2.12 oracle's replies.
 """
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
-import threading
-import time
 import unittest
 
 import harness
-from harness import mailfront, assert_no_sanitizer_report
+import servers
+from harness import mailfront, assert_no_sanitizer_report, replies, end_of_data
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
-CLAMD = shutil.which("clamd") or ("/usr/sbin/clamd" if os.path.exists("/usr/sbin/clamd") else None)
 
 
 def session(body):
@@ -28,97 +21,29 @@ def session(body):
             b"DATA\r\nSubject: scan me\r\n\r\n" + body + b"\r\n.\r\nQUIT\r\n")
 
 
-def replies(p):
-    return [l for l in p.stdout.decode("utf-8", "replace").split("\r\n") if l]
-
-
-def end_of_data(p):
-    """The reply to the end of DATA (the one before 221)."""
-    r = replies(p)
-    return r[-2] if len(r) >= 2 else ""
-
-
-class SilentServer:
-    """A 127.0.0.1 listener that accepts and reads but never answers."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self.conns = []
-        self.stop = False
-        self.t = threading.Thread(target=self.loop, daemon=True)
-        self.t.start()
-
-    def loop(self):
-        self.sock.settimeout(0.2)
-        while not self.stop:
-            try:
-                c, _ = self.sock.accept()
-                self.conns.append(c)
-            except OSError:
-                pass
-
-    def close(self):
-        self.stop = True
-        self.t.join(2)
-        for c in self.conns:
-            c.close()
-        self.sock.close()
-
-
-class ScriptedClamd:
-    """A 127.0.0.1 listener for one INSTREAM exchange at a time: records
-    the command and the chunk sizes and payload, then sends `reply`."""
+class ScriptedClamd(servers.ScriptedServer):
+    """One INSTREAM exchange at a time: records the command and the chunk
+    sizes and payload in self.sessions, then sends `reply`."""
 
     def __init__(self, reply):
-        self.reply = reply
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
         self.sessions = []
-        self.stop = False
-        self.t = threading.Thread(target=self.loop, daemon=True)
-        self.t.start()
+        super().__init__(reply)
 
-    def read_exact(self, c, n):
-        b = b""
-        while len(b) < n:
-            x = c.recv(n - len(b))
-            if not x:
-                raise EOFError
-            b += x
-        return b
-
-    def loop(self):
-        while not self.stop:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                continue
-            c.settimeout(5)
-            rec = {"cmd": b"", "chunks": [], "data": b""}
-            self.sessions.append(rec)   # filled in place: complete before the reply is sent
-            try:
-                rec["cmd"] = self.read_exact(c, 10)
-                while True:
-                    n = int.from_bytes(self.read_exact(c, 4), "big")
-                    if n == 0:
-                        break
-                    rec["chunks"].append(n)
-                    rec["data"] += self.read_exact(c, n)
-                c.sendall(self.reply)
-            except (OSError, EOFError):
-                pass
-            c.close()
-
-    def close(self):
-        self.stop = True
-        self.t.join(3)
-        self.sock.close()
+    def exchange(self, c):
+        rec = {"cmd": b"", "chunks": [], "data": b""}
+        self.sessions.append(rec)   # filled in place: complete before the reply is sent
+        try:
+            rec["cmd"] = servers.read_exact(c, 10)
+            while True:
+                n = int.from_bytes(servers.read_exact(c, 4), "big")
+                if n == 0:
+                    break
+                rec["chunks"].append(n)
+                rec["data"] += servers.read_exact(c, n)
+            c.sendall(self.reply)
+        except (OSError, EOFError):
+            pass
+        c.close()
 
 
 class ClamavProtocolTest(unittest.TestCase):
@@ -154,43 +79,16 @@ class ClamavProtocolTest(unittest.TestCase):
         self.assertEqual(end_of_data(p), "451 4.3.0 Could not virus scan message")
 
 
-@unittest.skipUnless(CLAMD, "clamd (clamav-daemon) not installed")
+@unittest.skipUnless(servers.Clamd.EXE, "clamd (clamav-daemon) not installed")
 class ClamavTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="mfclamd.")
-        db = os.path.join(cls.dir, "db")
-        os.mkdir(db)
-        with open(os.path.join(db, "eicar.ndb"), "w") as f:
-            f.write("Eicar-Test-Signature:0:*:%s\n" % EICAR.hex())
-        cls.port = harness.free_port()
-        cls.sockpath = os.path.join(cls.dir, "clamd.sock")
-        conf = os.path.join(cls.dir, "clamd.conf")
-        with open(conf, "w") as f:
-            f.write("DatabaseDirectory %s\nLocalSocket %s\nTCPSocket %d\nTCPAddr 127.0.0.1\n"
-                    "Foreground yes\nLogFile %s\nBytecode no\nMaxThreads 4\n"
-                    % (db, cls.sockpath, cls.port, os.path.join(cls.dir, "clamd.log")))
-        cls.clamd = subprocess.Popen([CLAMD, "-c", conf], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
-        try:
-            harness.wait_port(cls.port, timeout=60)
-            end = time.time() + 10
-            while not os.path.exists(cls.sockpath) and time.time() < end:
-                time.sleep(0.05)
-        except Exception:
-            cls.tearDownClass()
-            raise
+        cls.clamd = servers.Clamd("Eicar-Test-Signature:0:*:%s\n" % EICAR.hex())
+        cls.port, cls.sockpath, cls.dir = cls.clamd.port, cls.clamd.sockpath, cls.clamd.dir
 
     @classmethod
     def tearDownClass(cls):
-        if cls.clamd.poll() is None:
-            cls.clamd.send_signal(signal.SIGTERM)
-            try:
-                cls.clamd.wait(10)
-            except subprocess.TimeoutExpired:
-                cls.clamd.kill()
-                cls.clamd.wait()
-        shutil.rmtree(cls.dir, True)
+        cls.clamd.stop()
 
     def scan(self, body, **env):
         settings = {"CLAMAV_HOST": "127.0.0.1", "CLAMAV_PORT": self.port}
@@ -245,7 +143,7 @@ class ClamavTest(unittest.TestCase):
         self.assertEqual(end_of_data(p), "451 4.3.0 Could not virus scan message")
 
     def test_clamav_scanner_never_answers(self):
-        srv = SilentServer()
+        srv = servers.SilentServer()
         try:
             p = self.scan(b"clean", CLAMAV_PORT=srv.port, CLAMAV_TIMEOUT=300)
         finally:

@@ -9,62 +9,21 @@ Behaviour: man/imapfront-auth.8.scd.  Needs root (the exec step switches to the 
 """
 import imaplib
 import os
-import subprocess
-import time
 import unittest
 
 from harness import base_env, bin_path, run, tcpserver, assert_no_sanitizer_report
-from test_pop3_auth import Users, parse_show, b64, PWFILE_CVM, PASSWORD, UID, GID
+from authtest import (AuthTest, Users, idle_session, parse_show, b64, wait_log, PWFILE_CVM, PASSWORD, UID, GID,
+                      ISHOW, DOVECOT_CONF, DOVECOT_IMAP)
 
 IMAP = bin_path("imapfront-auth")
 REF_IMAP = "/usr/sbin/imapfront-auth"
-DOVECOT_IMAP = "/usr/lib/dovecot/imap"
+class ImapAuthBase(AuthTest):
+    REFERENCE = REF_IMAP
 
-ISHOW = """#!/bin/sh
-echo "$IMAPLOGINTAG OK SHOW"
-echo "+OK SHOW"
-echo "ids $(id -ru) $(id -u) $(id -rg) $(id -g) groups=$(id -G)"
-echo "cwd $(pwd -P)"
-echo "args $*"
-env | sort | sed 's/^/env /'
-"""
-
-# Dovecot in pre-authenticated mode: run as the user with USER and HOME set
-# (Dovecot reads IMAPLOGINTAG, mailfront's convention, and answers
-# "TAG OK [CAPABILITY ...] Logged in" instead of a PREAUTH greeting; the
-# variable must be listed in import_environment to survive doveconf).
-DOVECOT_CONF = """protocols = imap
-ssl = no
-mail_location = maildir:~/Maildir
-log_path = /dev/stderr
-import_environment = TZ IMAPLOGINTAG
-"""
-
-
-def wait_log(srv, needle, seconds=10):
-    """The server log once it contains needle (Dovecot logs at its exit,
-    after the client saw LOGOUT's reply), or as it is after `seconds`."""
-    end = time.time() + seconds
-    log = srv.stderr.read()
-    while needle not in log and time.time() < end:
-        time.sleep(0.05)
-        log = srv.stderr.read()
-    return log
-
-
-class ImapAuthBase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        if os.geteuid() != 0:
-            raise unittest.SkipTest("the exec step needs root")
-        if not os.path.exists(PWFILE_CVM):
-            raise unittest.SkipTest("cvm-pwfile (Debian cvm) not installed")
-        cls.u = Users()
+        super().setUpClass()
         cls.ishow = cls.u._script("ishow.sh", ISHOW)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.u.cleanup()
 
     def imap(self, data, program=None, argv=None, binary=IMAP, timeout=30, **env):
         if isinstance(data, str):
@@ -76,6 +35,8 @@ class ImapAuthBase(unittest.TestCase):
         if binary == IMAP:
             assert_no_sanitizer_report(self, p)
         return p
+
+    session = imap
 
     def lines(self, p):
         return p.stdout.decode("utf-8", "replace").split("\r\n")
@@ -201,24 +162,13 @@ class ImapAuthProtocol(ImapAuthBase):
     def test_imapauth_read_timeout(self):
         for cmds in (b"", b"a LOGIN {5}\r\nab", b"a AUTHENTICATE PLAIN\r\n"):
             with self.subTest(cmds=cmds):
-                proc = subprocess.Popen([IMAP, self.ishow], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.DEVNULL,
-                                        env=self.u.env(CVM_SASL_PLAIN=PWFILE_CVM, TIMEOUT="1000", AUTH_TIMEOUT="1"))
-                proc.stdin.write(cmds)
-                proc.stdin.flush()
-                out = proc.stdout.read()
-                proc.stdin.close()
-                proc.wait(timeout=30)
-                self.assertEqual(proc.returncode, 0)
+                rc, out = idle_session([IMAP, self.ishow],
+                                       self.u.env(CVM_SASL_PLAIN=PWFILE_CVM, TIMEOUT="1000", AUTH_TIMEOUT="1"), cmds)
+                self.assertEqual(rc, 0)
                 self.assertTrue(out.endswith(b"* NO Connection timed out\r\n"), out)
-        proc = subprocess.Popen([IMAP, self.ishow], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL,
-                                env=self.u.env(CVM_SASL_PLAIN=PWFILE_CVM, SESSION_TIMEOUT="1000",
-                                               AUTH_SESSION_TIMEOUT="1"))
-        out = proc.stdout.read()
-        proc.stdin.close()
-        proc.wait(timeout=30)
-        self.assertEqual((proc.returncode, out), (0, b"* OK imapfront ready.\r\n"))
+        rc, out = idle_session([IMAP, self.ishow],
+                               self.u.env(CVM_SASL_PLAIN=PWFILE_CVM, SESSION_TIMEOUT="1000", AUTH_SESSION_TIMEOUT="1"))
+        self.assertEqual((rc, out), (0, b"* OK imapfront ready.\r\n"))
 
 
 class ImapAuthExec(ImapAuthBase):
@@ -249,20 +199,10 @@ class ImapAuthExec(ImapAuthBase):
                 self.assertNotIn(PASSWORD.encode(), p.stderr)
 
     def test_imapauth_cvm_local_socket(self):
-        sock = os.path.join(self.u.dir, "icvm.sock")
-        srv = subprocess.Popen([PWFILE_CVM, "cvm-local:" + sock], env=self.u.env(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            for _ in range(200):
-                if os.path.exists(sock):
-                    break
-                time.sleep(0.02)
-            p = self.imap("a LOGIN alice nope\r\nb LOGIN alice \"" + PASSWORD + "\"\r\n", CVM_SASL_PLAIN="cvm-local:" + sock)
+        with self.u.cvm_local("icvm.sock") as cvm:
+            p = self.imap("a LOGIN alice nope\r\nb LOGIN alice \"" + PASSWORD + "\"\r\n", CVM_SASL_PLAIN=cvm)
             self.assertTrue(p.stdout.startswith(b"* OK imapfront ready.\r\na NO LOGIN failed\r\nb OK SHOW\n"), p.stdout)
             self.check_user(parse_show(p.stdout), "b")
-        finally:
-            srv.kill()
-            srv.wait()
 
     def test_imapauth_setup_env_dovecot(self):
         for mailbox, value in ((self.u.maildir, "maildir:" + self.u.maildir),
@@ -294,17 +234,6 @@ class ImapAuthExec(ImapAuthBase):
 @unittest.skipUnless(os.path.exists(REF_IMAP), "reference imapfront-auth not installed")
 class ImapAuthDifferential(ImapAuthBase):
     """The same client input to ours and to Debian's 2.12: the same bytes."""
-
-    def reference(self, script, **env):
-        """The oracle's run.  It sometimes hangs on a CVM that exits without
-        reading its input (a 2.12 bug), and a loaded machine makes it slow:
-        tried three times, then the test fails (never a skip)."""
-        for attempt in range(3):
-            try:
-                return self.imap(script, binary=REF_IMAP, timeout=10 * (attempt + 1), **env)
-            except subprocess.TimeoutExpired:
-                continue
-        self.fail("the reference hung three times")
 
     def test_imapauth_differential(self):
         scripts = ["".join(line + "\r\n" for line, _ in ImapAuthProtocol.PARSER),

@@ -12,14 +12,11 @@ Docs: docs/tls.md "POP3 and IMAP".
 """
 import imaplib
 import os
-import socket
-import subprocess
 import unittest
 
 from harness import bin_path, tcpserver
-from test_pop3_auth import Users, PWFILE_CVM, PASSWORD, UID, GID
-from test_imap_auth import ISHOW, DOVECOT_CONF, DOVECOT_IMAP, wait_log
-from test_pop3_stls import CERT, Direct, make_cert, drop_cert, client_context, tls_env, TIMEOUT
+from authtest import (TlsAuthTest, PWFILE_CVM, PASSWORD, UID, GID, TIMEOUT, client_context, drop_cert,
+                      make_cert, s_client, tls_env, Direct, ISHOW, DOVECOT_CONF, DOVECOT_IMAP, wait_log)
 
 IMAP = bin_path("imapfront-auth")
 CAPA = b"* CAPABILITY IMAP4rev1"
@@ -33,14 +30,9 @@ def tearDownModule():
     drop_cert()
 
 
-class ImapStarttlsBase(unittest.TestCase):
+class ImapStarttlsBase(TlsAuthTest):
     def setUp(self):
-        if os.geteuid() != 0:
-            self.skipTest("the exec step needs root")
-        if not os.path.exists(PWFILE_CVM):
-            self.skipTest("cvm-pwfile (Debian cvm) not installed")
-        self.u = Users()
-        self.addCleanup(self.u.cleanup)
+        super().setUp()
         self.ishow = self.u._script("ishow.sh", ISHOW)
         self.conf = self.u._script("dovecot.conf", DOVECOT_CONF)
         os.chmod(self.conf, 0o644)
@@ -111,11 +103,7 @@ class ImapStarttlsProtocol(ImapStarttlsBase):
     def test_imapstarttls_handshake_failure(self):
         d = self.direct(**tls_env())
         d.send("t STARTTLS\r\n")
-        d.line(), d.line()
-        d.send(b"garbage, not a client hello\r\n" * 4)
-        d.sock.shutdown(socket.SHUT_WR)
-        d.rest()
-        rc, err = d.finish(self)
+        rc, err = d.bad_handshake(self, b"garbage, not a client hello\r\n" * 4, 2)
         self.assertEqual(rc, 1)
         self.assertIn(b"TLS handshake failed: ", err)
 
@@ -178,12 +166,7 @@ class ImapStarttlsDovecot(ImapStarttlsBase):
             self.assertEqual((typ, data), ("OK", [b"2"]))
             typ, data = c.fetch("1:2", "(BODY.PEEK[])")
             bodies = sorted(part[1] for part in data if isinstance(part, tuple))
-            files = []
-            for sub in ("cur", "new"):
-                d = os.path.join(self.u.maildir, sub)
-                for n in os.listdir(d):
-                    with open(os.path.join(d, n), "rb") as f:
-                        files.append(f.read().replace(b"\n", b"\r\n"))
+            files = [m.replace(b"\n", b"\r\n") for m in self.u.messages()]
             self.assertEqual(bodies, sorted(files))             # through the relay, byte for byte
             c.logout()
             log = wait_log(srv, b"imap(alice)")
@@ -210,10 +193,7 @@ class ImapStarttlsDovecot(ImapStarttlsBase):
 
     def test_imapstarttls_openssl_s_client_dovecot(self):
         with self.server(TLS_PRIORITY="NORMAL:-VERS-TLS1.3") as (port, srv):
-            p = subprocess.run(["openssl", "s_client", "-starttls", "imap", "-connect", f"127.0.0.1:{port}",
-                                "-CAfile", CERT["cert"], "-verify_return_error", "-quiet", "-servername", "mx.test"],
-                               input=b"a LOGIN alice \"" + PASSWORD.encode() + b"\"\r\nb SELECT INBOX\r\nc LOGOUT\r\n",
-                               capture_output=True, timeout=60)
+            p = s_client("imap", port, b"a LOGIN alice \"" + PASSWORD.encode() + b"\"\r\nb SELECT INBOX\r\nc LOGOUT\r\n")
             out = p.stdout
             log = wait_log(srv, b"imap(alice)")
         self.assertIn(b"a OK ", out, p.stderr)

@@ -7,149 +7,19 @@ second stage.  Differential runs compare the wire bytes with Debian's 2.12
 Behaviour: man/pop3front-auth.8.scd.  The tests run as root (the exec step
 switches to the test user's uid/gid); without root they are skipped.
 """
-import base64
 import os
 import poplib
 import shutil
-import signal
 import socket
-import stat
-import subprocess
-import tempfile
-import time
 import unittest
 
-from harness import (base_env, bin_path, run, tcpserver, assert_no_sanitizer_report, SANITIZED)
+from harness import bin_path, run, tcpserver, assert_no_sanitizer_report
+from authtest import AuthTest, Users, idle_session, parse_show, b64, PWFILE_CVM, PASSWORD, UID, GID
 
 POP = bin_path("pop3front-auth")
 REF_POP = "/usr/sbin/pop3front-auth"
-PWFILE_CVM = "/usr/bin/cvm-pwfile"
-UID, GID = 4711, 4712
-PASSWORD = "s3cret pw"          # contains a space: PASS takes the rest of the line
-
-SHOW = """#!/bin/sh
-echo "+OK SHOW"
-echo "ids $(id -ru) $(id -u) $(id -rg) $(id -g) groups=$(id -G)"
-echo "cwd $(pwd -P)"
-echo "args $*"
-env | sort | sed 's/^/env /'
-"""
-
-# A CVM module (command mode) that answers every request with a fixed reply:
-# used for facts cvm-pwfile cannot give (MAILBOX, DOMAIN, GIDS) and for
-# modules that hang, die or talk garbage.
-FAKE_CVM = """#!/usr/bin/python3
-import os, sys, time
-mode = os.environ.get("FAKE_CVM_MODE", "ok")
-req = sys.stdin.buffer.read()
-if mode == "hang":
-    time.sleep(60)
-if mode == "die":
-    os.kill(os.getpid(), 9)
-if mode == "garbage":
-    sys.stdout.buffer.write(b"\\x00\\x05garbage"); sys.exit(0)
-L = req[1]
-rnd = req[2:2 + L]
-creds = {}
-i = 2 + L
-while i < len(req) and req[i] != 0:
-    t, n = req[i], req[i + 1]
-    creds.setdefault(t, req[i + 2:i + 2 + n])
-    i += 2 + n
-with open(os.environ["FAKE_CVM_LOG"], "ab") as f:
-    f.write(repr(sorted(creds.items())).encode() + b"\\n")
-if creds.get(3, creds.get(6)) is None or (3 in creds and creds[3] != os.environ["FAKE_CVM_PASS"].encode()):
-    sys.stdout.buffer.write(bytes([100, L]) + rnd + b"\\0"); sys.exit(100)
-def fact(t, v):
-    v = v.encode() if isinstance(v, str) else v
-    return bytes([t, len(v)]) + v
-home = os.environ["FAKE_CVM_HOME"]
-out = bytes([0, L]) + rnd + fact(1, "vuser") + fact(2, os.environ["FAKE_CVM_UID"]) \\
-    + fact(3, os.environ["FAKE_CVM_GID"]) + fact(4, "Virtual User") + fact(5, home) \\
-    + fact(6, "/bin/false") + fact(7, "vgroup") + fact(8, "100") + fact(8, "101") \\
-    + fact(14, "example.net") + fact(15, os.environ["FAKE_CVM_MAILBOX"]) + b"\\0"
-sys.stdout.buffer.write(out)
-"""
-
-
-def b64(s):
-    return base64.b64encode(s.encode() if isinstance(s, str) else s).decode()
-
-
-class Users:
-    """A password file for cvm-pwfile, the users' home directories with a
-    maildir, the SHOW script and the fake CVM, under a fresh directory."""
-
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="mftest.auth.")
-        os.chmod(self.dir, 0o755)      # the user must reach its home
-        self.home = os.path.join(self.dir, "home", "alice")
-        self.maildir = os.path.join(self.home, "Maildir")
-        for sub in ("cur", "new", "tmp"):
-            os.makedirs(os.path.join(self.maildir, sub))
-        with open(os.path.join(self.maildir, "new", "1000000000.M1P1.test"), "w") as f:
-            f.write("From: a@example.com\nSubject: one\n\nfirst body\n")
-        with open(os.path.join(self.maildir, "cur", "999999999.M2P2.test:2,"), "w") as f:
-            f.write("From: b@example.com\nSubject: two\n\nsecond\n.dotted\n")
-        os.chmod(os.path.join(self.dir, "home"), 0o755)
-        for root, dirs, files in os.walk(self.home):
-            os.chown(root, UID, GID)
-            for n in files:
-                os.chown(os.path.join(root, n), UID, GID)
-        self.pwfile = os.path.join(self.dir, "passwd")
-        with open(self.pwfile, "w") as f:
-            f.write(f"alice:{PASSWORD}:{UID}:{GID}:Alice Example:{self.home}:/bin/sh\n")
-            f.write(f"bob:bobpw:{UID + 1}:{GID}:Bob:{self.dir}/nonexistent:/bin/sh\n")
-        self.show = self._script("show.sh", SHOW)
-        self.fake_cvm = self._script("fake-cvm", FAKE_CVM)
-        self.fake_log = os.path.join(self.dir, "fake-cvm.log")
-        self.hang_cvm = self._script("hang-cvm", "#!/bin/sh\nexec sleep 60\n")
-
-    def _script(self, name, text):
-        path = os.path.join(self.dir, name)
-        with open(path, "w") as f:
-            f.write(text)
-        os.chmod(path, 0o755)
-        return path
-
-    def env(self, **extra):
-        settings = dict(CVM_PWFILE_PATH=self.pwfile, FAKE_CVM_LOG=self.fake_log,
-                        FAKE_CVM_PASS=PASSWORD, FAKE_CVM_UID=UID, FAKE_CVM_GID=GID,
-                        FAKE_CVM_HOME=self.home, FAKE_CVM_MAILBOX=self.maildir)
-        settings.update(extra)
-        return base_env(**settings)
-
-    def cleanup(self):
-        shutil.rmtree(self.dir, True)
-
-
-def parse_show(out):
-    """The SHOW script's lines: (ids, cwd, args, env dict)."""
-    lines = out.decode("utf-8", "replace").splitlines()
-    i = lines.index("+OK SHOW")
-    info = {"env": {}}
-    for line in lines[i + 1:]:
-        key, _, rest = line.partition(" ")
-        if key == "env":
-            k, _, v = rest.partition("=")
-            info["env"][k] = v
-        else:
-            info[key] = rest
-    return info
-
-
-class Pop3AuthBase(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        if os.geteuid() != 0:
-            raise unittest.SkipTest("the exec step needs root")
-        if not os.path.exists(PWFILE_CVM):
-            raise unittest.SkipTest("cvm-pwfile (Debian cvm) not installed")
-        cls.u = Users()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.u.cleanup()
+class Pop3AuthBase(AuthTest):
+    REFERENCE = REF_POP
 
     def pop(self, data, cvm=PWFILE_CVM, program=None, argv=None, binary=POP, timeout=30, **env):
         if isinstance(data, str):
@@ -160,6 +30,8 @@ class Pop3AuthBase(unittest.TestCase):
         if binary == POP:
             assert_no_sanitizer_report(self, p)
         return p
+
+    session = pop
 
 
 class Pop3AuthProtocol(Pop3AuthBase):
@@ -255,26 +127,15 @@ class Pop3AuthProtocol(Pop3AuthBase):
         # AUTH_TIMEOUT overrides TIMEOUT; the client keeps the connection open
         for cmds in (b"", b"AUTH LOGIN\r\n", b"USER alice\r\n"):
             with self.subTest(cmds=cmds):
-                proc = subprocess.Popen([POP, PWFILE_CVM, self.u.show], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        env=self.u.env(TIMEOUT="1000", AUTH_TIMEOUT="1", CVM_SASL_PLAIN=PWFILE_CVM))
-                proc.stdin.write(cmds)
-                proc.stdin.flush()
-                out, err = proc.stdout.read(), None
-                proc.stdin.close()
-                proc.wait(timeout=30)
-                self.assertEqual(proc.returncode, 0)
+                rc, out = idle_session([POP, PWFILE_CVM, self.u.show],
+                                       self.u.env(TIMEOUT="1000", AUTH_TIMEOUT="1", CVM_SASL_PLAIN=PWFILE_CVM), cmds)
+                self.assertEqual(rc, 0)
                 self.assertTrue(out.endswith(b"-ERR Connection timed out\r\n"), out)
-                proc.stderr.close()
 
     def test_pop3auth_session_timeout(self):
-        proc = subprocess.Popen([POP, PWFILE_CVM, self.u.show], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL,
-                                env=self.u.env(SESSION_TIMEOUT="1000", AUTH_SESSION_TIMEOUT="1"))
-        out = proc.stdout.read()
-        proc.stdin.close()
-        proc.wait(timeout=30)
-        self.assertEqual((proc.returncode, out), (0, b"+OK \r\n"))
+        rc, out = idle_session([POP, PWFILE_CVM, self.u.show],
+                               self.u.env(SESSION_TIMEOUT="1000", AUTH_SESSION_TIMEOUT="1"))
+        self.assertEqual((rc, out), (0, b"+OK \r\n"))
 
 
 class Pop3AuthExec(Pop3AuthBase):
@@ -345,40 +206,18 @@ class Pop3AuthExec(Pop3AuthBase):
         self.assertEqual(p.stdout, b"+OK \r\n+OK \r\n-ERR Internal error\r\n")
 
     def test_pop3auth_cvm_local_socket(self):
-        sock = os.path.join(self.u.dir, "cvm.sock")
-        srv = subprocess.Popen([PWFILE_CVM, "cvm-local:" + sock], env=self.u.env(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            for _ in range(200):
-                if os.path.exists(sock):
-                    break
-                time.sleep(0.02)
-            p = self.pop("USER alice\r\nPASS wrong\r\nUSER alice\r\nPASS " + PASSWORD + "\r\n",
-                         cvm="cvm-local:" + sock)
+        with self.u.cvm_local("cvm.sock") as cvm:
+            p = self.pop("USER alice\r\nPASS wrong\r\nUSER alice\r\nPASS " + PASSWORD + "\r\n", cvm=cvm)
             self.assertTrue(p.stdout.startswith(b"+OK \r\n+OK \r\n-ERR Authentication failed\r\n+OK \r\n+OK SHOW"),
                             p.stdout)
             self.check_user_env(parse_show(p.stdout), self.u.home)
-            p = self.pop("AUTH PLAIN " + b64("\0alice\0" + PASSWORD) + "\r\n", CVM_SASL_PLAIN="cvm-local:" + sock)
+            p = self.pop("AUTH PLAIN " + b64("\0alice\0" + PASSWORD) + "\r\n", CVM_SASL_PLAIN=cvm)
             self.check_user_env(parse_show(p.stdout), self.u.home)
-        finally:
-            srv.kill()
-            srv.wait()
 
 
 @unittest.skipUnless(os.path.exists(REF_POP), "reference pop3front-auth not installed")
 class Pop3AuthDifferential(Pop3AuthBase):
     """The same client input to ours and to Debian's 2.12: the same bytes."""
-
-    def reference(self, script, **env):
-        """The oracle's run.  It sometimes hangs on a CVM that exits without
-        reading its input (a 2.12 bug), and a loaded machine makes it slow:
-        tried three times, then the test fails (never a skip)."""
-        for attempt in range(3):
-            try:
-                return self.pop(script, binary=REF_POP, timeout=10 * (attempt + 1), **env)
-            except subprocess.TimeoutExpired:
-                continue
-        self.fail("the reference hung three times")
 
     SCRIPTS = [
         "CAPA\r\nAUTH\r\nQUIT\r\n",

@@ -12,100 +12,14 @@ switches to the test user).  Docs: docs/tls.md "POP3 and IMAP".
 """
 import os
 import poplib
-import shutil
-import socket
-import ssl
-import subprocess
-import tempfile
 import unittest
 
-from harness import bin_path, tcpserver, assert_no_sanitizer_report
-from test_pop3_auth import Users, PWFILE_CVM, PASSWORD, UID, GID
+from harness import bin_path, tcpserver
+from authtest import (TlsAuthTest, PWFILE_CVM, PASSWORD, UID, GID, CERT, TIMEOUT, client_context, drop_cert,
+                      make_cert, s_client, tls_env, Direct)
 
 POP = bin_path("pop3front-auth")
 MAILDIR_BIN = bin_path("pop3front-maildir")
-TIMEOUT = 20
-CERT = {}
-
-
-def make_cert():
-    if CERT:
-        return CERT
-    if not shutil.which("openssl"):
-        raise unittest.SkipTest("openssl not installed")
-    d = tempfile.mkdtemp(prefix="mftest.stls.")
-    os.chmod(d, 0o755)
-    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                    "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=mx.test",
-                    "-addext", "subjectAltName=DNS:mx.test,IP:127.0.0.1"],
-                   check=True, capture_output=True, timeout=60)
-    CERT.update(dir=d, cert=cert, key=key)
-    return CERT
-
-
-def drop_cert():
-    if CERT:
-        shutil.rmtree(CERT["dir"], True)
-        CERT.clear()
-
-
-def client_context():
-    ctx = ssl.create_default_context(cafile=CERT["cert"])
-    return ctx
-
-
-def tls_env(**extra):
-    env = dict(TLS_CERTFILE=CERT["cert"], TLS_KEYFILE=CERT["key"])
-    env.update(extra)
-    return env
-
-
-class Direct:
-    """The program with fd 0/1 on one end of a socketpair: the test holds
-    the other end (a real socket the ssl module can wrap), and sees the exit
-    status and the log."""
-
-    def __init__(self, argv, env):
-        self.sock, child = socket.socketpair()
-        self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(argv, stdin=child, stdout=child, stderr=self.log, env=env)
-        child.close()
-        self.sock.settimeout(TIMEOUT)
-        self.f = self.sock.makefile("rb")
-        self.tls = None
-
-    def send(self, data):
-        (self.tls or self.sock).sendall(data.encode() if isinstance(data, str) else data)
-
-    def line(self):
-        return self.f.readline()
-
-    def start_tls(self, hostname="mx.test"):
-        self.tls = client_context().wrap_socket(self.sock, server_hostname=hostname)
-        self.f = self.tls.makefile("rb")
-
-    def rest(self):
-        try:
-            return self.f.read()
-        except ConnectionResetError:     # closed with our bytes unread
-            return None
-
-    def finish(self, tc):
-        try:
-            self.proc.wait(timeout=TIMEOUT)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
-            self.f.close()
-            (self.tls or self.sock).close()
-        self.log.seek(0)
-        err = self.log.read()
-        self.log.close()
-        tc.assertNotIn(b"AddressSanitizer", err)
-        tc.assertNotIn(b"runtime error:", err)
-        return self.proc.returncode, err
 
 
 def setUpModule():
@@ -116,15 +30,7 @@ def tearDownModule():
     drop_cert()
 
 
-class Pop3StlsBase(unittest.TestCase):
-    def setUp(self):
-        if os.geteuid() != 0:
-            self.skipTest("the exec step needs root")
-        if not os.path.exists(PWFILE_CVM):
-            self.skipTest("cvm-pwfile (Debian cvm) not installed")
-        self.u = Users()
-        self.addCleanup(self.u.cleanup)
-
+class Pop3StlsBase(TlsAuthTest):
     def direct(self, program=None, **env):
         argv = [POP, PWFILE_CVM] + (program or [MAILDIR_BIN, "./Maildir"])
         return Direct(argv, self.u.env(**env))
@@ -133,13 +39,7 @@ class Pop3StlsBase(unittest.TestCase):
         return tcpserver([POP, PWFILE_CVM, MAILDIR_BIN, "./Maildir"], env=self.u.env(**env))
 
     def messages(self):
-        out = []
-        for sub in ("cur", "new"):
-            d = os.path.join(self.u.maildir, sub)
-            for n in sorted(os.listdir(d)):
-                with open(os.path.join(d, n), "rb") as f:
-                    out.append(f.read())
-        return out
+        return self.u.messages()
 
 
 class Pop3StlsProtocol(Pop3StlsBase):
@@ -229,10 +129,7 @@ class Pop3StlsProtocol(Pop3StlsBase):
         d.send("STLS\r\n")
         self.assertEqual(d.line(), b"+OK \r\n")
         self.assertEqual(d.line(), b"+OK Begin TLS negotiation\r\n")
-        d.send(b"this is not a TLS client hello\r\n" * 4)
-        d.sock.shutdown(socket.SHUT_WR)
-        d.rest()
-        rc, err = d.finish(self)
+        rc, err = d.bad_handshake(self, b"this is not a TLS client hello\r\n" * 4, 0)
         self.assertEqual(rc, 1)
         self.assertIn(b"TLS handshake failed: ", err)
 
@@ -363,10 +260,7 @@ class Pop3StlsClients(Pop3StlsBase):
 
     def test_pop3stls_openssl_s_client(self):
         with self.server(**tls_env(TLS_PRIORITY="NORMAL:-VERS-TLS1.3")) as (port, srv):
-            p = subprocess.run(["openssl", "s_client", "-starttls", "pop3", "-connect", f"127.0.0.1:{port}",
-                                "-CAfile", CERT["cert"], "-verify_return_error", "-quiet", "-servername", "mx.test"],
-                               input=b"USER alice\r\nPASS " + PASSWORD.encode() + b"\r\nSTAT\r\nTOP 1 0\r\nQUIT\r\n",
-                               capture_output=True, timeout=60)
+            p = s_client("pop3", port, b"USER alice\r\nPASS " + PASSWORD.encode() + b"\r\nSTAT\r\nTOP 1 0\r\nQUIT\r\n")
             out = p.stdout
             log = srv.stderr.read()
         msgs = self.messages()

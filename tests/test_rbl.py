@@ -13,16 +13,13 @@ choices: empty zone elements are skipped (2.12 queries `D.C.B.A.` and fails
 start-up); DNS failures are also logged as a warning with the reason."""
 import os
 import random
-import shutil
-import signal
 import socket
 import struct
-import subprocess
-import tempfile
 import time
 import unittest
 
 import harness
+import servers
 import test_counters
 from harness import assert_no_sanitizer_report
 from test_smtp_session import crlf, log_lines
@@ -44,66 +41,30 @@ RECORDS = [
 DNS = {}
 
 
-def dns_query(addr, port, name, timeout=0.5):
-    q = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0)
-    q += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0" + struct.pack(">HH", 16, 1)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(timeout)
-        s.sendto(q, (addr, port))
-        return s.recvfrom(4096)[0]
-
-
 def start_dns():
-    exe = shutil.which("dnsmasq") or ("/usr/sbin/dnsmasq" if os.path.exists("/usr/sbin/dnsmasq") else None)
-    if not exe:
+    """dnsmasq with the zones above: on port 53 of a random 127.53.x.y when
+    we are root (the reference can use it), else on a free port."""
+    if not servers.Dnsmasq.EXE:
         raise unittest.SkipTest("dnsmasq (dnsmasq-base) not installed")
-    attempts = [(f"127.53.{random.randint(1, 254)}.{random.randint(1, 254)}", 53)] if os.geteuid() == 0 else []
-    attempts.append(("127.0.0.1", None))
-    for addr, port in attempts:
-        if port is None:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
-        argv = [exe, "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", f"--port={port}",
-                f"--listen-address={addr}", "--bind-interfaces", "--local=/bl.test/", "--local=/bl2.test/",
-                "--local=/wl.test/"] + [f"--txt-record={n},{t}" if t else f"--txt-record={n}" for n, t in RECORDS]
-        log = tempfile.TemporaryFile()
-        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
-        end = time.time() + 5
-        while time.time() < end and p.poll() is None:
-            try:
-                dns_query(addr, port, RECORDS[0][0], 0.2)
-                return p, addr, port, log
-            except OSError:
-                time.sleep(0.05)
-        stop(p)
-        log.close()
-    raise RuntimeError("dnsmasq did not start")
-
-
-def stop(p):
-    if p.poll() is None:
-        os.killpg(p.pid, signal.SIGTERM)
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
+    places = [(f"127.53.{random.randint(1, 254)}.{random.randint(1, 254)}", 53)] if os.geteuid() == 0 else []
+    places.append(("127.0.0.1", None))
+    options = ["--local=/bl.test/", "--local=/bl2.test/", "--local=/wl.test/"] + \
+        [f"--txt-record={n},{t}" if t else f"--txt-record={n}" for n, t in RECORDS]
+    return servers.Dnsmasq(options, RECORDS[0][0], places, timeout=5)
 
 
 def setUpModule():
     try:
-        p, addr, port, log = start_dns()
+        server = start_dns()
     except unittest.SkipTest as e:
         DNS["skip"] = str(e)
         return
-    DNS.update(proc=p, addr=addr, port=port, log=log)
+    DNS.update(server=server, addr=server.addr, port=server.port)
 
 
 def tearDownModule():
-    if "proc" in DNS:
-        stop(DNS["proc"])
-        DNS["log"].close()
+    if "server" in DNS:
+        DNS["server"].stop()
 
 
 def dns_env(**env):
@@ -160,7 +121,7 @@ class RblSessionTest(RblBase):
 
     def test_rbl_empty_txt_record(self):
         # Whoever answers the zone must not crash a session with TXT "".
-        p0 = dns_query(DNS["addr"], DNS["port"], "7.0.0.127.bl.test")
+        p0 = servers.dns_query(DNS["addr"], DNS["port"], "7.0.0.127.bl.test")
         self.assertEqual(struct.unpack(">H", p0[6:8])[0], 1, "dnsmasq answers one TXT record")
         out, p = self.run_rbl(MAIL, TCPREMOTEIP="127.0.0.7", RBL_BLACKLISTS="bl.test", RBL_DEBUG="1")
         self.assertEqual(p.returncode, 0, p.stderr[-1000:])

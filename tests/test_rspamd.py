@@ -10,21 +10,13 @@ controller on another port with a password.  A scripted server checks the
 request the plugin sends and its handling of broken replies.
 """
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
-import threading
 import time
 import unittest
 
 import harness
-from harness import mailfront, assert_no_sanitizer_report
+import servers
+from harness import mailfront, assert_no_sanitizer_report, replies, end_of_data
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-STANDIN = os.path.join(HERE, "qmail_queue_standin.py")
-RSPAMD = shutil.which("rspamd", path="/usr/bin:/usr/sbin")
 GTUBE = b"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 
 RULES = """-- Test rules: the Subject picks a score or an action.
@@ -42,17 +34,6 @@ rspamd_config:register_symbol({
 })
 """
 
-CONFIG = """lua = "{dir}/rules.lua"
-options {{
-  pidfile = "{dir}/rspamd.pid";
-  dns {{ nameserver = ["127.0.0.1:9"]; timeout = 0.2s; retransmits = 1; }}
-}}
-logging {{ type = "file"; filename = "{dir}/rspamd.log"; level = "notice"; }}
-actions {{ reject = 15; rewrite_subject = 9; add_header = 6; greylist = 4; subject = "***SPAM*** %s"; }}
-worker "normal" {{ bind_socket = "127.0.0.1:{port}"; bind_socket = "{dir}/rspamd.sock mode=0666"; count = 1; task_timeout = 8s; }}
-worker "controller" {{ bind_socket = "127.0.0.1:{cport}"; count = 1; password = "testpass"; }}
-"""
-
 
 def session(subject, body=b"hello\r\n", extra=b""):
     return (b"HELO client.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nRCPT TO:<e@f.example>\r\n"
@@ -60,74 +41,22 @@ def session(subject, body=b"hello\r\n", extra=b""):
             + body + b".\r\nQUIT\r\n")
 
 
-def replies(p):
-    return [l for l in p.stdout.decode("utf-8", "replace").split("\r\n") if l]
-
-
-def end_of_data(p):
-    r = replies(p)
-    return r[-2] if len(r) >= 2 else ""
-
-
-class RspamdBase(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="mftest.")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
-
+class RspamdBase(harness.StandinTest):
     def deliver(self, data, plugins=("accept", "rspamd"), **env):
-        out = os.path.join(self.tmp, "qq")
-        if os.path.exists(out + ".msg"):
-            os.unlink(out + ".msg")
-        settings = {"QMAILHOME": self.tmp, "QMAILQUEUE": STANDIN, "QQ_OUT": out, "TCPREMOTEIP": "127.0.0.1",
-                    "RSPAMD_TIMEOUT": "10000"}
-        settings.update(env)
-        p = mailfront(["smtp", "qmail"] + list(plugins), data, timeout=60, **settings)
-        assert_no_sanitizer_report(self, p)
-        msg = None
-        if os.path.exists(out + ".msg"):
-            with open(out + ".msg", "rb") as f:
-                msg = f.read()
-        return p, msg
+        env = {"TCPREMOTEIP": "127.0.0.1", "RSPAMD_TIMEOUT": "10000", **env}
+        return super().deliver(plugins, data, **env)
 
 
-@unittest.skipUnless(RSPAMD, "rspamd not installed")
+@unittest.skipUnless(servers.Rspamd.EXE, "rspamd not installed")
 class RspamdTest(RspamdBase):
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="mfrspamd.")
-        os.chmod(cls.dir, 0o755)
-        cls.port, cls.cport = harness.free_port(), harness.free_port()
-        cls.sock = os.path.join(cls.dir, "rspamd.sock")
-        with open(os.path.join(cls.dir, "rules.lua"), "w") as f:
-            f.write(RULES)
-        conf = os.path.join(cls.dir, "rspamd.conf")
-        with open(conf, "w") as f:
-            f.write(CONFIG.format(dir=cls.dir, port=cls.port, cport=cls.cport))
-        cls.log = open(os.path.join(cls.dir, "stderr"), "wb")
-        argv = [RSPAMD, "-f", "-c", conf, "--var=DBDIR=" + cls.dir, "--var=RUNDIR=" + cls.dir,
-                "--var=LOGDIR=" + cls.dir]
-        if os.geteuid() == 0:
-            argv.append("-i")          # workers may run as root in the test
-        cls.p = subprocess.Popen(argv, stdout=cls.log, stderr=cls.log, start_new_session=True,
-                                 env={"PATH": "/usr/bin:/bin", "TMPDIR": cls.dir})
-        try:
-            harness.wait_port(cls.port, timeout=120)
-            harness.wait_port(cls.cport, timeout=60)
-        except Exception:
-            cls.tearDownClass()
-            raise
+        cls.rspamd = servers.Rspamd(RULES, password="testpass")
+        cls.port, cls.cport, cls.sock = cls.rspamd.port, cls.rspamd.cport, cls.rspamd.sock
 
     @classmethod
     def tearDownClass(cls):
-        if cls.p.poll() is None:
-            os.killpg(cls.p.pid, signal.SIGTERM)
-            try:
-                cls.p.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(cls.p.pid, signal.SIGKILL)
-                cls.p.wait(10)
-        cls.log.close()
-        shutil.rmtree(cls.dir, True)
+        cls.rspamd.stop()
 
     def tcp(self, **env):
         e = {"RSPAMD_HOST": "127.0.0.1", "RSPAMD_PORT": self.port}
@@ -195,59 +124,29 @@ class RspamdTest(RspamdBase):
         self.assertTrue(data.startswith(b"a@b.example\0c@d.example\0e@f.example\0\0X-Spam: Yes\n"), data[:200])
 
 
-class ScriptedRspamd:
-    """Records one request per connection and answers `reply` (None: never)."""
+class ScriptedRspamd(servers.ScriptedServer):
+    """Records one HTTP request per connection (up to its Content-Length)
+    and answers `reply` (None: never)."""
 
-    def __init__(self, reply):
-        self.reply = reply
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.requests = []
-        self.stop = False
-        self.t = threading.Thread(target=self.loop, daemon=True)
-        self.t.start()
-
-    def loop(self):
-        while not self.stop:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                continue
-            c.settimeout(5)
-            data = b""
-            try:
-                while b"\r\n\r\n" not in data:
-                    b = c.recv(65536)
-                    if not b:
-                        break
-                    data += b
-                head = data.split(b"\r\n\r\n", 1)[0]
-                n = [int(l.split(b":", 1)[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0]
-                while len(data) < len(head) + 4 + n:
-                    b = c.recv(65536)
-                    if not b:
-                        break
-                    data += b
-            except (OSError, IndexError, ValueError):
-                pass
-            self.requests.append(data)
-            if self.reply is None:
-                while not self.stop:
-                    time.sleep(0.05)
-            else:
-                try:
-                    c.sendall(self.reply)
-                except OSError:
-                    pass
-            c.close()
-
-    def close(self):
-        self.stop = True
-        self.t.join(5)
-        self.sock.close()
+    def exchange(self, c):
+        data = b""
+        try:
+            while b"\r\n\r\n" not in data:
+                b = c.recv(65536)
+                if not b:
+                    break
+                data += b
+            head = data.split(b"\r\n\r\n", 1)[0]
+            n = [int(l.split(b":", 1)[1]) for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")][0]
+            while len(data) < len(head) + 4 + n:
+                b = c.recv(65536)
+                if not b:
+                    break
+                data += b
+        except (OSError, IndexError, ValueError):
+            pass
+        self.requests.append(data)
+        self.answer(c)
 
 
 def http(body, status=b"200 OK"):
@@ -256,7 +155,7 @@ def http(body, status=b"200 OK"):
 
 class RspamdScriptedTest(RspamdBase):
     def server(self, reply):
-        s = ScriptedRspamd(reply)
+        s = ScriptedRspamd(reply, join=5)
         self.addCleanup(s.close)
         return s
 

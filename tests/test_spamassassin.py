@@ -10,23 +10,15 @@ exact request bytes (real Content-Length, User:) and that a broken reply
 never replaces the message; spamd down and silent give 451.
 """
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
-import threading
-import time
 import unittest
 
 import harness
-from harness import mailfront, assert_no_sanitizer_report
+import servers
+from harness import mailfront, assert_no_sanitizer_report, replies, end_of_data
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-STANDIN = os.path.join(HERE, "qmail_queue_standin.py")
 GTUBE = b"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
-SPAMD = shutil.which("spamd") or ("/usr/sbin/spamd" if os.path.exists("/usr/sbin/spamd") else None)
-DEFAULT_PREFS = "/usr/share/spamassassin/10_default_prefs.cf"
+RULES = ("body GTUBE /XJS\\*C4JDBQADN1\\.NSBN3\\*2IDNEN\\*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL\\*C\\.34X/\n"
+         "score GTUBE 1000\nrequired_score 5\nutil_rb_tld com example\n")
 
 
 def session(body):
@@ -34,138 +26,42 @@ def session(body):
             b"DATA\r\nSubject: check me\r\n\r\n" + body + b"\r\n.\r\nQUIT\r\n")
 
 
-def replies(p):
-    return [l for l in p.stdout.decode("utf-8", "replace").split("\r\n") if l]
+class ScriptedSpamd(servers.ScriptedServer):
+    """Records each request (until the client shuts down its sending side)
+    and sends `reply` (None: never answers)."""
+
+    def exchange(self, c):
+        data = b""
+        try:
+            while True:
+                b = c.recv(65536)
+                if not b:
+                    break
+                data += b
+        except OSError:
+            pass
+        self.requests.append(data)
+        self.answer(c)
 
 
-def end_of_data(p):
-    r = replies(p)
-    return r[-2] if len(r) >= 2 else ""
-
-
-class ScriptedSpamd:
-    """A one-connection-at-a-time local server: records each request
-    (until the client shuts down its sending side) and sends `reply`
-    (None: never answers)."""
-
-    def __init__(self, reply, unix_path=None):
-        self.reply = reply
-        if unix_path:
-            self.sock = socket.socket(socket.AF_UNIX)
-            self.sock.bind(unix_path)
-        else:
-            self.sock = socket.socket()
-            self.sock.bind(("127.0.0.1", 0))
-            self.port = self.sock.getsockname()[1]
-        self.sock.listen(4)
-        self.sock.settimeout(0.2)
-        self.requests = []
-        self.stop = False
-        self.t = threading.Thread(target=self.loop, daemon=True)
-        self.t.start()
-
-    def loop(self):
-        while not self.stop:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                continue
-            c.settimeout(5)
-            data = b""
-            try:
-                while True:
-                    b = c.recv(65536)
-                    if not b:
-                        break
-                    data += b
-            except OSError:
-                pass
-            self.requests.append(data)
-            if self.reply is None:
-                while not self.stop:
-                    time.sleep(0.05)
-            else:
-                try:
-                    c.sendall(self.reply)
-                except OSError:
-                    pass
-            c.close()
-
-    def close(self):
-        self.stop = True
-        self.t.join(3)
-        self.sock.close()
-
-
-class SpamassassinBase(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="mftest.")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
-
+class SpamassassinBase(harness.StandinTest):
     def deliver(self, body, plugins=("spamassassin", "accept"), **env):
         """Runs a session into the qmail back end (stand-in); returns the
         process and the delivered message bytes (None if not delivered)."""
-        out = os.path.join(self.tmp, "qq")
-        if os.path.exists(out + ".msg"):
-            os.unlink(out + ".msg")
-        settings = {"QMAILHOME": self.tmp, "QMAILQUEUE": STANDIN, "QQ_OUT": out}
-        settings.update(env)
-        p = mailfront(["smtp", "qmail"] + list(plugins), session(body), **settings)
-        assert_no_sanitizer_report(self, p)
-        msg = None
-        if os.path.exists(out + ".msg"):
-            with open(out + ".msg", "rb") as f:
-                msg = f.read()
-        return p, msg
+        return super().deliver(plugins, session(body), **env)
 
 
-@unittest.skipUnless(SPAMD and os.path.exists(DEFAULT_PREFS), "spamd (spamassassin) not installed")
+@unittest.skipUnless(servers.Spamd.EXE and os.path.exists(servers.Spamd.DEFAULT_PREFS),
+                     "spamd (spamassassin) not installed")
 class SpamassassinSpamdTest(SpamassassinBase):
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp(prefix="mfspamd.")
-        os.chmod(cls.dir, 0o755)                  # spamd's child runs as nobody
-        rules = os.path.join(cls.dir, "rules")
-        site = os.path.join(cls.dir, "site")
-        os.mkdir(rules)
-        os.mkdir(site)
-        shutil.copy(DEFAULT_PREFS, rules)
-        with open(os.path.join(rules, "init.pre"), "w") as f:
-            f.write("loadplugin Mail::SpamAssassin::Plugin::Check\n")
-        with open(os.path.join(rules, "50_gtube.cf"), "w") as f:
-            f.write("body GTUBE /XJS\\*C4JDBQADN1\\.NSBN3\\*2IDNEN\\*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL\\*C\\.34X/\n"
-                    "score GTUBE 1000\nrequired_score 5\nutil_rb_tld com example\n")
-        open(os.path.join(site, "local.cf"), "w").close()
-        cls.port = harness.free_port()
-        cls.sockpath = os.path.join(cls.dir, "spamd.sock")
-        argv = [SPAMD, "--configpath=" + rules, "--siteconfigpath=" + site, "-L", "-x",
-                "--listen=127.0.0.1:%d" % cls.port, "--listen=" + cls.sockpath,
-                "--max-children=2", "--min-children=1", "--syslog=stderr"]
-        if os.geteuid() == 0:
-            argv.append("-u")
-            argv.append("nobody")
-        cls.log = open(os.path.join(cls.dir, "spamd.log"), "wb")
-        cls.spamd = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=cls.log, start_new_session=True)
-        try:
-            harness.wait_port(cls.port, timeout=60)
-            end = time.time() + 10
-            while not os.path.exists(cls.sockpath) and time.time() < end:
-                time.sleep(0.05)
-        except Exception:
-            cls.tearDownClass()
-            raise
+        cls.spamd = servers.Spamd(RULES)
+        cls.port, cls.sockpath = cls.spamd.port, cls.spamd.sockpath
 
     @classmethod
     def tearDownClass(cls):
-        if cls.spamd.poll() is None:
-            os.kill(cls.spamd.pid, signal.SIGTERM)
-            try:
-                cls.spamd.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(cls.spamd.pid, signal.SIGKILL)
-                cls.spamd.wait()
-        cls.log.close()
-        shutil.rmtree(cls.dir, True)
+        cls.spamd.stop()
 
     def tcp(self, **env):
         e = {"SPAMD_HOST": "127.0.0.1", "SPAMD_PORT": self.port}

@@ -8,15 +8,12 @@ header fields added to the message."""
 import os
 import re
 import shutil
-import signal
 import socket
-import struct
-import subprocess
-import tempfile
 import time
 import unittest
 
 import harness
+import servers
 from harness import assert_no_sanitizer_report
 from test_qmqp_qmtp import qmqp_message
 from test_ratelimit import auth_env, auth_plain
@@ -40,69 +37,22 @@ TXT = [
 DNS = {}
 
 
-def dns_query(port, name, timeout=0.5):
-    q = struct.pack(">HHHHHH", 0x4243, 0x0100, 1, 0, 0, 0)
-    q += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0" + struct.pack(">HH", 16, 1)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.settimeout(timeout)
-        s.sendto(q, ("127.0.0.1", port))
-        return s.recvfrom(4096)[0]
-
-
-def start_dnsmasq(exe):
-    """dnsmasq on a free loopback port; (process, port, log) or None."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    argv = [exe, "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", f"--port={port}",
-            "--listen-address=127.0.0.1", "--bind-interfaces", "--local=/spf.test/",
-            "--host-record=host.spf.test,192.0.2.5", "--host-record=mail.spf.test,192.0.2.6",
-            "--mx-host=amx.spf.test,mail.spf.test,10"] + [f"--txt-record={n},{t}" for n, t in TXT]
-    log = tempfile.TemporaryFile()
-    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
-    end = time.time() + 15
-    while time.time() < end and p.poll() is None:
-        try:
-            dns_query(port, "pass.spf.test", 0.2)
-            return p, port, log
-        except OSError:
-            time.sleep(0.05)
-    stop(p)
-    log.close()
-    return None
-
-
 def setUpModule():
-    exe = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
-    if not os.path.exists(exe):
+    if not servers.Dnsmasq.EXE:
         raise RuntimeError("dnsmasq (dnsmasq-base) is not installed")
-    for _ in range(3):          # a port taken between our probe and dnsmasq's bind
-        started = start_dnsmasq(exe)
-        if started:
-            break
-    else:
-        raise RuntimeError("dnsmasq did not start")
-    p, port, log = started
+    options = ["--local=/spf.test/", "--host-record=host.spf.test,192.0.2.5", "--host-record=mail.spf.test,192.0.2.6",
+               "--mx-host=amx.spf.test,mail.spf.test,10"] + [f"--txt-record={n},{t}" for n, t in TXT]
+    # three tries: a port taken between our probe and dnsmasq's bind
+    server = servers.Dnsmasq(options, "pass.spf.test", [("127.0.0.1", None)] * 3, timeout=15)
     # A server that never answers: a bound UDP socket nobody reads.
     silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     silent.bind(("127.0.0.1", 0))
-    DNS.update(proc=p, port=port, log=log, silent=silent)
-
-
-def stop(p):
-    if p.poll() is None:
-        os.killpg(p.pid, signal.SIGTERM)
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
+    DNS.update(server=server, port=server.port, silent=silent)
 
 
 def tearDownModule():
-    if "proc" in DNS:
-        stop(DNS["proc"])
-        DNS["log"].close()
+    if "server" in DNS:
+        DNS["server"].stop()
         DNS["silent"].close()
 
 

@@ -48,59 +48,61 @@ static int same_every_split(const char* in, int limited, unsigned long lines, co
   return 1;
 }
 
+/* encoder_send_fd() from infd into a temporary file; *written is its size. */
+static int send_fd(int infd, long* written)
+{
+  FILE* outf = tmpfile();
+  obuf out;
+  struct msg_encoder e;
+  char buf[333];
+  if (!outf || obuf_init(&out, fileno(outf), 4096) < 0) exit(2);
+  encoder_init(&e, 0, 0);
+  int r = encoder_send_fd(&e, infd, buf, sizeof buf, &out);
+  obuf_flush(&out);
+  *written = ftell(outf);
+  obuf_close(&out);
+  fclose(outf);
+  return r;
+}
+
 int main(void)
 {
-  CHECK(same_every_split("Subject: a\n\nbody1\n.dot\n", 0, 0,
-                         "Subject: a\r\n\r\nbody1\r\n..dot\r\n\r\n.\r\n"), "retr: LF file");
-  CHECK(same_every_split("Subject: b\r\n\r\nbody2", 0, 0,
-                         "Subject: b\r\r\n\r\r\nbody2\r\n.\r\n"), "retr: CR LF kept as CR CR LF, no final LF");
-  CHECK(same_every_split("", 0, 0, "\r\n.\r\n"), "retr: empty file");
-  CHECK(same_every_split("x", 0, 0, "x\r\n.\r\n"), "retr: one byte");
-  CHECK(same_every_split(".", 0, 0, "..\r\n.\r\n"), "retr: lone dot, no LF");
-  CHECK(same_every_split(".\n..\n", 0, 0, "..\r\n...\r\n\r\n.\r\n"), "retr: dot lines");
-  CHECK(same_every_split("a.b\n x.\n", 0, 0, "a.b\r\n x.\r\n\r\n.\r\n"), "retr: inner dots untouched");
-  CHECK(same_every_split("a\rb\n", 0, 0, "a\rb\r\n\r\n.\r\n"), "retr: bare CR passes");
-  CHECK(same_every_split("\n\n", 0, 0, "\r\n\r\n\r\n.\r\n"), "retr: empty lines");
-  CHECK(same_every_split("Subject: a\n\nbody1\n.dot\n", 1, 0, "Subject: a\r\n\r\n\r\n.\r\n"), "top 0");
-  CHECK(same_every_split("Subject: a\n\nbody1\n.dot\n", 1, 1, "Subject: a\r\n\r\nbody1\r\n\r\n.\r\n"), "top 1");
-  CHECK(same_every_split("Subject: a\n\nbody1\n.dot\n", 1, 2,
-                         "Subject: a\r\n\r\nbody1\r\n..dot\r\n\r\n.\r\n"), "top 2 = all");
-  CHECK(same_every_split("Subject: a\n\nbody1\n.dot\n", 1, 99,
-                         "Subject: a\r\n\r\nbody1\r\n..dot\r\n\r\n.\r\n"), "top beyond the end");
-  CHECK(same_every_split("Subject: b\r\n\r\nbody2", 1, 0,
-                         "Subject: b\r\r\n\r\r\nbody2\r\n.\r\n"), "top: CR LF line does not end the header");
-  CHECK(same_every_split("X: c\n\nl1\nl2\nl3\n", 1, 1, "X: c\r\n\r\nl1\r\n\r\n.\r\n"), "top: counts body lines");
-  CHECK(same_every_split("\nbody\n", 1, 0, "\r\n\r\n.\r\n"), "top: header empty");
-  CHECK(same_every_split("h\n\n\n\nx\n", 1, 2, "h\r\n\r\n\r\n\r\n\r\n.\r\n"), "top: empty body lines count");
-  CHECK(same_every_split("h\n\nlast", 1, 1, "h\r\n\r\nlast\r\n.\r\n"), "top: partial last line");
+  /* input, TOP (1) or RETR (0), TOP's line count, the bytes sent, what it shows */
+  static const struct { const char* in; int limited; unsigned long lines; const char* exp; const char* name; } cases[] = {
+    { "Subject: a\n\nbody1\n.dot\n", 0, 0, "Subject: a\r\n\r\nbody1\r\n..dot\r\n\r\n.\r\n", "retr: LF file" },
+    { "Subject: b\r\n\r\nbody2", 0, 0, "Subject: b\r\r\n\r\r\nbody2\r\n.\r\n", "retr: CR LF kept as CR CR LF, no final LF" },
+    { "", 0, 0, "\r\n.\r\n", "retr: empty file" },
+    { "x", 0, 0, "x\r\n.\r\n", "retr: one byte" },
+    { ".", 0, 0, "..\r\n.\r\n", "retr: lone dot, no LF" },
+    { ".\n..\n", 0, 0, "..\r\n...\r\n\r\n.\r\n", "retr: dot lines" },
+    { "a.b\n x.\n", 0, 0, "a.b\r\n x.\r\n\r\n.\r\n", "retr: inner dots untouched" },
+    { "a\rb\n", 0, 0, "a\rb\r\n\r\n.\r\n", "retr: bare CR passes" },
+    { "\n\n", 0, 0, "\r\n\r\n\r\n.\r\n", "retr: empty lines" },
+    { "Subject: a\n\nbody1\n.dot\n", 1, 0, "Subject: a\r\n\r\n\r\n.\r\n", "top 0" },
+    { "Subject: a\n\nbody1\n.dot\n", 1, 1, "Subject: a\r\n\r\nbody1\r\n\r\n.\r\n", "top 1" },
+    { "Subject: a\n\nbody1\n.dot\n", 1, 2, "Subject: a\r\n\r\nbody1\r\n..dot\r\n\r\n.\r\n", "top 2 = all" },
+    { "Subject: a\n\nbody1\n.dot\n", 1, 99, "Subject: a\r\n\r\nbody1\r\n..dot\r\n\r\n.\r\n", "top beyond the end" },
+    { "Subject: b\r\n\r\nbody2", 1, 0, "Subject: b\r\r\n\r\r\nbody2\r\n.\r\n", "top: CR LF line does not end the header" },
+    { "X: c\n\nl1\nl2\nl3\n", 1, 1, "X: c\r\n\r\nl1\r\n\r\n.\r\n", "top: counts body lines" },
+    { "\nbody\n", 1, 0, "\r\n\r\n.\r\n", "top: header empty" },
+    { "h\n\n\n\nx\n", 1, 2, "h\r\n\r\n\r\n\r\n\r\n.\r\n", "top: empty body lines count" },
+    { "h\n\nlast", 1, 1, "h\r\n\r\nlast\r\n.\r\n", "top: partial last line" },
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    CHECK(same_every_split(cases[i].in, cases[i].limited, cases[i].lines, cases[i].exp), cases[i].name);
 
   /* Streaming from a file descriptor. */
   FILE* in = tmpfile();
-  FILE* outf = tmpfile();
   char big[100000];
   for (size_t i = 0; i < sizeof big; i++) big[i] = i % 50 == 49 ? '\n' : (i % 50 == 0 ? '.' : 'a');
   fwrite(big, 1, sizeof big, in);
   fflush(in);
   rewind(in);
-  obuf out;
-  struct msg_encoder e;
-  char buf[333];
-  obuf_init(&out, fileno(outf), 4096);
-  encoder_init(&e, 0, 0);
-  int r = encoder_send_fd(&e, fileno(in), buf, sizeof buf, &out);
-  obuf_flush(&out);
-  long n = ftell(outf);
+  long n;
+  int r = send_fd(fileno(in), &n);
   CHECK(r == 0 && n == 100000 + 2000 + 2000 + 5, "send_fd: 2000 lines, stuffed and CR added");
-  obuf_close(&out);
-  fclose(outf);
-
   /* A read error is reported as -2. */
-  outf = tmpfile();
-  obuf_init(&out, fileno(outf), 4096);
-  encoder_init(&e, 0, 0);
-  CHECK(encoder_send_fd(&e, -1, buf, sizeof buf, &out) == -2, "send_fd: read error");
-  obuf_close(&out);
-  fclose(outf);
+  CHECK(send_fd(-1, &n) == -2, "send_fd: read error");
   fclose(in);
   return done();
 }

@@ -42,39 +42,56 @@ static int servers(const char* var, const char* value, unsigned n, const char* h
 
 int main(void)
 {
-  int ok;
-  CHECK(redis_parse_ms("1", &ok) == 1000 && ok, "timeout 1 s");
-  CHECK(redis_parse_ms("0.25", &ok) == 250 && ok, "timeout 0.25 s");
-  CHECK(redis_parse_ms("2.5", &ok) == 2500 && ok, "timeout 2.5 s");
-  CHECK(redis_parse_ms("60", &ok) == 60000 && ok, "timeout at the maximum");
-  CHECK(redis_parse_ms("61", &ok) == 0 && !ok, "timeout over the maximum");
-  CHECK(redis_parse_ms("0", &ok) == 0 && !ok, "timeout zero refused");
-  CHECK(redis_parse_ms("0.0001", &ok) == 0 && !ok, "timeout below a millisecond refused");
-  CHECK(redis_parse_ms("", &ok) == 0 && !ok, "empty timeout refused");
-  CHECK(redis_parse_ms(".", &ok) == 0 && !ok, "lone dot refused");
-  CHECK(redis_parse_ms("1s", &ok) == 0 && !ok, "unit suffix refused");
-  CHECK(redis_parse_ms("99999999999999999999", &ok) == 0 && !ok, "huge timeout refused");
+  /* $REDIS_TIMEOUT: text, milliseconds, accepted */
+  static const struct { const char* text; unsigned long ms; int ok; const char* name; } timeouts[] = {
+    { "1", 1000, 1, "timeout 1 s" },
+    { "0.25", 250, 1, "timeout 0.25 s" },
+    { "2.5", 2500, 1, "timeout 2.5 s" },
+    { "60", 60000, 1, "timeout at the maximum" },
+    { "61", 0, 0, "timeout over the maximum" },
+    { "0", 0, 0, "timeout zero refused" },
+    { "0.0001", 0, 0, "timeout below a millisecond refused" },
+    { "", 0, 0, "empty timeout refused" },
+    { ".", 0, 0, "lone dot refused" },
+    { "1s", 0, 0, "unit suffix refused" },
+    { "99999999999999999999", 0, 0, "huge timeout refused" },
+  };
+  for (size_t i = 0; i < sizeof timeouts / sizeof timeouts[0]; i++) {
+    int ok;
+    unsigned long ms = redis_parse_ms(timeouts[i].text, &ok);
+    CHECK(ms == timeouts[i].ms && ok == timeouts[i].ok, timeouts[i].name);
+  }
 
-  CHECK(network("192.0.2.77", 24, 64, "192.0.2.0/24"), "IPv4 /24");
-  CHECK(network("192.0.2.77", 32, 64, "192.0.2.77/32"), "IPv4 /32");
-  CHECK(network("192.0.2.77", 20, 64, "192.0.0.0/20"), "IPv4 /20");
-  CHECK(network("192.0.2.77", 99, 64, "192.0.2.77/32"), "IPv4 prefix capped at 32");
-  CHECK(network("2001:db8:1:2:3:4:5:6", 24, 64, "2001:db8:1:2::/64"), "IPv6 /64");
-  CHECK(network("2001:db8:1:2:3:4:5:6", 24, 56, "2001:db8:1::/56"), "IPv6 /56");
-  CHECK(network("::ffff:192.0.2.1", 24, 128, "::ffff:192.0.2.1/128"), "IPv6 /128");
-  CHECK(network("not an ip", 24, 64, 0), "garbage refused");
-  CHECK(network("192.0.2.1 ", 24, 64, 0), "trailing space refused");
+  /* client networks: address, IPv4 and IPv6 prefix, the network (0: refused) */
+  static const struct { const char* ip; unsigned p4, p6; const char* want; const char* name; } networks[] = {
+    { "192.0.2.77", 24, 64, "192.0.2.0/24", "IPv4 /24" },
+    { "192.0.2.77", 32, 64, "192.0.2.77/32", "IPv4 /32" },
+    { "192.0.2.77", 20, 64, "192.0.0.0/20", "IPv4 /20" },
+    { "192.0.2.77", 99, 64, "192.0.2.77/32", "IPv4 prefix capped at 32" },
+    { "2001:db8:1:2:3:4:5:6", 24, 64, "2001:db8:1:2::/64", "IPv6 /64" },
+    { "2001:db8:1:2:3:4:5:6", 24, 56, "2001:db8:1::/56", "IPv6 /56" },
+    { "::ffff:192.0.2.1", 24, 128, "::ffff:192.0.2.1/128", "IPv6 /128" },
+    { "not an ip", 24, 64, 0, "garbage refused" },
+    { "192.0.2.1 ", 24, 64, 0, "trailing space refused" },
+  };
+  for (size_t i = 0; i < sizeof networks / sizeof networks[0]; i++)
+    CHECK(network(networks[i].ip, networks[i].p4, networks[i].p6, networks[i].want), networks[i].name);
 
-  CHECK(servers("REDIS_HOST", "10.0.0.1", 1, "10.0.0.1", 6379), "host, default port");
-  CHECK(servers("REDIS_HOST", "10.0.0.1:7000, 10.0.0.2", 2, "10.0.0.1", 7000), "two hosts, comma");
-  CHECK(servers("REDIS_HOST", "[::1]:7001 h", 2, "::1", 7001), "bracketed IPv6 with port");
-  CHECK(servers("REDIS_HOST", "::1", 1, "::1", 6379), "bare IPv6, default port");
-  CHECK(servers("REDIS_HOST", "h:0", 0, 0, 0), "port 0 refused");
-  CHECK(servers("REDIS_HOST", "h:", 0, 0, 0), "empty port refused");
-  CHECK(servers("REDIS_HOST", "h:70000", 0, 0, 0), "port over 65535 refused");
-  CHECK(servers("REDIS_HOST", "[::1]x", 0, 0, 0), "junk after bracket refused");
-  CHECK(servers("REDIS_PATH", "/run/redis.sock", 1, "/run/redis.sock", 0), "UNIX socket");
-  CHECK(servers("REDIS_HOST", "", 1, "127.0.0.1", 6379), "default server");
+  /* server lists: variable, value, servers (0: refused), the first one */
+  static const struct { const char* var; const char* value; unsigned n; const char* host0; int port0; const char* name; } lists[] = {
+    { "REDIS_HOST", "10.0.0.1", 1, "10.0.0.1", 6379, "host, default port" },
+    { "REDIS_HOST", "10.0.0.1:7000, 10.0.0.2", 2, "10.0.0.1", 7000, "two hosts, comma" },
+    { "REDIS_HOST", "[::1]:7001 h", 2, "::1", 7001, "bracketed IPv6 with port" },
+    { "REDIS_HOST", "::1", 1, "::1", 6379, "bare IPv6, default port" },
+    { "REDIS_HOST", "h:0", 0, 0, 0, "port 0 refused" },
+    { "REDIS_HOST", "h:", 0, 0, 0, "empty port refused" },
+    { "REDIS_HOST", "h:70000", 0, 0, 0, "port over 65535 refused" },
+    { "REDIS_HOST", "[::1]x", 0, 0, 0, "junk after bracket refused" },
+    { "REDIS_PATH", "/run/redis.sock", 1, "/run/redis.sock", 0, "UNIX socket" },
+    { "REDIS_HOST", "", 1, "127.0.0.1", 6379, "default server" },
+  };
+  for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
+    CHECK(servers(lists[i].var, lists[i].value, lists[i].n, lists[i].host0, lists[i].port0), lists[i].name);
 
   unsigned long c, s;
   CHECK(ratelimit_parse("100/3600", &c, &s) == 1 && c == 100 && s == 3600, "COUNT/SECONDS");

@@ -39,7 +39,7 @@ LIBS_COMMON := -ldl
 # Code that several modules of a kind link is not a module: it is listed in
 # SHARED_SRCS, and each module that links it names it in NAME_SHARED_SRCS
 # (mk/*.mk).
-SHARED_SRCS := src/protocols/qmxp.c
+SHARED_SRCS := src/protocols/qmxp.c src/plugins/netclient.c
 kinds_of = $(filter-out $(basename $(notdir $(SHARED_SRCS))),$(sort $(basename $(notdir $(wildcard src/$(1)/*.c))) $(notdir $(patsubst %/,%,$(wildcard src/$(1)/*/)))))
 srcs_of  = $(or $(wildcard src/$(1)/$(2).c),$(wildcard src/$(1)/$(2)/*.c)) $($(2)_SHARED_SRCS)
 objs_of  = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(call srcs_of,$(1),$(2)))

@@ -2,6 +2,7 @@
  * (exchange() in src/plugins/clamav.c) against a fuzzed clamd reply: a
  * verdict (clean or a 554 whose text is bounded) or a failure. */
 #include "scanner.h"
+#include "plugins/netclient.c"
 #include "plugins/clamav.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
@@ -11,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
   if (scanner_setup(data, size, sock, &fd) != 0) return 0;
   struct clam_cfg c;
   memset(&c, 0, sizeof c);
-  c.timeout = c.connect_timeout = c.send_timeout = 2000;
+  c.nc.timeout = c.nc.connect_timeout = c.nc.send_timeout = 2000;
   const response* verdict = (const response*)&c;   /* must be overwritten on success */
   int ok = exchange(sock[0], fd, sizeof scanner_msg - 1, &c, &verdict);
   FUZZ_ASSERT(ok == 0 || ok == 1);

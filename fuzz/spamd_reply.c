@@ -3,6 +3,7 @@
  * fuzzed spamd reply: it fails or replaces the message, never reads more
  * than the bound, never crashes. */
 #include "scanner.h"
+#include "plugins/netclient.c"
 #include "plugins/spamassassin.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
@@ -12,7 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
   if (scanner_setup(data, size, sock, &fd) != 0) return 0;
   struct sa_cfg c;
   memset(&c, 0, sizeof c);
-  c.timeout = c.connect_timeout = c.send_timeout = 2000;
+  c.nc.timeout = c.nc.connect_timeout = c.nc.send_timeout = 2000;
   int spam = -1;
   int ok = exchange(sock[0], fd, sizeof scanner_msg - 1, &c, &spam);
   FUZZ_ASSERT(ok == 0 || ok == 1);

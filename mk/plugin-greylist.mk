@@ -2,9 +2,8 @@
 # src/plugins/redis/ (hiredis, nettle's SHA-1 for EVALSHA): that directory
 # is a library of theirs, not a plugin of its own.
 PLUGINS := $(filter-out redis,$(PLUGINS))
-REDIS_CLIENT_OBJ ?= $(BUILD)/obj/plugins/redis/client.o
 REDIS_CLIENT_LIBS ?= -lhiredis -lnettle
-$(BUILD)/lib/plugin-greylist.so: $(REDIS_CLIENT_OBJ)
+greylist_SHARED_SRCS := src/plugins/redis/client.c
 plugin-greylist_LIBS = $(REDIS_CLIENT_LIBS)
 redis_client_LIBS = $(REDIS_CLIENT_LIBS)
 # Included before the Makefile's `all`: keep `all` the default goal.

@@ -92,6 +92,30 @@ class Exports(unittest.TestCase):
                 # and at most the optional configuration check hook (mailfront --check)
                 self.assertEqual(got - {"mailfront_check"}, {kind})
 
+    def test_modules_resolve_every_symbol(self):
+        """A module needs only the ABI, its libraries and libc: a symbol of
+        src/lib that it calls must be linked into it (a shared source listed
+        after libmf.a would leave it undefined and fail at dlopen).  And no
+        module needs the C start files (linked without them: mk/exports.mk)."""
+        abi = exports_map()
+        for name in sorted(os.listdir(harness.LIB)):
+            if not name.endswith(".so") or name == "mailfront-tls.so":
+                continue
+            path = os.path.join(harness.LIB, name)
+            with self.subTest(module=name):
+                out = subprocess.run(["nm", "-D", "--undefined-only", path], capture_output=True, text=True,
+                                     timeout=60, check=True).stdout
+                unversioned = {l.split()[-1] for l in out.splitlines() if l.split() and "@" not in l.split()[-1]}
+                self.assertNotIn("__dso_handle", unversioned)
+                libs = subprocess.run(["ldd", path], capture_output=True, text=True, timeout=60).stdout
+                provided = set()
+                for line in libs.splitlines():
+                    m = re.search(r"=> (/\S+)", line)
+                    if m and "libc.so" not in m.group(1):
+                        provided |= dynsyms(m.group(1))
+                missing = {n for n in unversioned - abi - provided if not n.startswith("_")} - {"mf_log_state"}
+                self.assertEqual(missing, set())
+
 
 PLUGIN = r"""
 %(first)s

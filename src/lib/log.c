@@ -68,9 +68,10 @@ static void flush_line(str* line)
 static void emit_classic(const char* prefix, const char* const* parts, int n, const unsigned long* lens)
 {
   str line = {0, 0, 0};
-  char pid[32];
-  snprintf(pid, sizeof pid, "[%ld]: ", (long)getpid());
-  str_cat2s(&line, lg.program, pid);
+  (void)str_alloc(&line, 200, 0);       /* most lines fit: one allocation */
+  str_cat2s(&line, lg.program, "[");
+  str_catu(&line, (unsigned long)getpid());
+  str_cats(&line, "]: ");
   if (prefix) str_cats(&line, prefix);
   for (int i = 0; i < n; i++) {
     if (parts[i] == 0) continue;

@@ -11,6 +11,7 @@
  * except for a transaction that declared SMTPUTF8 (session number
  * `smtputf8`): then the RFC 6531 type UTF8SMTP, with S after STARTTLS
  * (`tls_state`) and A when authenticated: UTF8SMTPS, UTF8SMTPA, UTF8SMTPSA. */
+#include "lib/setting.h"
 #include <mailfront/mailfront.h>
 #include <ctype.h>
 #include <stdio.h>
@@ -118,7 +119,8 @@ static const response* ar_data_start(int fd)
 {
   (void)fd;
   int authed = session_getnum("authenticated", 0) != 0 || session_getenv("RELAYCLIENT") != 0;
-  if (authed && session_getenvu_dflt("AUTH_ADD_RECEIVED", 1) == 0) return 0;
+  static const struct env_number flag_on = { 1, 0, 1, 1 };        /* 0: off */
+  if (authed && env_setting("AUTH_ADD_RECEIVED", &flag_on) == 0) return 0;
   if (!build(&hdr)) return &resp_oom;
   return backend_data_block(hdr.s, hdr.len);
 }

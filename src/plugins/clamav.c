@@ -18,7 +18,12 @@
  * message. */
 #include <mailfront/mailfront.h>
 #include <stdint.h>
-#include "netclient.h"
+#include "plugins/netclient.h"
+#include <sys/stat.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 static RESPONSE(no_scan, 451, "4.3.0 Could not virus scan message");
 static RESPONSE(no_resolve, 451, "4.3.0 Could not resolve virus scanner hostname");
@@ -29,9 +34,7 @@ static RESPONSE(no_resolve, 451, "4.3.0 Could not resolve virus scanner hostname
 struct clam_cfg
 {
   const char* host;
-  unsigned port;
-  unsigned timeout, connect_timeout, send_timeout;
-  unsigned long long maxsize;
+  struct nc_cfg nc;               /* port, timeouts, size limit */
 };
 
 struct clam_result
@@ -41,18 +44,13 @@ struct clam_result
 };
 static struct clam_result res;
 
-static unsigned as_ms(unsigned long v) { return v > 0x7fffffffUL ? 0x7fffffffu : (unsigned)v; }
-
 static void read_cfg(struct clam_cfg* c)
 {
   c->host = session_getenv("CLAMAV_HOST");
   if (!c->host) c->host = session_getenv("CLAMD_HOST");
-  unsigned long port = nc_setting("CLAMAV_PORT", "CLAMD_PORT", 3310);
-  c->port = port > 65535 ? 3310 : (unsigned)port;
-  c->timeout = as_ms(nc_setting("CLAMAV_TIMEOUT", "CLAMD_TIMEOUT", 5000));
-  c->connect_timeout = as_ms(nc_setting("CLAMAV_CONNECT_TIMEOUT", 0, c->timeout));
-  c->send_timeout = as_ms(nc_setting("CLAMAV_SEND_TIMEOUT", 0, c->timeout));
-  c->maxsize = nc_setting("CLAMAV_MAXSIZE", 0, 0);
+  nc_read_cfg(&c->nc, &(const struct nc_names){ "CLAMAV_PORT", "CLAMD_PORT", "CLAMAV_TIMEOUT", "CLAMD_TIMEOUT",
+                                               "CLAMAV_CONNECT_TIMEOUT", "CLAMAV_SEND_TIMEOUT", "CLAMAV_MAXSIZE" },
+              3310, 5000);
 }
 
 static int send_chunk_len(int sock, size_t len, unsigned ms)
@@ -67,12 +65,12 @@ static int exchange(int sock, int fd, unsigned long long size, const struct clam
 {
   static const char cmd[] = "nINSTREAM\n";
   static const char end[4] = { 0, 0, 0, 0 };
-  if (nc_sendf(sock, cmd, sizeof cmd - 1, c->send_timeout, MSG_MORE) < 0) return 0;
-  if (nc_send_file(sock, fd, size, c->send_timeout, send_chunk_len, MSG_MORE) < 0) return 0;
-  if (nc_send(sock, end, 4, c->send_timeout) < 0) return 0;
+  if (nc_sendf(sock, cmd, sizeof cmd - 1, c->nc.send_timeout, MSG_MORE) < 0) return 0;
+  if (nc_send_file(sock, fd, size, c->nc.send_timeout, send_chunk_len, MSG_MORE) < 0) return 0;
+  if (nc_send(sock, end, 4, c->nc.send_timeout) < 0) return 0;
   struct nc_reader* r = malloc(sizeof *r);
   if (!r) return 0;
-  nc_reader_init(r, sock, c->timeout);
+  nc_reader_init(r, sock, c->nc.timeout);
   str line = { 0, 0, 0 };
   int ok = nc_readline(r, &line, MAX_REPLY) == 1;
   free(r);
@@ -108,13 +106,13 @@ static const response* clam_message_end(int fd)
     warn1("ClamAV scanning skipped: message larger than chunk size");
     return 0;
   }
-  if (c.maxsize && size > c.maxsize) {
+  if (c.nc.maxsize && size > c.nc.maxsize) {
     warn1("ClamAV scanning skipped: message larger than maximum");
     return 0;
   }
   const response* verdict = 0;
   if (c.host[0] == '/') {
-    int s = nc_connect_un(c.host, c.connect_timeout);
+    int s = nc_connect_un(c.host, c.nc.connect_timeout);
     int ok = s >= 0 && exchange(s, fd, size, &c, &verdict);
     if (s >= 0) close(s);
     return ok ? verdict : &resp_no_scan;
@@ -124,7 +122,7 @@ static const response* clam_message_end(int fd)
   if (n <= 0) return &resp_no_resolve;
   int first = nc_start(n);
   for (int i = 0; i < n; i++) {
-    int s = nc_connect_in(addrs[(first + i) % n], c.port, c.connect_timeout);
+    int s = nc_connect_in(addrs[(first + i) % n], c.nc.port, c.nc.connect_timeout);
     if (s < 0) continue;
     int ok = exchange(s, fd, size, &c, &verdict);
     close(s);

@@ -15,6 +15,7 @@
  * `helo_domain` is deleted and the auth_* items are set.
  * State: one struct per process (the plugin ABI has no context pointer);
  * the exchange state lives on the stack of the command function. */
+#include "lib/progenv.h"
 #include <mailfront/mailfront.h>
 #include <mailfront/iobuf.h>
 #include "auth/sasl.h"
@@ -36,23 +37,14 @@ static RESPONSE(succeeded, 235, "2.7.0 Authentication succeeded.");
 static RESPONSE(oom_auth, 451, "Internal error.");
 
 
-static unsigned long env_maxline(void)
-{
-  const char* v = getenv("SMTP_MAXLINE");
-  unsigned long n = 0;
-  if (v == 0 || *v == 0) return 4096;
-  for (; *v >= '0' && *v <= '9'; v++) {
-    if (n > 100000000ul) break;
-    n = n * 10 + (unsigned long)(*v - '0');
-  }
-  if (n == 0) n = 4096;
-  return n < 512 ? 512 : n;
-}
+/* $SMTP_MAXLINE as the SMTP protocol reads it (lib/progenv.h's rule:
+ * default 4096, at least 512, 0 or bad: the default). */
+static const struct env_number maxline_spec = { 4096, 512, 1UL << 30, 0 };
 
 static const response* auth_init(void)
 {
   auth.requires_tls = getenv("AUTH_REQUIRES_TLS") != 0;
-  auth.maxline = env_maxline();
+  auth.maxline = env_number("SMTP_MAXLINE", &maxline_spec);
   if (!sasl_config_init(&auth.cfg) || !sasl_mechanisms(&auth.cfg, &auth.mechs))
     return &resp_init_failed;
   return 0;

@@ -17,6 +17,7 @@
  * agrees.  Without Redis: $REDIS_FAIL (client.h).
  *
  * State: one struct for the session (the ABI gives hooks no context). */
+#include "lib/setting.h"
 #include <mailfront/mailfront.h>
 #include "redis/client.h"
 #include <stdlib.h>
@@ -64,11 +65,12 @@ struct greylist
 };
 static struct greylist gl;
 
-/* A numeric setting: the session/process value when all digits, else dflt. */
-static unsigned long setting(const char* name, unsigned long dflt)
-{
-  return session_getenvu_dflt(name, dflt);
-}
+/* The numeric settings, by lib/setting.h's rule (0 or bad: the default,
+ * unless 0 is documented as a value of its own). */
+static const struct env_number delay_spec = { 300, 1, 0x7fffffffUL, 1 };          /* 0: off */
+static const struct env_number window_spec = { 86400, 1, 0x7fffffffUL, 0 };
+static const struct env_number expire_spec = { 35UL * 86400, 1, 0x7fffffffUL, 0 };
+static const struct env_number auto_allow_spec = { 5, 1, 0x7fffffffUL, 1 };       /* 0: never */
 
 static int skipped(void)
 {
@@ -79,12 +81,8 @@ static int skipped(void)
 static const response* gl_init(void)
 {
   memset(&gl, 0, sizeof gl);
-  const char* ip = getprotoenv("REMOTEIP");
-  if (ip && !redis_cat_network(&gl.network, ip, (unsigned)setting("GREYLIST_PREFIX4", 24),
-                               (unsigned)setting("GREYLIST_PREFIX6", 64))) {
-    gl.network.len = 0;
-    msg3("greylist: cannot parse client address '", ip, "', not greylisting");
-  }
+  (void)redis_client_network(&gl.network, "GREYLIST_PREFIX4", "GREYLIST_PREFIX6", 24, 64,
+                             "greylist", "not greylisting");
   return 0;
 }
 
@@ -118,11 +116,10 @@ static const response* gl_recipient(str* address, str* params)
   for (unsigned i = rl; i < k[0].len; i++)
     if (k[0].s[i] >= 'A' && k[0].s[i] <= 'Z') k[0].s[i] = (char)(k[0].s[i] - 'A' + 'a');
   if (!str_cats(&k[1], "gl:c:") || !str_cat(&k[1], &gl.network)) return &resp_oom;
-  if (!set_num(&gl.arg[0], setting("GREYLIST_DELAY", 300))
-      || !set_num(&gl.arg[1], setting("GREYLIST_RETRY_WINDOW", 86400))
-      || !set_num(&gl.arg[2], setting("GREYLIST_EXPIRE", 35UL * 86400))
-      || !set_num(&gl.arg[3], setting("GREYLIST_AUTO_ALLOW", 5))) return &resp_oom;
-  if (gl.arg[2].len == 1 && gl.arg[2].s[0] == '0' && !str_copys(&gl.arg[2], "1")) return &resp_oom;
+  if (!set_num(&gl.arg[0], env_setting("GREYLIST_DELAY", &delay_spec))
+      || !set_num(&gl.arg[1], env_setting("GREYLIST_RETRY_WINDOW", &window_spec))
+      || !set_num(&gl.arg[2], env_setting("GREYLIST_EXPIRE", &expire_spec))
+      || !set_num(&gl.arg[3], env_setting("GREYLIST_AUTO_ALLOW", &auto_allow_spec))) return &resp_oom;
   long long res[REDIS_MAXRESULTS];
   unsigned n;
   if (redis_run(&gl.redis, &triplet_script, 2, gl.key, 4, gl.arg, res, &n) < 0 || n != 2)

@@ -25,6 +25,7 @@
  * 451, never an abort).  Every call into Lua that may allocate runs in
  * protected mode.  The text of the last response lives in `lp.text` until
  * the next hook call. */
+#include "lib/setting.h"
 #include <mailfront/mailfront.h>
 #include <lua5.4/lua.h>
 #include <lua5.4/lauxlib.h>
@@ -281,13 +282,11 @@ static void* capped_alloc(void* ud, void* ptr, size_t osize, size_t nsize)
   return q;
 }
 
+/* $LUA_MAXMEM by lib/setting.h's rule (0 or bad: the default). */
 static size_t mem_limit(void)
 {
-  const char* v = session_getenv("LUA_MAXMEM");
-  char* end;
-  unsigned long long n = v && *v >= '0' && *v <= '9' ? strtoull(v, &end, 10) : 0;
-  if (!n || *end) return LUA_DEFAULT_MAXMEM;
-  return n > (unsigned long long)SIZE_MAX ? SIZE_MAX : (size_t)n;
+  static const struct env_number spec = { LUA_DEFAULT_MAXMEM, 1, SIZE_MAX, 0 };
+  return (size_t)env_setting("LUA_MAXMEM", &spec);
 }
 
 static int register_functions(lua_State* L)

@@ -18,6 +18,7 @@
  * texts are owned by the arenas of its sets, which are replaced only by
  * the next successful read (or reload, between sessions), so a returned
  * reply stays valid to the end of the message. */
+#include "lib/setting.h"
 #include <mailfront/mailfront.h>
 #include "plugins/mailrules/glob.h"
 #include <ctype.h>
@@ -124,17 +125,11 @@ static int patset_read(struct patset* s, const char* path)
   return err;
 }
 
+/* $PATTERNS_LINEMAX by lib/setting.h's rule (0 or bad: the default). */
 static size_t linemax(void)
 {
-  const char* v = session_getenv("PATTERNS_LINEMAX");
-  if (!v || !*v) return DEFAULT_LINEMAX;
-  size_t n = 0;
-  for (; *v; v++) {
-    if (*v < '0' || *v > '9') return DEFAULT_LINEMAX;
-    if (n > (STR_MAX - 9) / 10) return STR_MAX;   /* absurdly large: cap */
-    n = n * 10 + (size_t)(*v - '0');
-  }
-  return n ? n : DEFAULT_LINEMAX;
+  static const struct env_number spec = { DEFAULT_LINEMAX, 1, STR_MAX, 0 };
+  return (size_t)env_setting("PATTERNS_LINEMAX", &spec);
 }
 
 /* $PATTERNS of the process into the preloaded set.  At load a failure

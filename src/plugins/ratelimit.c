@@ -189,12 +189,8 @@ static const response* check(enum event ev, int count)
 static const response* rl_init(void)
 {
   memset(&rl, 0, sizeof rl);
-  const char* ip = getprotoenv("REMOTEIP");
-  if (ip && !redis_cat_network(&rl.network, ip, (unsigned)session_getenvu_dflt("RATELIMIT_PREFIX4", 32),
-                               (unsigned)session_getenvu_dflt("RATELIMIT_PREFIX6", 64))) {
-    rl.network.len = 0;
-    msg3("ratelimit: cannot parse client address '", ip, "', no limits per address");
-  }
+  (void)redis_client_network(&rl.network, "RATELIMIT_PREFIX4", "RATELIMIT_PREFIX6", 32, 64,
+                             "ratelimit", "no limits per address");
   return check(EV_CONN, 1);
 }
 

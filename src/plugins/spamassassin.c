@@ -22,7 +22,12 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <strings.h>
-#include "netclient.h"
+#include "plugins/netclient.h"
+#include <sys/stat.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 static RESPONSE(no_scan, 451, "4.3.0 Could not SpamAssassin scan message");
 static RESPONSE(no_resolve, 451, "4.3.0 Could not resolve SpamAssassin hostname");
@@ -37,9 +42,7 @@ struct sa_cfg
   const char* host;
   const char* user;
   const char* reject;
-  unsigned port;
-  unsigned timeout, connect_timeout, send_timeout;
-  unsigned long long maxsize;
+  struct nc_cfg nc;               /* port, timeouts, size limit */
 };
 
 /* Finds the first X-Spam-Status header in a byte stream. */
@@ -54,20 +57,15 @@ struct status_scan
 static response reject_resp;
 static str reject_text;
 
-static unsigned as_ms(unsigned long v) { return v > 0x7fffffffUL ? 0x7fffffffu : (unsigned)v; }
-
 static void read_cfg(struct sa_cfg* c)
 {
   c->path = session_getenv("SPAMD_PATH");
   c->host = session_getenv("SPAMD_HOST");
   c->user = session_getenv("SPAMD_USER");
   c->reject = session_getenv("SPAMD_REJECT");
-  unsigned long port = nc_setting("SPAMD_PORT", 0, 783);
-  c->port = port > 65535 ? 783 : (unsigned)port;
-  c->timeout = as_ms(nc_setting("SPAMD_TIMEOUT", 0, 5000));
-  c->connect_timeout = as_ms(nc_setting("SPAMD_CONNECT_TIMEOUT", 0, c->timeout));
-  c->send_timeout = as_ms(nc_setting("SPAMD_SEND_TIMEOUT", 0, c->timeout));
-  c->maxsize = nc_setting("SPAMD_MAXSIZE", 0, 0);
+  nc_read_cfg(&c->nc, &(const struct nc_names){ "SPAMD_PORT", 0, "SPAMD_TIMEOUT", 0, "SPAMD_CONNECT_TIMEOUT",
+                                               "SPAMD_SEND_TIMEOUT", "SPAMD_MAXSIZE" },
+              783, 5000);
 }
 
 static void scan_bytes(struct status_scan* s, const char* b, size_t len)
@@ -127,15 +125,7 @@ static int read_headers(struct nc_reader* r, str* line, long long* clen)
     unsigned n = line->len;
     while (n > 0 && (line->s[n - 1] == '\n' || line->s[n - 1] == '\r')) n--;
     if (n == 0) return 0;
-    if (n > 15 && strncasecmp(line->s, "Content-length:", 15) == 0) {
-      line->s[n] = 0;
-      char* end;
-      errno = 0;
-      long long v = strtoll(line->s + 15, &end, 10);
-      while (*end == ' ' || *end == '\t') end++;
-      if (errno || *end || v < 0) return -1;
-      *clen = v;
-    }
+    if (nc_content_length(line->s, n, clen) < 0) return -1;
   }
 }
 
@@ -148,15 +138,15 @@ static int exchange(int sock, int fd, unsigned long long size, const struct sa_c
   snprintf(num, sizeof num, "%llu", size);
   int ok = str_copys(&req, "PROCESS SPAMC/1.2\r\nContent-Length: ") && str_cat2s(&req, num, "\r\n")
     && (!c->user || str_cat3s(&req, "User: ", c->user, "\r\n")) && str_cats(&req, "\r\n");
-  ok = ok && nc_sendf(sock, req.s, req.len, c->send_timeout, size ? MSG_MORE : 0) == 0
-    && nc_send_file(sock, fd, size, c->send_timeout, 0, 0) == 0;
+  ok = ok && nc_sendf(sock, req.s, req.len, c->nc.send_timeout, size ? MSG_MORE : 0) == 0
+    && nc_send_file(sock, fd, size, c->nc.send_timeout, 0, 0) == 0;
   str_free(&req);
   if (!ok) return 0;
   shutdown(sock, SHUT_WR);
 
   struct nc_reader* r = malloc(sizeof *r);
   if (!r) return 0;
-  nc_reader_init(r, sock, c->timeout);
+  nc_reader_init(r, sock, c->nc.timeout);
   str line = { 0, 0, 0 };
   int out = -1;
   long long clen;
@@ -198,13 +188,13 @@ static const response* sa_message_end(int fd)
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0) return &resp_no_scan;
   unsigned long long size = (unsigned long long)st.st_size;
-  if (c.maxsize && size > c.maxsize) {
+  if (c.nc.maxsize && size > c.nc.maxsize) {
     warn1("SpamAssassin scanning skipped: message larger than maximum");
     return 0;
   }
   int spam = 0, done = 0;
   if (c.path) {
-    int s = nc_connect_un(c.path, c.connect_timeout);
+    int s = nc_connect_un(c.path, c.nc.connect_timeout);
     done = s >= 0 && exchange(s, fd, size, &c, &spam);
     if (s >= 0) close(s);
   } else {
@@ -213,7 +203,7 @@ static const response* sa_message_end(int fd)
     if (n <= 0) return &resp_no_resolve;
     int first = nc_start(n);
     for (int i = 0; i < n && !done; i++) {
-      int s = nc_connect_in(addrs[(first + i) % n], c.port, c.connect_timeout);
+      int s = nc_connect_in(addrs[(first + i) % n], c.nc.port, c.nc.connect_timeout);
       if (s < 0) continue;
       done = exchange(s, fd, size, &c, &spam);
       close(s);

@@ -10,6 +10,7 @@
  * answered (encrypted) with 500, never executed (CVE-2011-0411).  Beyond
  * the original, the HELO/EHLO domain and the transaction are forgotten as
  * with the built-in STARTTLS (RFC 3207 4.2). */
+#include "lib/progenv.h"
 #include <mailfront/mailfront.h>
 #include <mailfront/iobuf.h>
 #include <errno.h>
@@ -26,16 +27,13 @@ struct ucspitls
 };
 static struct ucspitls st;
 
-/* A descriptor number from $name: >= 0, or -1 when missing/invalid. */
+/* A descriptor number from $name (lib/progenv.h's rule, 0 is a number):
+ * 0..65535, or -1 when missing or not a number. */
 static int env_fd(const char* name)
 {
-  const char* v = getenv(name);
-  if (!v || !*v) return -1;
-  char* end;
-  errno = 0;
-  long n = strtol(v, &end, 10);
-  if (*end || errno || n < 0 || n > 65535) return -1;
-  return (int)n;
+  static const struct env_number fd_spec = { ~0UL, 0, ~0UL, 1 };
+  unsigned long n = env_number_parse(getenv(name), &fd_spec);
+  return n > 65535 ? -1 : (int)n;
 }
 
 static const response* init(void)

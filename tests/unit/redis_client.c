@@ -13,6 +13,7 @@ unsigned long session_getenvu_dflt(const char* name, unsigned long d) { (void)na
 unsigned long session_getnum(const char* name, unsigned long d) { (void)name; return d; }
 const char* session_getstr(const char* name) { (void)name; return 0; }
 const char* getprotoenv(const char* name) { (void)name; return 0; }
+void msg1(const char* a) { (void)a; }
 void msg3(const char* a, const char* b, const char* c) { (void)a; (void)b; (void)c; }
 void warn1(const char* a) { (void)a; }
 void warn2(const char* a, const char* b) { (void)a; (void)b; }

@@ -6,6 +6,7 @@
  * $RELAY_TIMEOUT and never past the session deadline (name lookups too,
  * through getaddrinfo_a).  Credentials are
  * never logged; r->why holds log text for the caller. */
+#include "lib/setting.h"
 #include "backends/relay/relay.h"
 #include "auth/base64.h"
 #include "lib/progenv.h"
@@ -46,6 +47,11 @@ static const char* env(const char* name)
   return v && *v ? v : 0;
 }
 
+/* Numeric settings by lib/setting.h's rule (0 or bad: the default, too
+ * large: the largest; the switches: 0 off, any other number on). */
+static const struct env_number timeout_spec = { RELAY_DEFAULT_TIMEOUT, 1, RELAY_MAX_TIMEOUT, 0 };
+static const struct env_number flag_off = { 0, 0, 1, 1 }, flag_on = { 1, 0, 1, 1 };
+
 int relay_config(struct relay* r, int lmtp)
 {
   r->lmtp = lmtp;
@@ -53,11 +59,9 @@ int relay_config(struct relay* r, int lmtp)
   r->hosts = env("RELAY_HOST");
   r->sockpath = env("RELAY_SOCKET");
   if (!r->hosts && !r->sockpath) return why(r, "neither $RELAY_HOST nor $RELAY_SOCKET is set", 0);
-  r->port = (unsigned)session_getenvu_dflt("RELAY_PORT", lmtp ? 24 : 25);
-  if (r->port == 0 || r->port > 65535) return why(r, "bad $RELAY_PORT", 0);
-  unsigned long t = session_getenvu_dflt("RELAY_TIMEOUT", RELAY_DEFAULT_TIMEOUT);
-  if (t == 0 || t > RELAY_MAX_TIMEOUT) t = RELAY_DEFAULT_TIMEOUT;
-  r->timeout_ms = (unsigned)(t * 1000);
+  const struct env_number port_spec = { lmtp ? 24 : 25, 1, 65535, 0 };
+  r->port = (unsigned)env_setting("RELAY_PORT", &port_spec);
+  r->timeout_ms = (unsigned)(env_setting("RELAY_TIMEOUT", &timeout_spec) * 1000);
   const char* h = env("RELAY_HELO");
   if (!h) h = getprotoenv("LOCALHOST");
   char host[256];
@@ -78,9 +82,9 @@ int relay_config(struct relay* r, int lmtp)
   if (r->tls_pin && r->tls_mode < RT_ENCRYPT) r->tls_mode = RT_ENCRYPT;
   r->auth_user = env("RELAY_AUTH_USER");
   r->auth_pass = session_getenv("RELAY_AUTH_PASSWORD");
-  r->auth_insecure = session_getenvu_dflt("RELAY_AUTH_INSECURE", 0) != 0;
-  r->chunking = session_getenvu_dflt("RELAY_CHUNKING", 1) != 0;
-  r->xforward = session_getenvu_dflt("RELAY_XFORWARD", 1) != 0;
+  r->auth_insecure = (int)env_setting("RELAY_AUTH_INSECURE", &flag_off);
+  r->chunking = (int)env_setting("RELAY_CHUNKING", &flag_on);
+  r->xforward = (int)env_setting("RELAY_XFORWARD", &flag_on);
   if (r->auth_user && !r->auth_pass) return why(r, "$RELAY_AUTH_USER without $RELAY_AUTH_PASSWORD", 0);
   return 0;
 }

@@ -35,7 +35,15 @@
  * `ms`.  Memory per message is bounded by MILTER_HEADER_MAX, the packet
  * limit and one body chunk; the body itself is never held. */
 #include <mailfront/mailfront.h>
-#include "../netclient.h"
+#include "plugins/netclient.h"
+#include <netdb.h>
+#include <poll.h>
+#include <sys/time.h>
+#include <sys/stat.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include "lib/mailheaders.h"
 #include "wire.h"
 #include <stdarg.h>
@@ -153,10 +161,11 @@ struct milter_session
 
 static struct milter_session ms = { .fd = -1, .bodyfd = -1 };
 
+/* $name in seconds (lib/setting.h's rule: 0 or bad -> dflt), as ms. */
 static unsigned seconds_ms(const char* name, unsigned long dflt)
 {
-  unsigned long v = nc_setting(name, 0, dflt);
-  return v > 0x7fffffffUL / 1000 ? 0x7fffffffu : (unsigned)(v * 1000);
+  const struct env_number spec = { dflt, 1, 0x7fffffffUL / 1000, 0 };
+  return (unsigned)(env_setting(name, &spec) * 1000);
 }
 
 static int pick(const char* v, const char* const* names, int n, int dflt)
@@ -227,9 +236,10 @@ static const response* configure(void)
   unsigned connect_ms = seconds_ms("MILTER_CONNECT_TIMEOUT", 30);
   unsigned command_ms = seconds_ms("MILTER_COMMAND_TIMEOUT", 30);
   unsigned content_ms = seconds_ms("MILTER_CONTENT_TIMEOUT", 300);
-  ms.header_max = nc_setting("MILTER_HEADER_MAX", 0, 1048576);
-  ms.max_packet = nc_setting("MILTER_MAX_PACKET", 0, 1048576);
-  if (ms.max_packet < MW_BODY_CHUNK + 16) ms.max_packet = MW_BODY_CHUNK + 16;
+  static const struct env_number header_max = { 1048576, 1, 0x7fffffffUL, 0 };
+  static const struct env_number max_packet = { 1048576, MW_BODY_CHUNK + 16, 0x7fffffffUL, 0 };
+  ms.header_max = env_setting("MILTER_HEADER_MAX", &header_max);
+  ms.max_packet = env_setting("MILTER_MAX_PACKET", &max_packet);
   if (!v || !*v) return 0;
   if (!str_copys(&ms.list, v)) return &resp_oom;
   unsigned count = 0, pos = 0;
@@ -516,9 +526,8 @@ static int connect_payload(str* p)
   else if (ip) { if (!str_cat3s(p, "[", ip, "]") || !str_catc(p, 0)) return 0; }
   else if (!mw_cat0(p, "localhost", 9)) return 0;
   if (!ip) return str_catc(p, 'U');
-  unsigned long port = 0;
-  const char* pv = getprotoenv("REMOTEPORT");
-  if (pv) port = strtoul(pv, 0, 10);
+  static const struct env_number port_spec = { 0, 0, 65535, 1 };
+  unsigned long port = env_number_parse(getprotoenv("REMOTEPORT"), &port_spec);
   char pb[2] = { (char)(port >> 8), (char)port };
   return str_catc(p, strchr(ip, ':') ? '6' : '4') && str_catb(p, pb, 2) && mw_cat0(p, ip, (unsigned)strlen(ip));
 }

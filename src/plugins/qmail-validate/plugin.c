@@ -11,6 +11,7 @@
  * or morercpthosts.cdb -> accept; else pass.
  * $QMAILVALIDATE_MAXBYTES bounds each control file (default 64 MiB).
  * State: one struct for the process (the sets live for the session). */
+#include "lib/setting.h"
 #include <mailfront/mailfront.h>
 #include "ctlfile.h"
 #include <cdb.h>
@@ -48,8 +49,8 @@ static const response* qv_init(void)
   const char* home = getenv("QMAILHOME");
   if (!home) home = QMAIL_HOME;
   if (chdir(home) != 0) return &resp_no_chdir;
-  unsigned long maxbytes = session_getenvu("QMAILVALIDATE_MAXBYTES");
-  if (!maxbytes) maxbytes = DEFAULT_MAXBYTES;
+  static const struct env_number maxbytes_spec = { DEFAULT_MAXBYTES, 1, ~0UL, 0 };
+  unsigned long maxbytes = env_setting("QMAILVALIDATE_MAXBYTES", &maxbytes_spec);
   str err = { 0, 0, 0 };
   struct { struct ctlset* set; const char* path; } files[] = {
     { &qv.badmailfrom, "control/badmailfrom" },

@@ -17,6 +17,7 @@
  * so both can be used together.
  * State: one struct per session, the plugin's version-4 context (opened
  * and freed by the core through session_open/session_close). */
+#include "lib/setting.h"
 #include <mailfront/mailfront.h>
 #include "dnstxt.h"
 #include <arpa/inet.h>
@@ -114,8 +115,9 @@ static const response* rbl_init(void)
     msg3("rbl: Cannot parse IP '", ipstr, "'");
     return 0;
   }
+  static const struct env_number timeout_spec = { 10, 1, 3600, 0 };
   if (dnstxt_configure(&rb->dns, getenv("DNSCACHEIP"), getenv("DNSCACHEPORT"),
-                       session_getenvu("RBL_TIMEOUT"), &rb->err) < 0) {
+                       env_setting("RBL_TIMEOUT", &timeout_spec), &rb->err) < 0) {
     warn2("rbl: ", rb->err.s);
     return &resp_dns_error;
   }

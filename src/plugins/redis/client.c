@@ -2,6 +2,7 @@
  * AUTH/SELECT, script runs under one deadline, servers tried in order,
  * the fail-mode reply.  The SHA-1 of a script comes from nettle. */
 #include "client.h"
+#include "lib/setting.h"
 #include <hiredis/hiredis.h>
 #include <nettle/sha1.h>
 #include <arpa/inet.h>
@@ -66,6 +67,23 @@ int redis_cat_network(str* out, const char* ip, unsigned prefix4, unsigned prefi
   }
   if (!inet_ntop(fam, a, text, sizeof text)) return 0;
   return str_cats(out, text) && str_catc(out, '/') && str_catu(out, bits);
+}
+
+int redis_client_network(str* out, const char* name4, const char* name6, unsigned dflt4, unsigned dflt6,
+                         const char* plugin, const char* consequence)
+{
+  const struct env_number spec4 = { dflt4, 0, 32, 1 }, spec6 = { dflt6, 0, 128, 1 };
+  const char* ip = getprotoenv("REMOTEIP");
+  out->len = 0;
+  if (!ip) return 0;
+  if (redis_cat_network(out, ip, (unsigned)env_setting(name4, &spec4), (unsigned)env_setting(name6, &spec6)))
+    return 1;
+  out->len = 0;
+  str line = {0, 0, 0};
+  if (str_cat2s(&line, plugin, ": cannot parse client address '") && str_cat3s(&line, ip, "', ", consequence))
+    msg1(line.s);
+  str_free(&line);
+  return -1;
 }
 
 /* ---- configuration ---- */
@@ -137,15 +155,28 @@ static const char* env(const char* name)
   return v && *v ? v : 0;
 }
 
+/* The Redis settings refuse what they cannot use (documented: a
+ * misconfigured client answers 451) instead of lib/progenv.h's lenient
+ * rule: all digits, min..max, else -1. */
+static int strict_number(const char* v, unsigned long min, unsigned long max, unsigned long* out)
+{
+  static const struct env_number spec = { 0, 0, ~0UL, 1 };
+  size_t n = strspn(v, "0123456789");
+  if (n == 0 || v[n] != 0 || n > 10) return -1;
+  unsigned long x = env_number_parse(v, &spec);
+  if (x < min || x > max) return -1;
+  *out = x;
+  return 0;
+}
+
 int redis_configure(struct redis* r)
 {
   redis_close(r);
   unsigned long dport = DEFAULT_PORT;
   const char* v;
-  if ((v = env("REDIS_PORT")) != 0) {
-    char* end;
-    dport = strtoul(v, &end, 10);
-    if (*end || dport == 0 || dport > 65535 || *v < '0' || *v > '9') { set_err(r, "invalid $REDIS_PORT", 0); return -1; }
+  if ((v = env("REDIS_PORT")) != 0 && strict_number(v, 1, 65535, &dport) < 0) {
+    set_err(r, "invalid $REDIS_PORT", 0);
+    return -1;
   }
   if (add_list(r, env("REDIS_PATH"), 1, dport, "REDIS_PATH") < 0) return -1;
   if (add_list(r, env("REDIS_HOST"), 0, dport, "REDIS_HOST") < 0) return -1;
@@ -156,20 +187,18 @@ int redis_configure(struct redis* r)
     r->timeout_ms = redis_parse_ms(v, &ok);
     if (!ok) { set_err(r, "invalid $REDIS_TIMEOUT (seconds, at most 60)", 0); return -1; }
   }
-  if ((v = env("REDIS_DB")) != 0) {
-    char* end;
-    r->db = strtoul(v, &end, 10);
-    if (*end || *v < '0' || *v > '9' || r->db > 1000000) { set_err(r, "invalid $REDIS_DB", 0); return -1; }
+  if ((v = env("REDIS_DB")) != 0 && strict_number(v, 0, 1000000, &r->db) < 0) {
+    set_err(r, "invalid $REDIS_DB", 0);
+    return -1;
   }
   v = session_getenv("REDIS_PREFIX");   /* set but empty: no prefix */
   if (!str_copys(&r->prefix, v ? v : "mailfront:")) { set_err(r, "out of memory", 0); return -1; }
   if ((v = env("REDIS_PASSWORD")) != 0 && !str_copys(&r->password, v)) { set_err(r, "out of memory", 0); return -1; }
   if ((v = env("REDIS_USERNAME")) != 0 && !str_copys(&r->username, v)) { set_err(r, "out of memory", 0); return -1; }
   r->retry_ms = DEFAULT_RETRY_MS;
+  unsigned long sec;
   if ((v = env("REDIS_RETRY")) != 0) {
-    char* end;
-    unsigned long sec = strtoul(v, &end, 10);
-    if (*end || *v < '0' || *v > '9' || sec > 3600) { set_err(r, "invalid $REDIS_RETRY (seconds, at most 3600)", 0); return -1; }
+    if (strict_number(v, 0, 3600, &sec) < 0) { set_err(r, "invalid $REDIS_RETRY (seconds, at most 3600)", 0); return -1; }
     r->retry_ms = sec * 1000;
   }
   v = env("REDIS_FAIL");

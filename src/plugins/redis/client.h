@@ -87,5 +87,14 @@ unsigned long redis_parse_ms(const char* v, int* ok);
 /* Append the network of textual IP address ip with the given prefix
  * lengths ("192.0.2.0/24", "2001:db8::/64"); 0 if ip is not an address. */
 int redis_cat_network(str* out, const char* ip, unsigned prefix4, unsigned prefix6);
+/* The session client's network ($PROTO REMOTEIP) into out (emptied
+ * first) as redis_cat_network writes it, the prefix lengths from
+ * $name4 / $name6 (lib/setting.h's rule; 0 is a length, larger than
+ * 32 / 128 is 32 / 128;
+ * defaults dflt4 / dflt6).  1 ok, 0 no client address, -1 an address that
+ * cannot be parsed (logged as "PLUGIN: cannot parse client address 'IP',
+ * CONSEQUENCE"; out stays empty). */
+int redis_client_network(str* out, const char* name4, const char* name6, unsigned dflt4, unsigned dflt6,
+                         const char* plugin, const char* consequence);
 
 #endif

@@ -24,7 +24,12 @@
  * rewrite the message file and feed the back end again (backend_resubmit).
  * Memory: the reply (bounded) and the header section; never the body. */
 #include <mailfront/mailfront.h>
-#include "../netclient.h"
+#include "plugins/netclient.h"
+#include <sys/stat.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include "json.h"
 #include "lib/mailheaders.h"
 #include <stdio.h>
@@ -44,9 +49,7 @@ struct rs_cfg
   const char* host;
   const char* password;
   const char* settings_id;
-  unsigned port;
-  unsigned timeout, connect_timeout;
-  unsigned long long maxsize;
+  struct nc_cfg nc;               /* port, timeouts, size limit */
   unsigned long max_reply;
   enum fail_mode fail;
 };
@@ -66,8 +69,6 @@ static const struct { const char* action; enum verdict v; } actions[] = {
   { "soft reject", V_SOFT_REJECT }, { "greylist", V_GREYLIST }, { "reject", V_REJECT },
 };
 
-static unsigned as_ms(unsigned long v) { return v > 0x7fffffffUL ? 0x7fffffffu : (unsigned)v; }
-
 static void read_cfg(struct rs_cfg* c)
 {
   c->socket = session_getenv("RSPAMD_SOCKET");
@@ -75,12 +76,11 @@ static void read_cfg(struct rs_cfg* c)
   if (!c->host) c->host = "127.0.0.1";
   c->password = session_getenv("RSPAMD_PASSWORD");
   c->settings_id = session_getenv("RSPAMD_SETTINGS_ID");
-  unsigned long port = nc_setting("RSPAMD_PORT", 0, 11333);
-  c->port = port > 65535 ? 11333 : (unsigned)port;
-  c->timeout = as_ms(nc_setting("RSPAMD_TIMEOUT", 0, 20000));
-  c->connect_timeout = as_ms(nc_setting("RSPAMD_CONNECT_TIMEOUT", 0, c->timeout));
-  c->maxsize = nc_setting("RSPAMD_MAXSIZE", 0, 0);
-  c->max_reply = nc_setting("RSPAMD_MAX_REPLY", 0, 1048576);
+  static const struct env_number max_reply = { 1048576, 1, ~0UL, 0 };
+  nc_read_cfg(&c->nc, &(const struct nc_names){ "RSPAMD_PORT", 0, "RSPAMD_TIMEOUT", 0, "RSPAMD_CONNECT_TIMEOUT", 0,
+                                               "RSPAMD_MAXSIZE" },
+              11333, 20000);
+  c->max_reply = env_setting("RSPAMD_MAX_REPLY", &max_reply);
   const char* f = session_getenv("RSPAMD_FAIL");
   c->fail = f && strcasecmp(f, fail_names[F_ACCEPT]) == 0 ? F_ACCEPT : F_TEMPFAIL;
 }
@@ -139,7 +139,7 @@ static int read_reply(int sock, const struct rs_cfg* c)
 {
   struct nc_reader* r = malloc(sizeof *r);
   if (!r) return -1;
-  nc_reader_init(r, sock, c->timeout);
+  nc_reader_init(r, sock, c->nc.timeout);
   str line = { 0, 0, 0 };
   long long clen = -1;
   unsigned long head = 0;                    /* header bytes, bounded like the body */
@@ -150,13 +150,7 @@ static int read_reply(int sock, const struct rs_cfg* c)
     unsigned n = line.len;
     while (n > 0 && (line.s[n - 1] == '\n' || line.s[n - 1] == '\r')) n--;
     if (!ok || n == 0) break;
-    if (n > 15 && strncasecmp(line.s, "Content-Length:", 15) == 0) {
-      line.s[n] = 0;
-      char* end;
-      errno = 0;
-      clen = strtoll(line.s + 15, &end, 10);
-      if (errno || *end || clen < 0) ok = 0;
-    }
+    if (nc_content_length(line.s, n, &clen) < 0) ok = 0;
   }
   str_free(&line);
   rs.reply.len = 0;
@@ -178,17 +172,17 @@ static int check(int fd, unsigned long long size, const struct rs_cfg* c)
 {
   int sock = -1;
   if (c->socket) {
-    sock = nc_connect_un(c->socket, c->connect_timeout);
+    sock = nc_connect_un(c->socket, c->nc.connect_timeout);
   } else {
     struct in_addr addrs[NC_MAXADDR];
     int n = nc_resolve4(c->host, addrs, NC_MAXADDR);
     int first = nc_start(n);
     for (int i = 0; i < n && sock < 0; i++)
-      sock = nc_connect_in(addrs[(first + i) % n], c->port, c->connect_timeout);
+      sock = nc_connect_in(addrs[(first + i) % n], c->nc.port, c->nc.connect_timeout);
   }
   if (sock < 0) return -1;
-  int ok = build_request(c, size) && nc_sendf(sock, rs.req.s, rs.req.len, c->timeout, size ? MSG_MORE : 0) == 0
-    && nc_send_file(sock, fd, size, c->timeout, 0, 0) == 0 && read_reply(sock, c) == 0;
+  int ok = build_request(c, size) && nc_sendf(sock, rs.req.s, rs.req.len, c->nc.timeout, size ? MSG_MORE : 0) == 0
+    && nc_send_file(sock, fd, size, c->nc.timeout, 0, 0) == 0 && read_reply(sock, c) == 0;
   close(sock);
   return ok ? 0 : -1;
 }
@@ -335,7 +329,7 @@ static const response* rs_message_end(int fd)
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0) return &resp_internal;
   unsigned long long size = (unsigned long long)st.st_size;
-  if (c.maxsize && size > c.maxsize) {
+  if (c.nc.maxsize && size > c.nc.maxsize) {
     msg1("rspamd: event=skipped reason=size");
     return 0;
   }

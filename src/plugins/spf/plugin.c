@@ -20,6 +20,7 @@
  * replaced so that an internal error ends as temperror instead of abort.
  *
  * State: one struct for the session (the ABI gives hooks no context). */
+#include "lib/setting.h"
 #include "spf.h"
 #include "../rbl/dnstxt.h"
 #include <arpa/inet.h>
@@ -130,8 +131,8 @@ static int configure(void)
   sp.config_error = 1;
   struct dnstxt_conf conf;
   str err = { 0, 0, 0 };
-  unsigned long t = session_getenvu_dflt("SPF_TIMEOUT", 20);
-  if (t == 0 || t > 3600) t = 20;
+  static const struct env_number timeout_spec = { 20, 1, 3600, 0 };
+  unsigned long t = env_setting("SPF_TIMEOUT", &timeout_spec);
   if (dnstxt_configure(&conf, getenv("DNSCACHEIP"), getenv("DNSCACHEPORT"), t, &err) < 0) {
     warn2("spf: ", err.s);
     str_free(&err);

@@ -123,11 +123,8 @@ typedef void handler(struct pop3_session* s, const char* arg, size_t len);
 
 static void cmd_capa(struct pop3_session* s, const char* arg, size_t len)
 {
-  static const char* const caps[] = { "PIPELINING", "TOP", "UIDL", "USER" };
   (void)arg; (void)len;
-  reply(s, POP3_OK);
-  for (size_t i = 0; i < sizeof caps / sizeof *caps; i++) pop3_line(&s->out, caps[i], strlen(caps[i]));
-  reply(s, ".");
+  pop3_capa(&s->out, 0, 1, 0);
 }
 
 static void cmd_stat(struct pop3_session* s, const char* arg, size_t len)

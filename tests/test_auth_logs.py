@@ -7,7 +7,8 @@ and the CRAM-MD5 digest.  Paths: PLAIN, LOGIN, CRAM-MD5; initial response
 and continuation lines; refused (no authentication configured,
 $AUTH_REQUIRES_TLS outside TLS), failed, aborted and succeeded; a client
 sending `AUTH <base64>` without a mechanism; SMTP, POP3 (AUTH and
-USER/PASS) and IMAP (AUTHENTICATE and LOGIN).
+USER/PASS) and IMAP (AUTHENTICATE and LOGIN).  POP3 and IMAP are run in
+both log formats (classic and $LOGFORMAT=kv); every kv line must parse.
 """
 import base64
 import hashlib
@@ -18,6 +19,7 @@ import unittest
 import harness
 import test_auth_bypass as tb
 from test_auth_bypass import D, PASSWORD, WRONG, Session, b64
+from test_logging_kv import events
 
 PLAIN_OK = b64(b"\0alice\0" + PASSWORD)
 PLAIN_BAD = b64(b"\0alice\0" + WRONG)
@@ -54,10 +56,16 @@ def sasl_scripts(verb):
     ]
 
 
+FORMATS = {"classic": None, "kv": "kv"}
+
+
 class LogMasking(unittest.TestCase):
-    def check_log(self, err, what):
+    def check_log(self, err, what, fmt="classic"):
         for s in SECRETS:
             self.assertNotIn(s, err, f"{what}: {s!r} in the log:\n{err.decode('latin-1')[-1500:]}")
+        if fmt == "kv":
+            ev = events(err)          # raises on a line that is not kv
+            self.assertTrue(any(e["event"] == "command" for e in ev), what)
 
     def env(self, **more):
         e = harness.base_env(CVM_PWFILE_PATH=D["pw"], TCPLOCALHOST="mx.test", PROTO="TCP")
@@ -122,14 +130,16 @@ class LogMasking(unittest.TestCase):
             ("user-pass-wrong", ["USER alice", b"PASS ".decode() + WRONG.decode()]),
             ("user-pass-right", ["USER alice", "PASS " + PASSWORD.decode()]),
         ]
-        for ename, extra in self.auth_envs().items():
-            for name, lines in scripts:
-                with self.subTest(env=ename, script=name):
-                    p = self.pipelined(argv, lines, self.env(**extra), "QUIT")
-                    self.check_log(p.stderr, f"pop3 {ename} {name}")
-        final, cp = self.cram_success(argv, "AUTH", b"+ ", self.env(**self.auth_envs()["enabled"]), "QUIT")
-        self.assertEqual(final, tb.EXECUTED)
-        self.check_log(cp.stderr, "pop3 cram success")
+        for fmt, logformat in FORMATS.items():
+            for ename, extra in self.auth_envs().items():
+                for name, lines in scripts:
+                    with self.subTest(fmt=fmt, env=ename, script=name):
+                        p = self.pipelined(argv, lines, self.env(LOGFORMAT=logformat, **extra), "QUIT")
+                        self.check_log(p.stderr, f"pop3 {fmt} {ename} {name}", fmt)
+            env = self.env(LOGFORMAT=logformat, **self.auth_envs()["enabled"])
+            final, cp = self.cram_success(argv, "AUTH", b"+ ", env, "QUIT")
+            self.assertEqual(final, tb.EXECUTED)
+            self.check_log(cp.stderr, f"pop3 {fmt} cram success", fmt)
 
     # ---- IMAP ----
 
@@ -147,14 +157,16 @@ class LogMasking(unittest.TestCase):
             ("login-right", ["t LOGIN alice " + PASSWORD.decode()]),
             ("login-quoted", ['t LOGIN "alice" "' + WRONG.decode() + '"']),
         ]
-        for ename, extra in envs.items():
-            for name, lines in scripts:
-                with self.subTest(env=ename, script=name):
-                    p = self.pipelined(argv, lines, self.env(**extra), "u LOGOUT")
-                    self.check_log(p.stderr, f"imap {ename} {name}")
-        final, cp = self.cram_success(argv, "t AUTHENTICATE", b"+ ", self.env(**envs["enabled"]), "u LOGOUT")
-        self.assertEqual(final, tb.EXECUTED)
-        self.check_log(cp.stderr, "imap cram success")
+        for fmt, logformat in FORMATS.items():
+            for ename, extra in envs.items():
+                for name, lines in scripts:
+                    with self.subTest(fmt=fmt, env=ename, script=name):
+                        p = self.pipelined(argv, lines, self.env(LOGFORMAT=logformat, **extra), "u LOGOUT")
+                        self.check_log(p.stderr, f"imap {fmt} {ename} {name}", fmt)
+            env = self.env(LOGFORMAT=logformat, **envs["enabled"])
+            final, cp = self.cram_success(argv, "t AUTHENTICATE", b"+ ", env, "u LOGOUT")
+            self.assertEqual(final, tb.EXECUTED)
+            self.check_log(cp.stderr, f"imap {fmt} cram success", fmt)
 
 
 if __name__ == "__main__":

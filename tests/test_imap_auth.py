@@ -5,7 +5,10 @@ tcpserver into Dovecot's imap binary in pre-authenticated mode, and a SHOW
 script for the exported environment.  Differential runs compare the wire
 bytes with Debian's 2.12 /usr/sbin/imapfront-auth.
 
-Behaviour: man/imapfront-auth.8.scd.  Needs root (the exec step switches to the test user).
+Contract: the header of src/programs/imapfront-auth/main.c and
+man/imapfront-auth.8.scd (replies, limits, environment of the server),
+src/auth/cvm.h (the CVM client).  Needs root (the exec step switches to
+the test user).
 """
 import imaplib
 import os

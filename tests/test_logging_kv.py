@@ -5,7 +5,8 @@ parser below (bare values end at a space; quoted values take \\" \\\\ \\n
 \\r \\t \\xHH escapes); each event type is checked for its fields: the
 session id shared by all lines of one session and different between
 sessions, the client address, the command, the reply code, the message
-result and bytes, the session totals.  Credentials (an AUTH payload, a
+result and bytes, the session totals; for POP3 and IMAP the command
+events (masked arguments) and the reply events (result, text, IMAP tag).  Credentials (an AUTH payload, a
 POP3 password) must appear in neither format, and the classic format must
 stay byte for byte what it was."""
 import os
@@ -242,6 +243,116 @@ class KvLogTest(TempDirTest):
                     self.assertEqual({e["ip"] for e in ev}, {"198.51.100.9"})
                     self.assertEqual(ev[-1]["status"], "0")
                     self.assertEqual(int(ev[-1]["bytes_out"]), len(p.stdout))
+
+    # ---- POP3 and IMAP: commands and replies as events, secrets masked ----
+
+    def run_prog(self, prog, args, data, **env):
+        p = subprocess.run([bin_path(prog)] + args, input=data,
+                           env=base_env(TCPREMOTEIP="198.51.100.9", **env), capture_output=True, timeout=30)
+        assert_no_sanitizer_report(self, p)
+        return p
+
+    def check_session(self, ev, prog):
+        self.assertEqual((ev[0]["event"], ev[-1]["event"]), ("session_start", "session_end"))
+        self.assertEqual({e["prog"] for e in ev}, {prog})
+        self.assertEqual(len({e["sid"] for e in ev}), 1)
+        self.assertEqual({e["event"] for e in ev} - {"session_start", "session_end", "command", "reply", "log"},
+                         set())
+
+    POP3_AUTH = crlf("CAPA", "user alice", "PASS hunter2secret", "AUTH PLAIN " + SECRET, "AUTH LOGIN",
+                     "aHVudGVyMnNlY3JldA==", "c2VjcmV0LXR3bw==", "BOGUS x", "AUTH " + SECRET + " eA==",
+                     "c2VjcmV0LXRocmVl", "QUIT")
+
+    def test_pop3_auth_commands_and_replies(self):
+        argv = ["cvm-local:/nonexistent/cvm", "/bin/true"]
+        env = dict(CVM_SASL_PLAIN="cvm-local:/nonexistent/cvm")
+        p = self.run_prog("pop3front-auth", argv, self.POP3_AUTH, LOGFORMAT="kv", **env)
+        ev = events(p.stderr)
+        self.check_session(ev, "pop3front-auth")
+        cmds = [(e["command"], e.get("arg")) for e in ev if e["event"] == "command"]
+        self.assertEqual(cmds, [("CAPA", None), ("USER", "alice"), ("PASS", None), ("AUTH", "PLAIN"),
+                                ("AUTH", "LOGIN"), ("[hidden]", None), ("AUTH", "[hidden]"), ("[hidden]", None),
+                                ("QUIT", None)])
+        replies = [(e["result"], e.get("text")) for e in ev if e["event"] == "reply"]
+        self.assertEqual(replies, [("ok", None), ("ok", None), ("end", None), ("ok", None),
+                                   ("err", "Internal error"), ("err", "Could not decode the response."),
+                                   ("err", "Internal error."), ("err", "Unimplemented"),
+                                   ("err", "Unrecognized authentication mechanism."), ("err", "Unimplemented"),
+                                   ("ok", None)])
+        for secret in (b"hunter2secret", SECRET.encode(), b"aHVudGVyMnNlY3JldA", b"c2VjcmV0LXR3bw",
+                       b"c2VjcmV0LXRocmVl"):
+            self.assertNotIn(secret, p.stderr)
+        self.assertEqual(int(ev[-1]["bytes_out"]), len(p.stdout))
+        # classic: the original's lines, secrets masked the same way
+        p = self.run_prog("pop3front-auth", argv, self.POP3_AUTH, **env)
+        lines = [re.sub(rb"^pop3front-auth\[\d+\]: ", b"", l) for l in p.stderr.split(b"\n") if l]
+        self.assertEqual(lines, [b"+OK ", b"CAPA", b"+OK ", b".", b"user alice", b"+OK ", b"PASS XXXXXXXX",
+                                 b"-ERR Internal error", b"AUTH PLAIN XXXXXXXX", b"SASL AUTH PLAIN failed",
+                                 b"Could not decode the response.", b"AUTH LOGIN", b"SASL AUTH LOGIN failed",
+                                 b"Internal error.", b"[line hidden after a failed AUTH]", b"-ERR Unimplemented",
+                                 b"AUTH XXXXXXXX", b"SASL AUTH [hidden] failed",
+                                 b"Unrecognized authentication mechanism.", b"[line hidden after a failed AUTH]",
+                                 b"-ERR Unimplemented", b"QUIT", b"+OK "])
+
+    def test_pop3_maildir_commands_and_replies(self):
+        md = os.path.join(self.tmp, "Maildir")
+        for d in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(md, d))
+        with open(os.path.join(md, "new", "1.a"), "wb") as f:
+            f.write(b"Subject: x\n\nbody\n")
+        data = crlf("STAT", "LIST", "RETR 1", "TOP 1 0", "PASS hunter2secret", "AUTH PLAIN " + SECRET, "LIST 9",
+                    "QUIT")
+        p = self.run_prog("pop3front-maildir", [], data, LOGFORMAT="kv", MAILBOX=md)
+        ev = events(p.stderr)
+        self.check_session(ev, "pop3front-maildir")
+        cmds = [(e["command"], e.get("arg")) for e in ev if e["event"] == "command"]
+        self.assertEqual(cmds, [("STAT", None), ("LIST", None), ("RETR", "1"), ("TOP", "1 0"), ("PASS", None),
+                                ("AUTH", "PLAIN"), ("LIST", "9"), ("QUIT", None)])
+        replies = [(e["result"], e.get("text")) for e in ev if e["event"] == "reply"]
+        self.assertEqual(replies, [("ok", None), ("ok", "1 17"), ("ok", None), ("end", None), ("ok", None),
+                                   ("end", None), ("ok", None), ("end", None), ("err", "Unimplemented"),
+                                   ("err", "Unimplemented"), ("err", "Message number out of range"),
+                                   ("ok", None)])
+        self.assertNotIn(b"hunter2secret", p.stderr)
+        self.assertNotIn(SECRET.encode(), p.stderr)
+        p = self.run_prog("pop3front-maildir", [], data, MAILBOX=md)
+        self.assertIn(b"]: PASS XXXXXXXX\n", p.stderr)
+        self.assertIn(b"]: AUTH PLAIN XXXXXXXX\n", p.stderr)
+        self.assertNotIn(b"hunter2secret", p.stderr)
+
+    IMAP = crlf("a CAPABILITY", "b login alice hunter2secret", "c AUTHENTICATE PLAIN " + SECRET,
+                "c2VjcmV0LXR3bw== c2VjcmV0LXRocmVl", "d AUTHENTICATE LOGIN", "*", "e FOO",
+                "f NOOP", "g LOGIN {5}", "alice {13}", "hunter2secret", 'h LOGIN "alice" "hunter2secret"',
+                "i AUTHENTICATE " + SECRET, "j LOGOUT")
+
+    def test_imap_commands_and_replies(self):
+        env = dict(CVM_SASL_PLAIN="cvm-local:/nonexistent/cvm")
+        p = self.run_prog("imapfront-auth", ["/bin/true"], self.IMAP, LOGFORMAT="kv", **env)
+        ev = events(p.stderr)
+        self.check_session(ev, "imapfront-auth")
+        cmds = [(e["tag"], e["command"], e.get("arg")) for e in ev if e["event"] == "command"]
+        self.assertEqual(cmds, [("a", "CAPABILITY", None), ("b", "LOGIN", "alice"), ("c", "AUTHENTICATE", "PLAIN"),
+                                ("[hidden]", "[hidden]", None), ("d", "AUTHENTICATE", "LOGIN"),
+                                ("[hidden]", "[hidden]", None), ("f", "NOOP", None), ("g", "LOGIN", "alice"),
+                                ("h", "LOGIN", "alice"), ("i", "AUTHENTICATE", "[hidden]"), ("j", "LOGOUT", None)])
+        replies = [(e["tag"], e["result"], e.get("text")) for e in ev if e["event"] == "reply"]
+        self.assertEqual(replies[:4], [("*", "ok", "imapfront ready."), ("*", "capability", "IMAP4rev1"),
+                                       ("a", "ok", "CAPABILITY completed"), ("b", "no", "LOGIN failed")])
+        self.assertIn(("[hidden]", "bad", "Unimplemented command"), replies)
+        self.assertIn(("+", "ok", None), replies)
+        self.assertEqual(replies[-2:], [("*", "bye", "Logging out"), ("j", "ok", "LOGOUT completed")])
+        for secret in (b"hunter2secret", SECRET.encode(), b"c2VjcmV0LXR3bw", b"c2VjcmV0LXRocmVl"):
+            self.assertNotIn(secret, p.stderr)
+        self.assertEqual(int(ev[-1]["bytes_out"]), len(p.stdout))
+        # classic: no command lines (as the original), replies as sent
+        p = self.run_prog("imapfront-auth", ["/bin/true"], self.IMAP, **env)
+        lines = [re.sub(rb"^imapfront-auth\[\d+\]: ", b"", l) for l in p.stderr.split(b"\n") if l]
+        self.assertEqual(lines[:4], [b"* OK imapfront ready.", b"* CAPABILITY IMAP4rev1",
+                                     b"a OK CAPABILITY completed", b"Error: CVM failed with code 4"])
+        self.assertIn(b"[hidden] BAD Unimplemented command", lines)
+        self.assertEqual(lines[-2:], [b"* BYE Logging out", b"j OK LOGOUT completed"])
+        self.assertNotIn(b"hunter2secret", p.stderr)
+        self.assertNotIn(SECRET.encode(), p.stderr)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@ socket), Python's poplib through tcpserver, and our pop3front-maildir as the
 second stage.  Differential runs compare the wire bytes with Debian's 2.12
 /usr/sbin/pop3front-auth where the behaviour is meant to be the same.
 
-Behaviour: man/pop3front-auth.8.scd.  The tests run as root (the exec step
-switches to the test user's uid/gid); without root they are skipped.
+Contract: the header of src/programs/pop3front-auth/main.c and
+man/pop3front-auth.8.scd (replies, limits, the exec step), src/auth/cvm.h
+(the CVM client).  The tests run as root (the exec step switches to the
+test user's uid/gid); without root they are skipped.
 """
 import os
 import poplib

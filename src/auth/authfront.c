@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-int authfront_open(struct authfront* af, char** program, const struct authfront_proto* proto, void* ctx)
+static int session_open(struct authfront* af, char** program, const struct authfront_proto* proto, void* ctx)
 {
   const struct env_number line = { AUTHFRONT_DEFAULT_MAX_LINE, 1, 1UL << 30, 0 };
   const struct env_number fails = { 0, 0, ~0UL / 10, 1 };
@@ -34,7 +34,7 @@ int authfront_open(struct authfront* af, char** program, const struct authfront_
   return -1;
 }
 
-void authfront_close(struct authfront* af, int status)
+static void session_close(struct authfront* af, int status)
 {
   obuf_flush(&af->out);
   if (tls_active(af->tls)) tls_close(af->tls);
@@ -63,6 +63,8 @@ void authfront_failed(struct authfront* af)
   if (af->max_authfail > 0 && af->authfails >= af->max_authfail) authfront_end(af, 0);
 }
 
+static int handoff(struct authfront* af);
+
 static int expired(const struct authfront* af)
 {
   return af->deadline_ms > 0 && clock_mono_ms() >= af->deadline_ms;
@@ -82,7 +84,7 @@ int authfront_getline(struct authfront* af, str* line, size_t* len, int* toolong
   return -1;
 }
 
-int authfront_serve(struct authfront* af)
+static int session_serve(struct authfront* af)
 {
   const struct authfront_proto* p = af->proto;
   if (af->state != AUTHFRONT_RUNNING) return af->status;
@@ -94,7 +96,15 @@ int authfront_serve(struct authfront* af)
   while (af->state == AUTHFRONT_RUNNING && !af->out.error && !af->out.timedout) p->step(af->ctx);
   if (af->state == AUTHFRONT_RUNNING)   /* output failed; the session deadline is a normal end */
     authfront_end(af, af->out.timedout && expired(af) ? 0 : 1);
-  return af->state == AUTHFRONT_AUTHENTICATED ? authfront_handoff(af) : af->status;
+  return af->state == AUTHFRONT_AUTHENTICATED ? handoff(af) : af->status;
+}
+
+int authfront_run(struct authfront* af, char** program, const struct authfront_proto* proto, void* ctx)
+{
+  session_open(af, program, proto, ctx);
+  int status = session_serve(af);
+  session_close(af, status);
+  return status;
 }
 
 /* ---- credentials ------------------------------------------------------ */
@@ -227,7 +237,7 @@ static int exec_server(struct authfront* af)
   return 1;
 }
 
-int authfront_handoff(struct authfront* af)
+static int handoff(struct authfront* af)
 {
   /* Inside TLS, or with client input already buffered (commands pipelined
    * after the login, which an exec would lose), the server runs behind the

@@ -8,11 +8,12 @@
  * reply functions, its texts and its command step.  Its main.c keeps only
  * its command table, its replies and its log lines.
  *
- * Life cycle: authfront_open (limits from the environment, SIGPIPE
- * ignored, the kv log's session start, the client streams and TLS through
- * authconn_open), authfront_serve (greeting, the program's step until the
- * session ends, then after a login authfront_handoff: exec the server,
- * directly or behind the TLS relay), finally authfront_close (the kv log's
+ * Life cycle (authfront_run): the set-up (limits from the environment,
+ * SIGPIPE ignored, the kv log's session start, the client streams and TLS
+ * through authconn_open), the greeting, the program's step until the
+ * session ends, then after a login the exec of the server, directly or
+ * behind the TLS relay (tls/tlsrelay.h: inside TLS, or when the client
+ * pipelined input after the login), finally the end (the kv log's
  * session end; frees everything).  Nothing here exits (but the exec).
  *
  * SASL framing (authfront_sasl): each challenge is written `+ CHALLENGE`
@@ -79,15 +80,13 @@ struct authfront
   int status;                   /* exit status once ENDED */
 };
 
-/* Set up af for the server program, the protocol and its session ctx.
- * 0; -1 when memory is short (logged; af is ENDED with status 111 and
- * authfront_serve returns at once).  af is zeroed here. */
-int authfront_open(struct authfront* af, char** program, const struct authfront_proto* proto, void* ctx);
-/* The session: the greeting, proto->step until the session ends, the exec
- * of the server after a login.  Returns the exit status. */
-int authfront_serve(struct authfront* af);
-/* The end: flush, close TLS, the kv session_end line with status, free. */
-void authfront_close(struct authfront* af, int status);
+/* The whole session for the server program, the protocol and its
+ * session ctx (af is zeroed here): set-up (out of memory: logged, status
+ * 111), the greeting, proto->step until the session ends, the exec of the
+ * server after a login, then the end (flush, TLS closed, the kv
+ * session_end line, af freed; the program frees its own session).
+ * Returns the exit status (the exec does not return). */
+int authfront_run(struct authfront* af, char** program, const struct authfront_proto* proto, void* ctx);
 
 /* End the session with this exit status. */
 void authfront_end(struct authfront* af, int status);
@@ -133,9 +132,4 @@ int authfront_starttls(struct authfront* af, const char* verb);
  * written. */
 void authfront_sasl(struct authfront* af, str* line, const char* arg, size_t len);
 
-/* After a successful login: exec the server as the user, inside TLS or
- * with pipelined input behind the relay (tls/tlsrelay.h).  Returns only
- * on failure (in the relay's parent: when the session ended), with the
- * exit status.  authfront_serve calls it. */
-int authfront_handoff(struct authfront* af);
 #endif

@@ -1,9 +1,11 @@
 /* cvm.h -- client for Credential Validation Modules, protocol version 2.
  *
  * mailfront never checks passwords itself: it sends the credentials to a
- * CVM and reads back a result code and "facts" about the user
- * (the CVM v2 protocol as documented by the cvm package).  This is
- * our own implementation of the v2 client (Debian's libcvm is NOT linked).
+ * CVM and reads back a result code and "facts" about the user (the CVM
+ * v2 protocol of Bruce Guenter's cvm package, stated in full below; user
+ * documentation: man/pop3front-auth.8.scd, man/mailfront-plugin-cvm-
+ * authenticate.8.scd).  This is our own implementation of the v2 client
+ * (Debian's libcvm is NOT linked).
  *
  * MODULE NAMES (transport)
  *   A module name is a comma-separated chain of elements, each one of

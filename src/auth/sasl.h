@@ -1,6 +1,7 @@
 /* sasl.h -- the cvm-sasl engine: SASL PLAIN, LOGIN and CRAM-MD5 checked
- * through CVM (auth-cvm.md "cvm-sasl"), for SMTP AUTH, POP3 AUTH and IMAP
- * AUTHENTICATE alike.
+ * through CVM (the behaviour of cvm-sasl, the original's SASL library,
+ * stated in full below), for SMTP AUTH, POP3 AUTH and IMAP AUTHENTICATE
+ * alike.
  *
  * NO I/O: the engine never reads or writes the client.  The front-end
  * drives it with its own framing:

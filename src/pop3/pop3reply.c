@@ -42,6 +42,17 @@ void pop3_status(obuf* out, const char* text, size_t len)
 
 void pop3_reply(obuf* out, const char* text) { pop3_status(out, text, strlen(text)); }
 
+void pop3_capa(obuf* out, const char* sasl, int user, int stls)
+{
+  static const char* const always[] = { "PIPELINING", "TOP", "UIDL" };
+  pop3_reply(out, POP3_OK);
+  if (sasl) pop3_line(out, sasl, strlen(sasl));
+  for (size_t i = 0; i < sizeof always / sizeof *always; i++) pop3_line(out, always[i], strlen(always[i]));
+  if (user) pop3_line(out, "USER", 4);
+  if (stls) pop3_line(out, "STLS", 4);
+  pop3_reply(out, ".");
+}
+
 void pop3_sasl_failed(obuf* out, const char* text)
 {
   size_t len = strlen(text);

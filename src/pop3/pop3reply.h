@@ -41,6 +41,10 @@ void pop3_line(obuf* out, const char* text, size_t len);
 /* A status line, logged. */
 void pop3_status(obuf* out, const char* text, size_t len);
 void pop3_reply(obuf* out, const char* text);
+/* The CAPA reply (RFC 2449): `+OK `, the SASL line when sasl is not NULL
+ * (`SASL MECHS`), PIPELINING, TOP, UIDL, USER when user is set, STLS
+ * when stls is set, `.`. */
+void pop3_capa(obuf* out, const char* sasl, int user, int stls);
 /* Log a status line that was sent another way (the `.` after a message). */
 void pop3_log_status(const char* text, size_t len);
 /* `-ERR TEXT` for a failed AUTH: classic logs TEXT alone. */

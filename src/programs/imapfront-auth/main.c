@@ -61,7 +61,7 @@
  * configured STARTTLS is an unknown command (`TAG BAD Unimplemented
  * command`, as the original); inside TLS it is `TAG BAD TLS already
  * active`; a failed handshake ends the session with status 1.  A login
- * inside TLS runs the server behind the TLS relay (authfront_handoff); the
+ * inside TLS runs the server behind the TLS relay (src/tls/tlsrelay.h); the
  * exit status is the server's.  $AUTH_REQUIRES_TLS (set, even empty) and
  * TLS not active (also when TLS is not configured: fails closed):
  * CAPABILITY lists LOGINDISABLED, LOGIN and AUTHENTICATE answer `TAG NO
@@ -461,9 +461,7 @@ int main(int argc, char** argv)
   memset(&s, 0, sizeof s);
   s.login_cvm = getenv("CVM_SASL_PLAIN");
   s.max_literal = env_number("MAX_LITERAL_LENGTH", &literal);
-  authfront_open(&s.af, argv + 1, &imap, &s);
-  int status = authfront_serve(&s.af);
-  authfront_close(&s.af, status);
+  int status = authfront_run(&s.af, argv + 1, &imap, &s);
   imap_command_free(&s.cmd);
   str_free(&s.line);
   str_free(&s.literal);

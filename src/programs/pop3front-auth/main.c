@@ -45,7 +45,7 @@
  * configured STLS is an unknown command (`-ERR Unimplemented`, as the
  * original); inside TLS it is `-ERR Command not permitted when TLS
  * active`; a failed handshake ends the session with status 1.  A login
- * inside TLS runs the server behind the TLS relay (authfront_handoff);
+ * inside TLS runs the server behind the TLS relay (src/tls/tlsrelay.h);
  * the exit status is the server's.  $AUTH_REQUIRES_TLS (set, even empty)
  * and TLS not active (also when TLS is not configured: fails closed):
  * USER, PASS and AUTH answer `-ERR Authentication requires TLS (use
@@ -85,23 +85,17 @@ typedef void handler(struct auth_session* s, const char* arg, size_t len);
 
 static void cmd_capa(struct auth_session* s, const char* arg, size_t len)
 {
-  static const char* const caps[] = { "PIPELINING", "TOP", "UIDL", "USER" };
   (void)arg; (void)len;
   str* t = &s->scratch;
   int blocked = authfront_login_blocked(&s->af);
-  t->len = 0;
-  if (sasl_enabled(&s->af.sasl) && !blocked) {
+  int sasl = sasl_enabled(&s->af.sasl) && !blocked;
+  if (sasl) {
     str mechs = {0, 0, 0};
-    int ok = str_copys(t, "SASL ") && sasl_mechanisms(&s->af.sasl, &mechs) && str_cat(t, &mechs);
+    int ok = str_copys(t, "SASL ") && sasl_mechanisms(&s->af.sasl, &mechs) && str_cat(t, &mechs) && str_catb(t, "", 0);
     str_free(&mechs);
     if (!ok) { reply(s, POP3_ERR_INTERNAL); return; }
   }
-  reply(s, POP3_OK);
-  if (t->len) line(s, t->s, t->len);
-  for (size_t i = 0; i < sizeof caps / sizeof *caps; i++)
-    if (!blocked || strcmp(caps[i], "USER") != 0) line(s, caps[i], strlen(caps[i]));
-  if (authfront_tls_offered(&s->af)) line(s, "STLS", 4);
-  reply(s, ".");
+  pop3_capa(&s->af.out, sasl ? t->s : 0, !blocked, authfront_tls_offered(&s->af));
 }
 
 static void cmd_user(struct auth_session* s, const char* arg, size_t len)
@@ -245,9 +239,7 @@ int main(int argc, char** argv)
   memset(&s, 0, sizeof s);
   s.cvm = argv[1];
   s.max_usercmd = mf_env_number("MAXUSERCMD", ~0UL / 10);
-  authfront_open(&s.af, argv + 2, &pop3, &s);
-  int status = authfront_serve(&s.af);
-  authfront_close(&s.af, status);
+  int status = authfront_run(&s.af, argv + 2, &pop3, &s);
   str_free(&s.line);
   str_free(&s.user);
   str_free(&s.scratch);

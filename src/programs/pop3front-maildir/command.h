@@ -5,7 +5,7 @@
  * already removed) is split into the command word (bytes before the first
  * SPACE; TAB is not a separator) and the argument (the rest, with the
  * SPACEs after the word skipped).  Message-number arguments are parsed the
- * way the reference does (see pop3.md "Argument errors"): the results are
+ * way the original does (each rule stated below): the results are
  * values of enum pop3_arg, which the caller turns into replies. */
 #ifndef POP3_COMMAND_H
 #define POP3_COMMAND_H

@@ -1,6 +1,6 @@
 /* maildir.c -- pop3front-maildir: scanning, naming rules, sorting and
- * committing a maildir (see maildir.h for the contract; the rules are
- * those of pop3.md "Scanning and numbering" and "QUIT processing"). */
+ * committing a maildir (see maildir.h for the contract: the original's
+ * rules for scanning, numbering and QUIT, stated there). */
 #include "maildir.h"
 #include <dirent.h>
 #include <errno.h>

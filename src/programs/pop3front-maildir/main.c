@@ -13,15 +13,15 @@
  * Replies and command log lines are POP3's (src/pop3/pop3reply.h, shared
  * with pop3front-auth; docs/logging.md); a PASS or AUTH sent here is
  * logged masked as there.  Behaviour: man/pop3front-maildir.8.scd; beyond
- * the original: a final line without LF
- * is processed intact, command lines are bounded ($MAX_LINE_LENGTH, default
- * 4096 bytes including CR LF; longer ones are read to their end and answered
- * `-ERR Line too long`), messages are streamed, messages whose stat failed
- * are never unlinked (the reference removes them at QUIT), a message that
- * could not be opened is not marked read, STAT's octet sum saturates
- * instead of wrapping, and a read error in the middle of a message drops
- * the connection without the terminating "." (the client must not take a
- * truncated message for a whole one). */
+ * the original: a final line without LF is processed intact, command lines
+ * are bounded ($MAX_LINE_LENGTH, default 4096 bytes including CR LF;
+ * longer ones are read to their end and answered `-ERR Line too long`),
+ * messages are streamed, messages whose stat failed are never unlinked
+ * (the reference removes them at QUIT), a message that could not be opened
+ * is not marked read, STAT's octet sum saturates instead of wrapping, and
+ * a read error in the middle of a message drops the connection without the
+ * terminating "." (the client must not take a truncated message for a
+ * whole one). */
 #include "command.h"
 #include "maildir.h"
 #include "transmit.h"
@@ -123,11 +123,8 @@ typedef void handler(struct pop3_session* s, const char* arg, size_t len);
 
 static void cmd_capa(struct pop3_session* s, const char* arg, size_t len)
 {
-  static const char* const caps[] = { "PIPELINING", "TOP", "UIDL", "USER" };
   (void)arg; (void)len;
-  reply(s, POP3_OK);
-  for (size_t i = 0; i < sizeof caps / sizeof *caps; i++) pop3_line(&s->out, caps[i], strlen(caps[i]));
-  reply(s, ".");
+  pop3_capa(&s->out, 0, 1, 0);
 }
 
 static void cmd_stat(struct pop3_session* s, const char* arg, size_t len)

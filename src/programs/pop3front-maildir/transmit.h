@@ -3,7 +3,7 @@
  * The encoder turns file bytes into the POP3 multi-line body: every LF is
  * sent as CR LF (a CR already before it is kept), a line starting with '.'
  * gets another '.', and after the content CR LF "." CR LF is always sent
- * (pop3.md "Message transmission").  For TOP it stops after the header,
+ * (as the original).  For TOP it stops after the header,
  * the first empty line (exactly LF) and `lines` body lines.  It is a small
  * state machine fed block by block, so a message is streamed and never
  * held in memory.  Output goes to an obuf; functions return 0, or -1 when

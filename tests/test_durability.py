@@ -166,7 +166,8 @@ class QueuedirOrderTest(DurabilityBase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(acknowledged(p.stdout), 1)
         t = self.trace(log)
-        tmpname = next(line.split(" ", 1)[1] for line in t if line.startswith("open ") and "/tmp/" in line)
+        tmpdir = os.path.join(qd, "tmp") + "/"
+        tmpname = next(line.split(" ", 1)[1] for line in t if line.startswith("open " + tmpdir))
         newname = os.path.join(qd, "new", os.path.basename(tmpname))
         i_write = max(i for i, line in enumerate(t) if line.startswith("write ") and tmpname in line)
         i_fsync = t.index("fsync " + tmpname)

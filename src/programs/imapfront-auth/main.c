@@ -51,6 +51,7 @@
  * closed): CAPABILITY lists LOGINDISABLED, LOGIN and AUTHENTICATE answer
  * `TAG NO [PRIVACYREQUIRED] Authentication requires TLS (use STARTTLS)`
  * (RFC 3501 6.2.3, RFC 5530). */
+#include "auth/check.h"
 #include "parse.h"
 #include "auth/authfront.h"
 #include "lib/progenv.h"
@@ -491,6 +492,7 @@ int main(int argc, char** argv)
 {
   struct imap_session s;
   log_program("imapfront-auth");
+  if (argc > 1 && strcmp(argv[1], "--check") == 0) return imapfront_auth_check(argc - 1, argv + 1);
   if (argc < 2) return startup_fail("NO Usage: imapfront-auth imapd [args ...]");
   if (!getenv("CVM_SASL_PLAIN")) return startup_fail("NO $CVM_SASL_PLAIN is not set");
   signal(SIGPIPE, SIG_IGN);

@@ -67,6 +67,7 @@
  * CAPABILITY lists LOGINDISABLED, LOGIN and AUTHENTICATE answer `TAG NO
  * [PRIVACYREQUIRED] Authentication requires TLS (use STARTTLS)` (RFC 3501
  * 6.2.3, RFC 5530). */
+#include "auth/check.h"
 #include "parse.h"
 #include "auth/authfront.h"
 #include "auth/cvm.h"
@@ -456,6 +457,7 @@ int main(int argc, char** argv)
   const struct env_number literal = { DEFAULT_MAX_LITERAL, 1, 1UL << 30, 0 };
   struct imap_session s;
   log_program("imapfront-auth");
+  if (argc > 1 && strcmp(argv[1], "--check") == 0) return imapfront_auth_check(argc - 1, argv + 1);
   if (argc < 2) return startup_fail("NO Usage: imapfront-auth imapd [args ...]");
   if (!getenv("CVM_SASL_PLAIN")) return startup_fail("NO $CVM_SASL_PLAIN is not set");
   memset(&s, 0, sizeof s);

@@ -50,6 +50,7 @@
  * and TLS not active (also when TLS is not configured: fails closed):
  * USER, PASS and AUTH answer `-ERR Authentication requires TLS (use
  * STLS)` and CAPA lists neither USER nor SASL. */
+#include "auth/check.h"
 #include "auth/authfront.h"
 #include "auth/cvm.h"
 #include "auth/sasl.h"
@@ -230,6 +231,7 @@ int main(int argc, char** argv)
 {
   struct auth_session s;
   log_program("pop3front-auth");
+  if (argc > 1 && strcmp(argv[1], "--check") == 0) return pop3front_auth_check(argc - 1, argv + 1);
   if (argc < 3) {
     static const char usage[] = "usage: pop3front-auth cvm program [args...]\n";
     ssize_t w = write(2, usage, sizeof usage - 1);

@@ -22,6 +22,7 @@
  * a read error in the middle of a message drops the connection without the
  * terminating "." (the client must not take a truncated message for a
  * whole one). */
+#include "auth/check.h"
 #include "command.h"
 #include "maildir.h"
 #include "transmit.h"
@@ -341,6 +342,7 @@ int main(int argc, char** argv)
 {
   struct pop3_session s;
   log_program("pop3front-maildir");
+  if (argc > 1 && strcmp(argv[1], "--check") == 0) return pop3front_maildir_check(argc - 1, argv + 1);
   signal(SIGPIPE, SIG_IGN);
   if (argc > 2) {
     msg1("usage: pop3front-maildir [default-maildir]");

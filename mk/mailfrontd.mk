@@ -1,7 +1,9 @@
 # mailfrontd: the built-in listener (src/daemon/).  It links the whole
 # driver (src/core) except main.o, plus its own main.  The unit tests of
-# its parsers are tests/unit/proxy_parse.c and tcprules_lookup.c.
+# its parsers are tests/unit/proxy_parse.c, tcprules_lookup.c and
+# rdns_qname.c.
 tcprules_lookup_LIBS = -lcdb
+rdns_qname_LIBS = -lresolv
 
 # This file is included before the Makefile's `all`: keep `all` the goal
 # of a plain `make` (and of `make asan`) although a rule comes first here.

@@ -354,13 +354,15 @@ static void read_signals(struct server* s)
 {
   struct signalfd_siginfo si[8];
   ssize_t n;
-  while ((n = read(s->sigfd, si, sizeof si)) > 0)
-    for (size_t i = 0; i < (size_t)n / sizeof si[0]; i++) {
+  do {
+    n = read(s->sigfd, si, sizeof si);
+    for (size_t i = 0; n > 0 && i < (size_t)n / sizeof si[0]; i++) {
       int sig = (int)si[i].ssi_signo;
       if (sig == SIGCHLD) got_chld = 1;
       else if (sig == SIGHUP) got_hup = 1;
       else got_term = 1;
     }
+  } while (n == (ssize_t)sizeof si);   /* a short read took all there was */
 }
 
 /* poll timeout: the nearest deadline, -1 for none. */

@@ -8,8 +8,6 @@ second stage was given, a fake CVM module; cvm_local() runs cvm-pwfile on a
 UNIX socket.  AuthTest: the exec step needs root and cvm-pwfile (otherwise
 the tests skip, as a non-root run cannot switch users); its reference()
 runs Debian's 2.12 oracle with retries (a hang three times fails).
-idle_session() runs a front end whose client sends a few bytes then stays
-silent (the timeout tests).
 
 STARTTLS client side: make_cert()/drop_cert() (a throwaway certificate made
 by openssl, once per module), client_context(), tls_env(), Direct (the
@@ -238,20 +236,6 @@ class AuthTest(unittest.TestCase):
             except subprocess.TimeoutExpired:
                 continue
         self.fail("the reference hung three times")
-
-
-def idle_session(argv, env, sent=b""):
-    """Runs argv, writes `sent` and then stays silent with the input open
-    until the program ends (its timeout); returns (exit status, output)."""
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            env=env)
-    proc.stdin.write(sent)
-    proc.stdin.flush()
-    out = proc.stdout.read()
-    proc.stdin.close()
-    proc.wait(timeout=30)
-    proc.stdout.close()
-    return proc.returncode, out
 
 
 class TlsAuthTest(unittest.TestCase):

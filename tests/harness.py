@@ -86,6 +86,49 @@ def wait_port(port, timeout=10.0):
     raise RuntimeError(f"nothing listening on 127.0.0.1:{port}")
 
 
+@contextlib.contextmanager
+def reaped(p):
+    """Yields the Popen p; on leaving (also by an exception) p is killed if
+    it still runs, reaped, and the pipes it was given are closed."""
+    try:
+        yield p
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        for f in (p.stdin, p.stdout, p.stderr):
+            if f is not None:
+                f.close()
+
+
+def idle_session(argv, env, sent=b"", timeout=30):
+    """Runs argv, writes `sent` and then stays silent with its input open
+    until the program ends by itself (its timeout, within `timeout`
+    seconds); returns (exit status, output, log)."""
+    with tempfile.TemporaryFile() as log:
+        p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env)
+        with reaped(p):
+            p.stdin.write(sent)
+            p.stdin.flush()
+            out = p.stdout.read()
+            p.wait(timeout=timeout)
+        log.seek(0)
+        return p.returncode, out, log.read()
+
+
+def send_all_read_all(sock, data):
+    """Sends data on a connected socket (with its deadline set), closes the
+    sending side and returns everything the peer sends until it closes."""
+    sock.sendall(data)
+    sock.shutdown(socket.SHUT_WR)
+    got = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return got
+        got += chunk
+
+
 class _Log:
     """stderr of a server: written to an unlinked temporary file; read()
     returns everything written so far."""

@@ -9,20 +9,18 @@ that receives the environment it was started with."""
 import os
 import sys
 
-chunks = []
-while True:
-    b = os.read(0, 1 << 16)
-    if not b:
-        break
-    chunks.append(b)
-msg = b"".join(chunks)
-env_chunks = []
-while True:
-    b = os.read(1, 1 << 16)
-    if not b:
-        break
-    env_chunks.append(b)
-env = b"".join(env_chunks)
+
+def read_all(fd):
+    chunks = []
+    while True:
+        b = os.read(fd, 1 << 16)
+        if not b:
+            return b"".join(chunks)
+        chunks.append(b)
+
+
+msg = read_all(0)
+env = read_all(1)
 out = os.environ.get("QQ_OUT")
 if out:
     with open(out + ".msg", "wb") as f:

@@ -253,10 +253,11 @@ class ScriptedServer:
     `unix_path`, served by a thread one connection at a time: exchange()
     (of the subclass) reads the client's request and answers.  `reply` is
     the canned answer; None means the server never answers (it holds the
-    connection until close()).  Every read has a 5 s deadline."""
+    connection until close()).  Every read has a deadline (`conn_timeout`
+    seconds)."""
 
-    def __init__(self, reply=None, unix_path=None, backlog=4, join=3):
-        self.reply, self.join = reply, join
+    def __init__(self, reply=None, unix_path=None, backlog=4, join=3, conn_timeout=5):
+        self.reply, self.join, self.conn_timeout = reply, join, conn_timeout
         if unix_path:
             self.sock = socket.socket(socket.AF_UNIX)
             self.sock.bind(unix_path)
@@ -278,7 +279,7 @@ class ScriptedServer:
                 c, _ = self.sock.accept()
             except OSError:
                 continue
-            c.settimeout(5)
+            c.settimeout(self.conn_timeout)
             self.exchange(c)
 
     def exchange(self, c):

@@ -14,8 +14,8 @@ import imaplib
 import os
 import unittest
 
-from harness import base_env, bin_path, run, tcpserver, assert_no_sanitizer_report
-from authtest import (AuthTest, Users, idle_session, parse_show, b64, wait_log, PWFILE_CVM, PASSWORD, UID, GID,
+from harness import base_env, bin_path, idle_session, run, tcpserver, assert_no_sanitizer_report
+from authtest import (AuthTest, Users, parse_show, b64, wait_log, PWFILE_CVM, PASSWORD, UID, GID,
                       ISHOW, DOVECOT_CONF, DOVECOT_IMAP)
 
 IMAP = bin_path("imapfront-auth")
@@ -165,11 +165,11 @@ class ImapAuthProtocol(ImapAuthBase):
     def test_imapauth_read_timeout(self):
         for cmds in (b"", b"a LOGIN {5}\r\nab", b"a AUTHENTICATE PLAIN\r\n"):
             with self.subTest(cmds=cmds):
-                rc, out = idle_session([IMAP, self.ishow],
+                rc, out, _ = idle_session([IMAP, self.ishow],
                                        self.u.env(CVM_SASL_PLAIN=PWFILE_CVM, TIMEOUT="1000", AUTH_TIMEOUT="1"), cmds)
                 self.assertEqual(rc, 0)
                 self.assertTrue(out.endswith(b"* NO Connection timed out\r\n"), out)
-        rc, out = idle_session([IMAP, self.ishow],
+        rc, out, _ = idle_session([IMAP, self.ishow],
                                self.u.env(CVM_SASL_PLAIN=PWFILE_CVM, SESSION_TIMEOUT="1000", AUTH_SESSION_TIMEOUT="1"))
         self.assertEqual((rc, out), (0, b"* OK imapfront ready.\r\n"))
 

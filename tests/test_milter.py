@@ -13,16 +13,14 @@ import os
 import re
 import shutil
 import signal
-import socket
 import struct
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 import unittest
 
 import harness
+import servers
 from harness import mailfront, assert_no_sanitizer_report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -79,39 +77,26 @@ class MilterProcess:
         self.err.close()
 
 
-class RawMilter:
+class RawMilter(servers.ScriptedServer):
     """A scripted milter: negotiates (protocol flags `proto`), then answers
     every command that wants an answer with `script(cmd)` bytes (None:
     say nothing and wait; CLOSE: hang up)."""
 
     def __init__(self, script, proto=0, actions=0x1ff, version=6):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
         self.script, self.proto, self.actions, self.version = script, proto, actions, version
-        self.stop_flag = False
         self.seen = []
-        self.t = threading.Thread(target=self.loop, daemon=True)
-        self.t.start()
+        super().__init__(join=5, conn_timeout=3)
 
     @property
     def spec(self):
         return "inet:127.0.0.1:%d" % self.port
 
-    def loop(self):
-        while not self.stop_flag:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                continue
-            c.settimeout(3)
-            try:
-                self.serve(c)
-            except OSError:
-                pass
-            c.close()
+    def exchange(self, c):
+        try:
+            self.serve(c)
+        except OSError:
+            pass
+        c.close()
 
     def recv_packet(self, c):
         h = b""
@@ -130,7 +115,7 @@ class RawMilter:
         return chr(d[0]), d[1:]
 
     def serve(self, c):
-        while not self.stop_flag:
+        while not self.stop:
             cmd, data = self.recv_packet(c)
             if cmd is None:
                 return
@@ -145,15 +130,10 @@ class RawMilter:
             if out is CLOSE:
                 return
             if out is None:
-                while not self.stop_flag:
+                while not self.stop:
                     time.sleep(0.05)
                 return
             c.sendall(out)
-
-    def close(self):
-        self.stop_flag = True
-        self.t.join(5)
-        self.sock.close()
 
 
 def packet(cmd, data=b""):

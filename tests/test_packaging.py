@@ -295,14 +295,7 @@ class PackageTest(unittest.TestCase):
             proc = subprocess.Popen(cmd, stdin=b, stdout=b, stderr=subprocess.PIPE, env=env)
             b.close()
             a.settimeout(30)
-            a.sendall(SESSION)
-            a.shutdown(socket.SHUT_WR)
-            got = b""
-            while True:
-                chunk = a.recv(65536)
-                if not chunk:
-                    break
-                got += chunk
+            got = harness.send_all_read_all(a, SESSION)
             _, err = proc.communicate(timeout=60)
         self.assertEqual(proc.returncode, 0, err)
         lines = got.decode().split("\r\n")

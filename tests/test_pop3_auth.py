@@ -15,8 +15,8 @@ import shutil
 import socket
 import unittest
 
-from harness import bin_path, run, tcpserver, assert_no_sanitizer_report
-from authtest import AuthTest, Users, idle_session, parse_show, b64, PWFILE_CVM, PASSWORD, UID, GID
+from harness import bin_path, idle_session, run, tcpserver, assert_no_sanitizer_report
+from authtest import AuthTest, Users, parse_show, b64, PWFILE_CVM, PASSWORD, UID, GID
 
 POP = bin_path("pop3front-auth")
 REF_POP = "/usr/sbin/pop3front-auth"
@@ -129,13 +129,13 @@ class Pop3AuthProtocol(Pop3AuthBase):
         # AUTH_TIMEOUT overrides TIMEOUT; the client keeps the connection open
         for cmds in (b"", b"AUTH LOGIN\r\n", b"USER alice\r\n"):
             with self.subTest(cmds=cmds):
-                rc, out = idle_session([POP, PWFILE_CVM, self.u.show],
+                rc, out, _ = idle_session([POP, PWFILE_CVM, self.u.show],
                                        self.u.env(TIMEOUT="1000", AUTH_TIMEOUT="1", CVM_SASL_PLAIN=PWFILE_CVM), cmds)
                 self.assertEqual(rc, 0)
                 self.assertTrue(out.endswith(b"-ERR Connection timed out\r\n"), out)
 
     def test_pop3auth_session_timeout(self):
-        rc, out = idle_session([POP, PWFILE_CVM, self.u.show],
+        rc, out, _ = idle_session([POP, PWFILE_CVM, self.u.show],
                                self.u.env(SESSION_TIMEOUT="1000", AUTH_SESSION_TIMEOUT="1"))
         self.assertEqual((rc, out), (0, b"+OK \r\n"))
 

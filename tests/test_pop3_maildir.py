@@ -27,7 +27,6 @@ import re
 import select
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -35,7 +34,7 @@ import time
 import unittest
 
 import harness
-from harness import TempDirTest, base_env, bin_path
+from harness import TempDirTest, base_env, bin_path, idle_session
 
 POP3 = bin_path("pop3front-maildir")
 REFERENCE = "/usr/sbin/pop3front-maildir"
@@ -508,34 +507,17 @@ class Transcripts(TempDirTest):
         self.assertEqual(out, b"+OK %d %d\r\n+OK \r\n+OK %d %d\r\n+OK 1 1.early\r\n" % (n, total, n + 1, total + 18))
 
     def test_timeout(self):
-        p = subprocess.Popen([POP3], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env=base_env(MAILBOX=self.md, TIMEOUT="1"))
-        p.stdin.write(b"NOOP\r\n")
-        p.stdin.flush()
-        out = p.stdout.read()
-        p.wait(timeout=30)
-        err = p.stderr.read()
+        rc, out, err = idle_session([POP3], base_env(MAILBOX=self.md, TIMEOUT="1"), b"NOOP\r\n")
         check_clean(self, err)
-        self.assertEqual((out, p.returncode), (b"+OK \r\n+OK \r\n-ERR Connection timed out\r\n", 0))
-        p.stdin.close()
-        p.stdout.close()
-        p.stderr.close()
+        self.assertEqual((out, rc), (b"+OK \r\n+OK \r\n-ERR Connection timed out\r\n", 0))
 
     def test_session_timeout(self):
-        p = subprocess.Popen([POP3], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             env=base_env(MAILBOX=self.md, SESSION_TIMEOUT="1", TIMEOUT="30"))
-        p.stdin.write(b"DELE 1\r\n")
-        p.stdin.flush()
-        out = p.stdout.read()
-        p.wait(timeout=30)
-        err = p.stderr.read()
+        rc, out, err = idle_session([POP3], base_env(MAILBOX=self.md, SESSION_TIMEOUT="1", TIMEOUT="30"), b"DELE 1\r\n")
         check_clean(self, err)
-        self.assertEqual((out, p.returncode), (b"+OK \r\n+OK \r\n", 0))
+        self.assertEqual((out, rc), (b"+OK \r\n+OK \r\n", 0))
         self.assertIn(b"bytes in: 8 bytes out: 12", err)
         self.assertEqual(len(os.listdir(os.path.join(self.md, "cur"))) + len(os.listdir(os.path.join(self.md, "new"))),
                          len(self.order))
-        for f in (p.stdin, p.stdout, p.stderr):
-            f.close()
 
     def test_pipelining_many_commands(self):
         n = len(self.order)
@@ -1026,11 +1008,16 @@ class Clients(TempDirTest):
             self.assertEqual(msgs[name][1] in left, i % 2 == 0, name)
         self.assertEqual(os.listdir(os.path.join(self.md, "new")), [])
 
+    def client_and_corpus(self, program, package, seed):
+        """The path of a real POP3 client (skips when its package is not
+        installed) and a corpus of 40 messages, one of 1 MiB."""
+        exe = shutil.which(program)
+        if not exe:
+            raise unittest.SkipTest(f"{package} not installed")
+        return exe, make_corpus(self.md, count=40, seed=seed, big=1 << 20)
+
     def test_fetchmail(self):
-        fm = shutil.which("fetchmail")
-        if not fm:
-            raise unittest.SkipTest("fetchmail not installed")
-        msgs = make_corpus(self.md, count=40, seed=3, big=1 << 20)
+        fm, msgs = self.client_and_corpus("fetchmail", "fetchmail", 3)
         out = os.path.join(self.tmp, "out")
         os.mkdir(out)
         home = os.path.join(self.tmp, "home")
@@ -1054,10 +1041,7 @@ class Clients(TempDirTest):
         self.assertEqual(tree(self.md), {}, "fetchmail deleted everything at QUIT")
 
     def test_getmail(self):
-        gm = shutil.which("getmail")
-        if not gm:
-            raise unittest.SkipTest("getmail6 not installed")
-        msgs = make_corpus(self.md, count=40, seed=4, big=1 << 20)
+        gm, msgs = self.client_and_corpus("getmail", "getmail6", 4)
         dest = os.path.join(self.tmp, "dest")
         for d in ("cur", "new", "tmp"):
             os.makedirs(os.path.join(dest, d))

@@ -35,6 +35,15 @@ class Pop3StlsBase(TlsAuthTest):
         argv = [POP, PWFILE_CVM] + (program or [MAILDIR_BIN, "./Maildir"])
         return Direct(argv, self.u.env(**env))
 
+    def direct_tls(self, program=None, **env):
+        """direct() with TLS configured, after STLS and the handshake."""
+        d = self.direct(program, **tls_env(**env))
+        d.send("STLS\r\n")
+        self.assertEqual(d.line(), b"+OK \r\n")
+        self.assertEqual(d.line(), b"+OK Begin TLS negotiation\r\n")
+        d.start_tls()
+        return d
+
     def server(self, **env):
         return tcpserver([POP, PWFILE_CVM, MAILDIR_BIN, "./Maildir"], env=self.u.env(**env))
 
@@ -135,10 +144,7 @@ class Pop3StlsProtocol(Pop3StlsBase):
 
     def test_pop3stls_exec_failure_inside_tls(self):
         # bob's home does not exist: the child's chdir fails after the fork
-        d = self.direct(**tls_env())
-        d.send("STLS\r\n")
-        d.line(), d.line()
-        d.start_tls()
+        d = self.direct_tls()
         d.send("USER bob\r\nPASS bobpw\r\n")
         self.assertEqual(d.line(), b"+OK \r\n")
         self.assertEqual(d.line(), b"-ERR Internal error\r\n")
@@ -146,10 +152,7 @@ class Pop3StlsProtocol(Pop3StlsBase):
         rc, err = d.finish(self)
         self.assertEqual(rc, 1)
         # a missing program: the error comes from the child through the relay
-        d = self.direct(program=["/nonexistent/program"], **tls_env())
-        d.send("STLS\r\n")
-        d.line(), d.line()
-        d.start_tls()
+        d = self.direct_tls(program=["/nonexistent/program"])
         d.send("USER alice\r\nPASS " + PASSWORD + "\r\n")
         self.assertEqual(d.line(), b"+OK \r\n")
         self.assertEqual(d.line(), b"-ERR Could not execute second stage\r\n")
@@ -157,10 +160,7 @@ class Pop3StlsProtocol(Pop3StlsBase):
         self.assertEqual(rc, 1)
 
     def test_pop3stls_show_ids_and_relay_process(self):
-        d = self.direct(program=[self.u.show, "x"], **tls_env())
-        d.send("STLS\r\n")
-        d.line(), d.line()
-        d.start_tls()
+        d = self.direct_tls(program=[self.u.show, "x"])
         d.send("USER alice\r\nPASS " + PASSWORD + "\r\n")
         d.line()
         out = d.rest()
@@ -172,10 +172,7 @@ class Pop3StlsProtocol(Pop3StlsBase):
 
     def test_pop3stls_idle_timeout(self):
         # the second stage waits forever; the relay's $TIMEOUT ends the session
-        d = self.direct(program=["/bin/sleep", "30"], TIMEOUT="1", **tls_env())
-        d.send("STLS\r\n")
-        d.line(), d.line()
-        d.start_tls()
+        d = self.direct_tls(program=["/bin/sleep", "30"], TIMEOUT="1")
         d.send("USER alice\r\nPASS " + PASSWORD + "\r\n")
         self.assertEqual(d.line(), b"+OK \r\n")
         self.assertEqual(d.rest(), b"")

@@ -327,9 +327,8 @@ class QmqpQmtpProtocolTest(harness.TempDirTest):
         ]
         for data, text in cases_qmqp:
             with self.subTest(proto="qmqp", data=data):
-                p = self.qmqp(data, "accept")
+                p = self.format_error(self.qmqp, data, text)
                 self.assertEqual(p.stdout, z(text))
-                self.assertEqual(p.returncode, 111)
                 self.assertIn("451 " + text.decode(), log_lines(p.stderr))
         head = ns(b"\nab\n") + ns(b"a@b")
         cases_qmtp = [
@@ -354,9 +353,15 @@ class QmqpQmtpProtocolTest(harness.TempDirTest):
         ]
         for data, text in cases_qmtp:
             with self.subTest(proto="qmtp", data=data):
-                p = self.qmtp(data, "accept")
-                self.assertTrue(p.stdout.endswith(z(text)), p.stdout)
-                self.assertEqual(p.returncode, 111)
+                self.format_error(self.qmtp, data, text)
+
+    def format_error(self, session, data, text):
+        """A session on malformed input: the last reply is the temporary
+        failure `text`, the exit status 111."""
+        p = session(data, "accept")
+        self.assertTrue(p.stdout.endswith(z(text)), p.stdout)
+        self.assertEqual(p.returncode, 111)
+        return p
 
     def test_qmtp_eof_at_message_boundary_is_silent(self):
         for tail in (b"", b"1", b"12"):

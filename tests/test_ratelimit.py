@@ -196,18 +196,11 @@ class RatelimitUserTest(unittest.TestCase):
         self.assertEqual(len([l for l in out if l.startswith("250 Received")]), 2, out)
 
 
-class RatelimitFleetTest(unittest.TestCase):
-    """Two front ends, one Redis, 50 concurrent clients."""
+class RatelimitFleetTest(RedisTestCase):
+    """Two front ends, one Redis (emptied before each test), 50 concurrent
+    clients."""
 
     LIMIT = 20
-
-    @classmethod
-    def setUpClass(cls):
-        cls.r = RedisServer()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.r.stop()
 
     def fleet(self, env, client, probe_key=None):
         env = harness.base_env(**self.r.env(TCPLOCALHOST="mx.example", REDIS_TIMEOUT="5", **env))
@@ -231,8 +224,6 @@ class RatelimitFleetTest(unittest.TestCase):
         return results
 
     def test_ratelimit_two_front_ends_messages(self):
-        self.r.cmd("FLUSHALL")
-
         def client(port, i):
             with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
                 s.ehlo("client.example")
@@ -251,8 +242,6 @@ class RatelimitFleetTest(unittest.TestCase):
         self.assertEqual(self.r.cmd("ZCARD", "mailfront:rl:msgs-ip:127.0.0.1/32"), self.LIMIT)
 
     def test_ratelimit_two_front_ends_connections(self):
-        self.r.cmd("FLUSHALL")
-
         def client(port, i):
             try:
                 with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:

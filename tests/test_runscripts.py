@@ -53,14 +53,7 @@ class SupervisedTest(TempDirTest):
     def session(self, port):
         self.assertTrue(harness.wait_port(port, 30), "the supervised tcpserver did not listen")
         with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
-            s.sendall(SESSION)
-            s.shutdown(socket.SHUT_WR)
-            got = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                got += chunk
+            got = harness.send_all_read_all(s, SESSION)
         lines = got.decode().split("\r\n")
         self.assertEqual(lines[0], "220 mx.example.com mailfront ESMTP")
         self.assertIn("250 Recipient='b@example.net'.", lines)

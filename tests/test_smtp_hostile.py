@@ -252,7 +252,7 @@ class AbruptEndTest(TempDirTest):
         self.addCleanup(err.close)
         p = subprocess.Popen([harness.bin_path("mailfront"), "smtp", "queuedir", "accept"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=e)
-        try:
+        with harness.reaped(p):
             p.stdin.write(crlf("EHLO c", "MAIL FROM:<a@b>", "RCPT TO:<c@d>", "DATA"))
             p.stdin.flush()
             got = b""
@@ -274,12 +274,6 @@ class AbruptEndTest(TempDirTest):
                 time.sleep(0.02)
             os.kill(p.pid, signal.SIGKILL)
             p.wait(timeout=10)
-        finally:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-            p.stdin.close()
-            p.stdout.close()
         self.assertEqual(p.returncode, -signal.SIGKILL)
         self.assertEqual(queue_files(qd), [])
 

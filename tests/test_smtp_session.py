@@ -338,15 +338,10 @@ class EndOfInputTest(Transcript, TempDirTest):
             p = subprocess.Popen([harness.bin_path("mailfront"), "smtp", "echo", "accept"],
                                  stdin=subprocess.PIPE, stdout=out, stderr=err, env=e)
             t0 = time.time()
-            try:
+            with harness.reaped(p):
                 p.stdin.write(data)
                 p.stdin.flush()
                 p.wait(timeout=15)
-            finally:
-                if p.poll() is None:
-                    p.kill()
-                    p.wait()
-                p.stdin.close()
             dt = time.time() - t0
             out.seek(0)
             err.seek(0)

@@ -35,6 +35,13 @@ def plain(user, pw, authz=b""):
     return b64(authz + b"\0" + user + b"\0" + pw)
 
 
+def udp_bound(port):
+    """Whether a UDP socket is bound to 127.0.0.1:port (/proc/net/udp)."""
+    want = "0100007F:%04X" % port
+    with open("/proc/net/udp") as f:
+        return any(line.split()[1] == want for line in f.readlines()[1:])
+
+
 class CvmTestBase(TempDirTest):
     """Password file, module wrappers and servers, all under self.tmp and
     stopped (by pid) at cleanup."""
@@ -82,7 +89,11 @@ class CvmTestBase(TempDirTest):
         while wait_path and not os.path.exists(wait_path) and time.time() < end:
             time.sleep(0.02)
         if wait_udp:
-            time.sleep(0.3)   # a UDP server gives no sign of readiness
+            # a UDP server gives no sign of readiness but its bound socket
+            port = int(argv[-1].rsplit(":", 1)[-1]) if argv[-1].startswith("cvm-udp:") else int(argv[-1])
+            while not udp_bound(port) and time.time() < end:
+                time.sleep(0.02)
+            self.assertTrue(udp_bound(port), "UDP CVM on port %d did not start" % port)
         return p
 
     def pwfile_local(self, **env):

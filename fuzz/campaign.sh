@@ -9,7 +9,9 @@ set -u
 secs=$1; queues=$2; shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 b=${FUZZ_BUILD:-build-fuzz}
-[ $# -gt 0 ] || set -- $(cd "$here" && ls ./*.c | sed 's|^\./||; s|\.c$||')
+if [ $# = 0 ]; then
+  for c in "$here"/*.c; do h=${c##*/}; set -- "$@" "${h%.c}"; done
+fi
 mkdir -p "$b/campaign"
 k=0
 while [ $k -lt "$queues" ]; do

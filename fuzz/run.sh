@@ -28,7 +28,7 @@ for h in "$@"; do
   [ -f "$here/dict/$h.dict" ] || { base=${h%%_*}; [ -f "$here/dict/$base.dict" ] && dict="-dict=$here/dict/$base.dict"; }
   seeds=""
   for d in "$here/corpus/$h" "$here/regress/$h"; do [ -d "$d" ] && seeds="$seeds $d"; done
-  log="$b/logs/$h.log"
+  log="$b/logs/$h.log"; [ "$mode" = regress ] && log="$b/logs/$h.regress.log"
   # Whole-session harnesses log every session to stderr: closed for them.
   quiet=""; case $h in session*) quiet="-close_fd_mask=2";; esac
   if [ "$mode" = regress ]; then

@@ -284,10 +284,18 @@ const response* backend_resubmit(const str* sender, const str* rcpts)
   return r;
 }
 
+/* An unnamed file in $TMPDIR: O_TMPFILE where the file system has it (no
+ * name ever exists, so a SIGKILL can leave nothing behind), else a unique
+ * name unlinked at once after its creation. */
 int scratchfile(void)
 {
   const char* dir = getenv("TMPDIR");
   if (!dir || !*dir) dir = "/tmp";
+#ifdef O_TMPFILE
+  int tfd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (tfd >= 0) return tfd;
+  if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL) return -1;
+#endif
   for (int tries = 0; tries < 100; tries++) {
     struct timeval tv;
     gettimeofday(&tv, 0);

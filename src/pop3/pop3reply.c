@@ -87,6 +87,8 @@ static size_t word_len(const char* s, size_t len)
 static struct logged mask_command(const struct pop3_cmdline* c, const char* line, size_t len)
 {
   struct logged l = { 0, len, 0, c->arg, c->arglen };
+  char first = c->verblen == 4 ? (char)(c->verb[0] & ~0x20) : 0;
+  if (first != 'P' && first != 'A') return l;   /* neither PASS nor AUTH */
   if (pop3_verb_is(c, "PASS")) {
     l.fixed = "PASS" MASK;
     l.arglen = 0;
@@ -118,7 +120,7 @@ static void log_kv_command(const char* verb, size_t verblen, const char* arg, si
   str_free(&v);
 }
 
-void pop3_log_command(const char* line, size_t len, int hidden)
+void pop3_log_command(const struct pop3_cmdline* c, const char* line, size_t len, int hidden)
 {
   int kv = log_get_format() == LOG_KV;
   if (hidden) {
@@ -127,10 +129,8 @@ void pop3_log_command(const char* line, size_t len, int hidden)
     else log_parts(0, "[line hidden after a failed AUTH]", 0, 0, 0);
     return;
   }
-  struct pop3_cmdline c;
-  pop3_split(line, len, &c);
-  struct logged l = mask_command(&c, line, len);
-  if (kv) log_kv_command(c.verb, c.verblen, l.arg, l.arglen);
+  struct logged l = mask_command(c, line, len);
+  if (kv) log_kv_command(c->verb, c->verblen, l.arg, l.arglen);
   else if (l.fixed) log_parts(0, l.fixed, 0, 0, 0);
   else if (!l.masked) log_bytes(0, "", line, len);
   else {

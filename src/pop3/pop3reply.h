@@ -50,8 +50,9 @@ void pop3_log_status(const char* text, size_t len);
 /* `-ERR TEXT` for a failed AUTH: classic logs TEXT alone. */
 void pop3_sasl_failed(obuf* out, const char* text);
 
-/* Log a received command line (line end removed), masked as above;
- * hidden: the line follows a failed AUTH. */
-void pop3_log_command(const char* line, size_t len, int hidden);
+/* Log a received command line (line end removed; c is its pop3_split),
+ * masked as above; hidden: the line follows a failed AUTH. */
+struct pop3_cmdline;
+void pop3_log_command(const struct pop3_cmdline* c, const char* line, size_t len, int hidden);
 
 #endif

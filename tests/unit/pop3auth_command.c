@@ -26,7 +26,9 @@ static const char* logged(const char* line, int hidden)
   int saved = dup(2);
   if (!f || saved < 0) return "";
   dup2(fileno(f), 2);
-  pop3_log_command(line, strlen(line), hidden);
+  struct pop3_cmdline lc;
+  pop3_split(line, strlen(line), &lc);
+  pop3_log_command(&lc, line, strlen(line), hidden);
   dup2(saved, 2);
   close(saved);
   rewind(f);

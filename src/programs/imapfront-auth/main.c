@@ -109,28 +109,30 @@ static int env_nonzero(const char* name)
  * client's next lines may be its credentials, parsed as a tag. */
 #define HIDDEN SASL_LOG_HIDDEN
 
-/* A response: classic `TAG TEXT` (the original's line); kv event=reply
- * tag=TAG result=WORD (the status word, lower case: ok, no, bad, bye,
+/* A response line "TAG TEXT" (taglen bytes of tag; hide: log the tag as
+ * "[hidden]"): classic the line (the original's); kv event=reply tag=TAG
+ * result=WORD (the status word, lower case: ok, no, bad, bye,
  * capability) text=REST. */
-static void log_response(const char* tag, size_t taglen, const char* text, size_t len)
+static void log_response(const char* line, size_t len, size_t taglen, int hide)
 {
   if (log_get_format() != LOG_KV) {
-    str t = {0, 0, 0};
-    if (str_copyb(&t, tag, (unsigned)taglen) && str_catc(&t, ' ') && str_catb(&t, text, (unsigned)len))
-      log_bytes(0, "", t.s, t.len);
-    str_free(&t);
+    if (hide) log_bytes(0, HIDDEN, line + taglen, len - taglen);
+    else log_bytes(0, "", line, len);
     return;
   }
+  const char* text = line + taglen + (taglen < len);
+  size_t tlen = len - (size_t)(text - line);
   size_t w = 0;
-  while (w < len && text[w] != ' ') w++;
+  while (w < tlen && text[w] != ' ') w++;
   str word = {0, 0, 0};
   if (!str_copyb(&word, text, (unsigned)w)) return;
   for (unsigned i = 0; i < word.len; i++)
     if (word.s[i] >= 'A' && word.s[i] <= 'Z') word.s[i] = (char)(word.s[i] - 'A' + 'a');
-  size_t rest = w < len ? w + 1 : len;
-  struct log_field f[3] = { { "tag", tag, (long)taglen }, { "result", word.s ? word.s : "", (long)word.len },
-                            { "text", text + rest, (long)(len - rest) } };
-  log_event("reply", f, len > rest ? 3 : 2);
+  size_t rest = w < tlen ? w + 1 : tlen;
+  struct log_field f[3] = { { "tag", hide ? HIDDEN : line, hide ? -1 : (long)taglen },
+                            { "result", word.s ? word.s : "", (long)word.len },
+                            { "text", text + rest, (long)(tlen - rest) } };
+  log_event("reply", f, tlen > rest ? 3 : 2);
   str_free(&word);
 }
 
@@ -174,8 +176,7 @@ static void reply_tagged(struct imap_session* s, const str* tag, const char* a, 
   unsigned taglen = t->len;
   ok = ok && str_catc(t, ' ') && str_cats(t, a) && (!b || str_cats(t, b));
   if (!ok) { log_parts(LOG_FATAL, "Out of memory", 0, 0, 0); authfront_end(&s->af, 111); return; }
-  int hide = tag && s->af.hide_input;
-  log_response(hide ? HIDDEN : t->s, hide ? strlen(HIDDEN) : taglen, t->s + taglen + 1, t->len - taglen - 1);
+  log_response(t->s, t->len, taglen, tag && s->af.hide_input);
   obuf_write(&s->af.out, t->s, t->len);
   obuf_write(&s->af.out, "\r\n", 2);
 }
@@ -336,7 +337,7 @@ static int read_literal(struct imap_session* s)
     return -1;
   }
   if (!c->literal_plus) {               /* continuation request */
-    log_response("+", 1, "OK", 2);
+    log_response("+ OK", 4, 1, 0);
     obuf_write(&s->af.out, "+ OK\r\n", 6);
   }
   unsigned n = (unsigned)c->literal_len;
@@ -440,7 +441,9 @@ static const struct authfront_proto imap = {
 /* Start-up failure: one untagged line on the wire (and in the log). */
 static int startup_fail(const char* text)
 {
-  log_response("*", 1, text, strlen(text));
+  str line = {0, 0, 0};
+  if (str_cat2s(&line, "* ", text)) log_response(line.s, line.len, 1, 0);
+  str_free(&line);
   obuf out;
   if (obuf_init(&out, 1, 256) == 0) {
     obuf_puts(&out, "* ");

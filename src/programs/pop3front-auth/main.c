@@ -197,7 +197,7 @@ static void dispatch(struct auth_session* s, const char* text, size_t len)
   pop3_split(text, len, &c);
   const struct command* cmd = find(s, &c);
   if (cmd) s->af.hide_input = 0;
-  pop3_log_command(text, len, s->af.hide_input);
+  pop3_log_command(&c, text, len, s->af.hide_input);
   if (!cmd) reply(s, POP3_ERR_UNIMPL);
   else if (!pop3_arg_fits(cmd->arg, &c)) reply(s, POP3_ERR_SYNTAX);
   else cmd->fn(s, c.arg, c.arglen);

@@ -269,16 +269,14 @@ static const struct command
   { "UIDL", POP3_TAKES_OPTIONAL, cmd_uidl },
 };
 
-static void dispatch(struct pop3_session* s, const char* line, size_t len)
+static void dispatch(struct pop3_session* s, const struct pop3_cmdline* c)
 {
-  struct pop3_cmdline c;
-  pop3_split(line, len, &c);
   const struct command* cmd = 0;
   for (size_t i = 0; i < sizeof commands / sizeof *commands && !cmd; i++)
-    if (pop3_verb_is(&c, commands[i].name)) cmd = &commands[i];
+    if (pop3_verb_is(c, commands[i].name)) cmd = &commands[i];
   if (!cmd) reply(s, POP3_ERR_UNIMPL);
-  else if (!pop3_arg_fits(cmd->arg, &c)) reply(s, POP3_ERR_SYNTAX);
-  else cmd->fn(s, c.arg, c.arglen);
+  else if (!pop3_arg_fits(cmd->arg, c)) reply(s, POP3_ERR_SYNTAX);
+  else cmd->fn(s, c->arg, c->arglen);
 }
 
 /* ---- session ---------------------------------------------------------- */
@@ -329,9 +327,12 @@ static int session_run(struct pop3_session* s)
       if (s->in.timedout && !session_expired(s)) reply(s, POP3_ERR_TIMEOUT);
       return 0;
     }
-    pop3_log_command(s->line.s, toolong && len > LOG_LINE_MAX ? LOG_LINE_MAX : len, 0);
+    if (toolong && len > LOG_LINE_MAX) len = LOG_LINE_MAX;   /* logged, not run */
+    struct pop3_cmdline c;
+    pop3_split(s->line.s, len, &c);
+    pop3_log_command(&c, s->line.s, len, 0);
     if (toolong) reply(s, POP3_ERR_TOOLONG);
-    else dispatch(s, s->line.s, len);
+    else dispatch(s, &c);
   }
   if (s->done) return s->status;
   /* Output failed: a session deadline is a normal end, anything else not. */

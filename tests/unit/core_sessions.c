@@ -184,11 +184,7 @@ int main(int argc, char** argv)
   const char* ns = getenv("MF_SESSIONS");     /* for debugging: fewer sessions */
   int sessions = ns && atoi(ns) > 0 ? atoi(ns) : SESSIONS_DFLT;
   char exe[PATH_MAX], mods[PATH_MAX + 16];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) { CHECK(0, "own path"); return done(); }
-  exe[n] = 0;
-  *strrchr(exe, '/') = 0;               /* BUILD/tests */
-  *strrchr(exe, '/') = 0;               /* BUILD */
+  if (build_dir(exe, sizeof exe) < 0) { CHECK(0, "own path"); return done(); }
   snprintf(mods, sizeof mods, "%s/lib", exe);
   char tmpl[] = "/tmp/mfsessions.XXXXXX";
   if (!mkdtemp(tmpl)) { CHECK(0, "temp dir"); return done(); }

@@ -115,11 +115,7 @@ static const char* const one_message =
 int main(void)
 {
   char exe[PATH_MAX], mods[PATH_MAX + 16];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) { CHECK(0, "own path"); return done(); }
-  exe[n] = 0;
-  *strrchr(exe, '/') = 0;
-  *strrchr(exe, '/') = 0;
+  if (build_dir(exe, sizeof exe) < 0) { CHECK(0, "own path"); return done(); }
   snprintf(mods, sizeof mods, "%s/lib", exe);
   char dir[] = "/tmp/mfrelaysess.XXXXXX";
   if (!mkdtemp(dir)) { CHECK(0, "temp dir"); return done(); }

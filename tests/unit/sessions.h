@@ -7,6 +7,7 @@
 #define MF_TEST_SESSIONS_H
 #include "../../src/core/mf.h"
 #include <dirent.h>
+#include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,18 @@ static int run_session(struct mf_config* cfg, const struct buf* in, struct buf* 
     put(out, tmp, (size_t)r);
   }
   close(sv[0]);
+  return 0;
+}
+
+/* This build's directory (BUILD for BUILD/tests/NAME) into out (size
+ * bytes).  0, or -1 when the program's own path is unknown. */
+static int build_dir(char* out, size_t size)
+{
+  ssize_t n = readlink("/proc/self/exe", out, size - 1);
+  if (n <= 0) return -1;
+  out[n] = 0;
+  *strrchr(out, '/') = 0;               /* BUILD/tests */
+  *strrchr(out, '/') = 0;               /* BUILD */
   return 0;
 }
 

@@ -35,6 +35,17 @@ struct qmxp
 typedef int (*qmxp_message_fn)(struct qmxp* q);
 int qmxp_run(const char* limitvar, qmxp_message_fn message);
 
+/* The protocol's entry structure, the same for QMQP and QMTP but for the
+ * name and the main loop (a designated initializer, no code). */
+#define QMXP_PROTOCOL(proto_name, main_loop) {   \
+  .version = PROTOCOL_VERSION_4,                \
+  .name = (proto_name),                         \
+  .respond_line = qmxp_respond_line,            \
+  .session_open = qmxp_session_open,            \
+  .session_close = qmxp_session_close,          \
+  .mainloop = (main_loop),                      \
+}
+
 void qmxp_keep(struct qmxp* q, const response* r);
 int qmxp_die(struct qmxp* q, const char* text);
 int qmxp_oom(struct qmxp* q);
@@ -46,5 +57,7 @@ int qmxp_body(struct qmxp* q, unsigned long len);
 int qmxp_take_address(struct qmxp* q, unsigned long n, int* toolong);
 int qmxp_address(struct qmxp* q, int* toolong);
 void qmxp_envelope(struct qmxp* q, int is_sender, int toolong);
+int qmxp_begin(struct qmxp* q, unsigned long* len);
+int qmxp_body_and_sender(struct qmxp* q, unsigned long len);
 
 #endif

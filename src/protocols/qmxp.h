@@ -1,7 +1,7 @@
 /* qmxp.h -- declarations of qmxp.c, the code shared by protocol-qmqp.so
  * and protocol-qmtp.so (protocols.md "QMQP", "QMTP", "QMQP/QMTP reply
  * encoding").  Both modules link qmxp.c (the build lists it in
- * qmqp_SHARED_SRCS / qmtp_SHARED_SRCS, mk/protocol-qmxp.mk); it is not a
+ * qmqp_SHARED_SRCS / qmtp_SHARED_SRCS in the Makefile); it is not a
  * module of its own.  Contract: see qmxp.c. */
 #ifndef MF_QMXP_H
 #define MF_QMXP_H

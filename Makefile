@@ -38,8 +38,14 @@ LIBS_COMMON := -ldl
 
 # Code that several modules of a kind link is not a module: it is listed in
 # SHARED_SRCS, and each module that links it names it in NAME_SHARED_SRCS
-# (mk/*.mk).
+# (here, so that every rule, mk/fuzz.mk's too, sees them).
 SHARED_SRCS := src/protocols/qmxp.c src/plugins/netclient.c
+qmqp_SHARED_SRCS := src/protocols/qmxp.c
+qmtp_SHARED_SRCS := src/protocols/qmxp.c
+clamav_SHARED_SRCS := src/plugins/netclient.c
+spamassassin_SHARED_SRCS := src/plugins/netclient.c
+rspamd_SHARED_SRCS := src/plugins/netclient.c
+milter_SHARED_SRCS := src/plugins/netclient.c
 kinds_of = $(filter-out $(basename $(notdir $(SHARED_SRCS))),$(sort $(basename $(notdir $(wildcard src/$(1)/*.c))) $(notdir $(patsubst %/,%,$(wildcard src/$(1)/*/)))))
 srcs_of  = $(or $(wildcard src/$(1)/$(2).c),$(wildcard src/$(1)/$(2)/*.c)) $($(2)_SHARED_SRCS)
 objs_of  = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(call srcs_of,$(1),$(2)))

@@ -1,7 +1,7 @@
 /* netclient.c -- deadline-bounded client sockets for the plugins that talk
  * to a scanner or filter daemon (clamav, spamassassin, rspamd, milter).
  * Declared in netclient.h; linked into each of those modules (the build's
- * NAME_SHARED_SRCS, mk/plugin-netclient.mk); not a module itself.
+ * NAME_SHARED_SRCS in the Makefile); not a module itself.
  *
  * Contract:
  *   nc_read_cfg()    port, timeouts and size limit of a daemon client from

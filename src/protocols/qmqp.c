@@ -21,9 +21,7 @@ static int qmqp_message(struct qmxp* q)
   int toolong, r;
   char c;
 
-  q->err = 0;
-  qmxp_keep(q, handle_reset());
-  r = get_netstring_len(q->in, &len);
+  r = qmxp_begin(q, &len);
   if (r < 0) return 0;                     /* end of input: silently */
   if (r == 0) return qmxp_die(q, "Invalid wrapper netstring");
 
@@ -31,17 +29,7 @@ static int qmqp_message(struct qmxp* q)
   if (r < 0) return 0;
   if (r == 0) return qmxp_die(q, "Invalid message body netstring");
   if (len == 0) return qmxp_die(q, "Zero length message");
-  if (!q->err) qmxp_keep(q, handle_data_start());
-  if (qmxp_body(q, len) < 0) return qmxp_die(q, "EOF while reading body");
-  r = ibuf_getc(q->in, &c);
-  if (r <= 0) return qmxp_die(q, "EOF while reading comma");
-  if (c != ',') return qmxp_die(q, "Invalid netstring terminator");
-
-  r = qmxp_address(q, &toolong);
-  if (r == -2) return qmxp_oom(q);
-  if (r < 0) return qmxp_die(q, "EOF while reading sender address");
-  if (r == 0) return qmxp_die(q, "Invalid sender netstring");
-  qmxp_envelope(q, 1, toolong);
+  if (!qmxp_body_and_sender(q, len)) return 0;
 
   /* Recipients until the wrapper's terminator (left unread). */
   for (;;) {
@@ -64,11 +52,4 @@ static int qmqp_mainloop(const struct command* commands)
   return qmxp_run("QMQP_MAXADDR", qmqp_message);
 }
 
-struct protocol protocol = {
-  .version = PROTOCOL_VERSION_4,
-  .name = "QMQP",
-  .respond_line = qmxp_respond_line,
-  .session_open = qmxp_session_open,
-  .session_close = qmxp_session_close,
-  .mainloop = qmqp_mainloop,
-};
+struct protocol protocol = QMXP_PROTOCOL("QMQP", qmqp_mainloop);

@@ -61,26 +61,14 @@ static int qmtp_message(struct qmxp* q)
   int toolong, r;
   char c;
 
-  q->err = 0;
-  qmxp_keep(q, handle_reset());
-  r = get_netstring_len(q->in, &len);
+  r = qmxp_begin(q, &len);
   if (r < 0) return 0;                     /* end of input between messages */
   if (r == 0) return qmxp_die(q, "Invalid message body netstring");
   if (len == 0) return qmxp_die(q, "Zero length message");
   r = ibuf_getc(q->in, &c);
   if (r <= 0) return qmxp_die(q, "EOF while reading body NL");
   if (c != '\n') return qmxp_die(q, "Cannot handle non-LF line terminator");
-  if (!q->err) qmxp_keep(q, handle_data_start());
-  if (qmxp_body(q, len - 1) < 0) return qmxp_die(q, "EOF while reading body");
-  r = ibuf_getc(q->in, &c);
-  if (r <= 0) return qmxp_die(q, "EOF while reading comma");
-  if (c != ',') return qmxp_die(q, "Invalid netstring terminator");
-
-  r = qmxp_address(q, &toolong);
-  if (r == -2) return qmxp_oom(q);
-  if (r < 0) return qmxp_die(q, "EOF while reading sender address");
-  if (r == 0) return qmxp_die(q, "Invalid sender netstring");
-  qmxp_envelope(q, 1, toolong);
+  if (!qmxp_body_and_sender(q, len - 1)) return 0;
 
   r = get_netstring_len(q->in, &len);
   if (r < 0) return qmxp_die(q, "EOF while reading recipient list");
@@ -106,11 +94,4 @@ static int qmtp_mainloop(const struct command* commands)
   return qmxp_run("QMTP_MAXADDR", qmtp_message);
 }
 
-struct protocol protocol = {
-  .version = PROTOCOL_VERSION_4,
-  .name = "QMTP",
-  .respond_line = qmxp_respond_line,
-  .session_open = qmxp_session_open,
-  .session_close = qmxp_session_close,
-  .mainloop = qmtp_mainloop,
-};
+struct protocol protocol = QMXP_PROTOCOL("QMTP", qmtp_mainloop);

@@ -287,3 +287,32 @@ void qmxp_envelope(struct qmxp* q, int is_sender, int toolong)
     qmxp_keep(q, is_sender ? handle_sender(&q->addr, &q->params)
                            : handle_recipient(&q->addr, &q->params));
 }
+
+/* The start of a message: no error kept yet, the reset step, then the
+ * length of the message's first netstring (as get_netstring_len). */
+int qmxp_begin(struct qmxp* q, unsigned long* len)
+{
+  q->err = 0;
+  qmxp_keep(q, handle_reset());
+  return get_netstring_len(q->in, len);
+}
+
+/* The data step, len body bytes streamed, the body's comma, then the
+ * sender netstring and its step: the part both protocols share after the
+ * body length.  1 to go on, 0 when the session ends (q->status set). */
+int qmxp_body_and_sender(struct qmxp* q, unsigned long len)
+{
+  int toolong;
+  char c;
+  if (!q->err) qmxp_keep(q, handle_data_start());
+  if (qmxp_body(q, len) < 0) return qmxp_die(q, "EOF while reading body");
+  int r = ibuf_getc(q->in, &c);
+  if (r <= 0) return qmxp_die(q, "EOF while reading comma");
+  if (c != ',') return qmxp_die(q, "Invalid netstring terminator");
+  r = qmxp_address(q, &toolong);
+  if (r == -2) return qmxp_oom(q);
+  if (r < 0) return qmxp_die(q, "EOF while reading sender address");
+  if (r == 0) return qmxp_die(q, "Invalid sender netstring");
+  qmxp_envelope(q, 1, toolong);
+  return 1;
+}

@@ -15,7 +15,7 @@
  * open fds does not grow, and (in the sanitizer build) LeakSanitizer runs
  * at exit: any leak fails the test. */
 #include "tap.h"
-#include "../../src/core/mf.h"
+#include "sessions.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -39,17 +39,6 @@ const char* __asan_default_options(void) { return "detect_leaks=1"; }
 
 static char qdir[256];
 
-static int count_fds(void)
-{
-  DIR* d = opendir("/proc/self/fd");
-  int n = 0;
-  struct dirent* e;
-  if (!d) return -1;
-  while ((e = readdir(d))) if (e->d_name[0] != '.') n++;
-  closedir(d);
-  return n - 1;
-}
-
 static void show_fds(int before)
 {
   DIR* d = opendir("/proc/self/fd");
@@ -67,22 +56,6 @@ static void show_fds(int before)
 }
 
 /* Growable byte buffer for transcripts and expectations. */
-struct buf { char* s; size_t len, cap; };
-
-static void put(struct buf* b, const char* s, size_t n)
-{
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = (b->len + n + 1) * 2;
-    char* p = realloc(b->s, cap);
-    if (!p) abort();
-    b->s = p;
-    b->cap = cap;
-  }
-  memcpy(b->s + b->len, s, n);
-  b->len += n;
-  b->s[b->len] = 0;
-}
-
 static void puts_(struct buf* b, const char* s) { put(b, s, strlen(s)); }
 
 static void putf(struct buf* b, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -94,35 +67,6 @@ static void putf(struct buf* b, const char* fmt, ...)
   int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
   va_end(ap);
   put(b, tmp, (size_t)n);
-}
-
-/* Run one session: write input, read every reply byte. */
-static int run_session(struct mf_config* cfg, const struct buf* in, struct buf* out, char** env, int* status)
-{
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return -1;
-  int big = 1 << 20;
-  setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
-  setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
-  size_t off = 0;
-  while (off < in->len) {
-    ssize_t w = write(sv[0], in->s + off, in->len - off);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) { close(sv[0]); close(sv[1]); return -1; }
-    off += (size_t)w;
-  }
-  shutdown(sv[0], SHUT_WR);
-  *status = mf_session(cfg, sv[1], sv[1], env);
-  close(sv[1]);
-  char tmp[4096];
-  for (;;) {
-    ssize_t r = read(sv[0], tmp, sizeof tmp);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    put(out, tmp, (size_t)r);
-  }
-  close(sv[0]);
-  return 0;
 }
 
 static int cmp_names(const void* a, const void* b) { return strcmp(*(char* const*)a, *(char* const*)b); }
@@ -240,11 +184,7 @@ int main(int argc, char** argv)
   const char* ns = getenv("MF_SESSIONS");     /* for debugging: fewer sessions */
   int sessions = ns && atoi(ns) > 0 ? atoi(ns) : SESSIONS_DFLT;
   char exe[PATH_MAX], mods[PATH_MAX + 16];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) { CHECK(0, "own path"); return done(); }
-  exe[n] = 0;
-  *strrchr(exe, '/') = 0;               /* BUILD/tests */
-  *strrchr(exe, '/') = 0;               /* BUILD */
+  if (build_dir(exe, sizeof exe) < 0) { CHECK(0, "own path"); return done(); }
   snprintf(mods, sizeof mods, "%s/lib", exe);
   char tmpl[] = "/tmp/mfsessions.XXXXXX";
   if (!mkdtemp(tmpl)) { CHECK(0, "temp dir"); return done(); }

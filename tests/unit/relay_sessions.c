@@ -14,7 +14,7 @@
  * that two transactions of one session share one connection (state
  * within a session is kept).  The fd count does not grow. */
 #include "tap.h"
-#include "../../src/core/mf.h"
+#include "sessions.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -30,31 +30,6 @@
 #include <unistd.h>
 
 #define HOPS 3
-
-struct buf { char* s; size_t len, size; };
-
-static void put(struct buf* b, const char* s, size_t n)
-{
-  if (b->len + n + 1 > b->size) {
-    b->size = (b->len + n + 1) * 2;
-    b->s = realloc(b->s, b->size);
-    if (!b->s) abort();
-  }
-  memcpy(b->s + b->len, s, n);
-  b->len += n;
-  b->s[b->len] = 0;
-}
-
-static int count_fds(void)
-{
-  DIR* d = opendir("/proc/self/fd");
-  int n = 0;
-  struct dirent* e;
-  if (!d) return -1;
-  while ((e = readdir(d))) if (e->d_name[0] != '.') n++;
-  closedir(d);
-  return n - 1;
-}
 
 /* ---- the fake next hop (a child process) ---- */
 
@@ -134,38 +109,13 @@ static void slurp(const char* path, struct buf* b)
 
 /* ---- sessions ---- */
 
-static int run_session(struct mf_config* cfg, const char* in, struct buf* out, char** env)
-{
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return -1;
-  size_t len = strlen(in), off = 0;
-  while (off < len) {
-    ssize_t w = write(sv[0], in + off, len - off);
-    if (w <= 0) { close(sv[0]); close(sv[1]); return -1; }
-    off += (size_t)w;
-  }
-  shutdown(sv[0], SHUT_WR);
-  int status = mf_session(cfg, sv[1], sv[1], env);
-  close(sv[1]);
-  char tmp[4096];
-  ssize_t r;
-  out->len = 0;
-  while ((r = read(sv[0], tmp, sizeof tmp)) > 0) put(out, tmp, (size_t)r);
-  close(sv[0]);
-  return status;
-}
-
 static const char* const one_message =
   "EHLO client.test\r\nMAIL FROM:<a%d@x.test>\r\nRCPT TO:<r%d@y.test>\r\nDATA\r\nSubject: %d\r\n\r\nbody %d\r\n.\r\nQUIT\r\n";
 
 int main(void)
 {
   char exe[PATH_MAX], mods[PATH_MAX + 16];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) { CHECK(0, "own path"); return done(); }
-  exe[n] = 0;
-  *strrchr(exe, '/') = 0;
-  *strrchr(exe, '/') = 0;
+  if (build_dir(exe, sizeof exe) < 0) { CHECK(0, "own path"); return done(); }
   snprintf(mods, sizeof mods, "%s/lib", exe);
   char dir[] = "/tmp/mfrelaysess.XXXXXX";
   if (!mkdtemp(dir)) { CHECK(0, "temp dir"); return done(); }
@@ -201,7 +151,12 @@ int main(void)
       snprintf(in, sizeof in,
                "EHLO client.test\r\nMAIL FROM:<a2@x.test>\r\nRCPT TO:<r2@y.test>\r\nDATA\r\nSubject: 2\r\n\r\nbody 2\r\n.\r\n"
                "MAIL FROM:<b2@x.test>\r\nRCPT TO:<s2@y.test>\r\nDATA\r\nSubject: 2b\r\n\r\nbody 2b\r\n.\r\nQUIT\r\n");
-    int status = run_session(cfg, in, &out, env);
+    struct buf input = {0, 0, 0};
+    put(&input, in, strlen(in));
+    int status = -1;
+    out.len = 0;
+    if (run_session(cfg, &input, &out, env, &status) < 0) status = -1;
+    free(input.s);
     char name[80];
     snprintf(name, sizeof name, "session %d ends with status 0", i);
     CHECK(status == 0, name);

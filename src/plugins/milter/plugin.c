@@ -527,7 +527,8 @@ static int connect_payload(str* p)
   else if (!mw_cat0(p, "localhost", 9)) return 0;
   if (!ip) return str_catc(p, 'U');
   static const struct env_number port_spec = { 0, 0, 65535, 1 };
-  unsigned long port = env_number_parse(getprotoenv("REMOTEPORT"), &port_spec);
+  const char* pv = getprotoenv("REMOTEPORT");
+  unsigned long port = env_number_parse(pv, &port_spec);
   char pb[2] = { (char)(port >> 8), (char)port };
   return str_catc(p, strchr(ip, ':') ? '6' : '4') && str_catb(p, pb, 2) && mw_cat0(p, ip, (unsigned)strlen(ip));
 }

@@ -83,6 +83,8 @@ STATE = {}
 def setUpModule():
     tmp = tempfile.mkdtemp(prefix="mfpkg.", dir=os.environ.get("MF_PKG_TMPDIR") or harness.BUILD)
     STATE["tmp"] = tmp
+    # Module cleanups run even when setUpModule fails half-way.
+    unittest.addModuleCleanup(cleanup_module)
     src = os.path.join(tmp, "mailfront")
     copy_tree(src)
     root = os.path.join(tmp, "chroot")
@@ -95,8 +97,12 @@ def setUpModule():
     except OSError as e:
         STATE["dbs_error"] = "debootstrap cannot run: %s" % e
     env = dict(os.environ, DEB_BUILD_OPTIONS="nocheck")   # the unit tests run in this suite already
-    STATE["build"] = subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-b", "-j2"], cwd=src, env=env,
-                                    capture_output=True, timeout=1200)
+    try:
+        STATE["build"] = subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-b", "-j2"], cwd=src, env=env,
+                                        capture_output=True, timeout=1200)
+    except subprocess.TimeoutExpired as e:
+        STATE["build"] = subprocess.CompletedProcess(e.cmd, -1, e.stdout or b"",
+                                                     (e.stderr or b"") + b"\ndpkg-buildpackage: timed out")
     STATE["deb"] = os.path.join(tmp, "mailfront_%s_%s.deb" % (VERSION, arch()))
     STATE["dev"] = os.path.join(tmp, "mailfront-dev_%s_all.deb" % VERSION)
     STATE["root"] = os.path.join(tmp, "root")
@@ -124,10 +130,12 @@ def mounts_below(path):
     return found
 
 
-def tearDownModule():
+def cleanup_module():
     tmp = STATE.get("tmp")
-    if not tmp:
-        return
+    dbs = STATE.get("dbs")
+    if dbs and dbs.poll() is None:
+        dbs.kill()
+        dbs.wait(timeout=60)
     if STATE.get("dbs_log"):
         STATE["dbs_log"].close()
     left = mounts_below(tmp)
@@ -405,7 +413,10 @@ class InstalledPackageTest(unittest.TestCase):
         return p.stdout.decode() if p.returncode == 0 else None
 
     def test_1_installed_cleanly(self):
-        self.assertNotIn(b"\nE: ", self.install.stdout + self.install.stderr)
+        # apt's only complaint inside a chroot without /dev/pts is about its terminal log
+        errors = [l for l in (self.install.stdout + self.install.stderr).decode().splitlines()
+                  if l.startswith("E: ") and "/dev/pts mounted" not in l]
+        self.assertEqual(errors, [])
         self.assertRegex(self.install.stdout.decode(), r"Setting up mailfront \(%s\)" % re.escape(VERSION))
         self.assertEqual(self.dpkg_status("mailfront"), "install ok installed")
         self.assertEqual(self.dpkg_status("mailfront-dev"), "install ok installed")
@@ -626,8 +637,9 @@ class InstalledPackageTest(unittest.TestCase):
                                env=dict(os.environ, MANWIDTH="80", MAN_KEEP_FORMATTING="0", LANG="C.UTF-8"))
             self.assertEqual(p.returncode, 0, p.stderr)
             self.assertEqual(p.stderr, b"", page)
-            self.assertIn(b"NAME", p.stdout)
-            self.assertIn(b"ENVIRONMENT", p.stdout)
+            text = re.sub(rb".\x08", b"", p.stdout)           # overstrike bold and underline
+            self.assertIn(b"\nNAME\n", text)
+            self.assertIn(b"\nENVIRONMENT\n", text)
 
     def test_9_remove_and_purge(self):
         installed = [l for l in self.chroot(["dpkg", "-L", "mailfront", "mailfront-dev"]).stdout.decode().split("\n")

@@ -15,6 +15,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -93,7 +94,8 @@ def setUpModule():
     # One debootstrap per module run, while the packages build.
     try:
         STATE["dbs"] = subprocess.Popen(["debootstrap", "--variant=minbase", "bookworm", root, apt_mirror()],
-                                        stdin=subprocess.DEVNULL, stdout=STATE["dbs_log"], stderr=subprocess.STDOUT)
+                                        stdin=subprocess.DEVNULL, stdout=STATE["dbs_log"], stderr=subprocess.STDOUT,
+                                        start_new_session=True)   # its own process group: stopped as a whole
     except OSError as e:
         STATE["dbs_error"] = "debootstrap cannot run: %s" % e
     env = dict(os.environ, DEB_BUILD_OPTIONS="nocheck")   # the unit tests run in this suite already
@@ -113,8 +115,7 @@ def setUpModule():
         try:
             STATE["dbs"].wait(timeout=1500)
         except subprocess.TimeoutExpired:
-            STATE["dbs"].kill()
-            STATE["dbs"].wait(timeout=60)
+            stop_group(STATE["dbs"])
             STATE["dbs_error"] = "debootstrap did not finish within 1500 s"
 
 
@@ -130,12 +131,20 @@ def mounts_below(path):
     return found
 
 
+def stop_group(proc):
+    """Stop debootstrap and everything it started (its own process group)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=60)
+
+
 def cleanup_module():
     tmp = STATE.get("tmp")
     dbs = STATE.get("dbs")
     if dbs and dbs.poll() is None:
-        dbs.kill()
-        dbs.wait(timeout=60)
+        stop_group(dbs)
     if STATE.get("dbs_log"):
         STATE["dbs_log"].close()
     left = mounts_below(tmp)

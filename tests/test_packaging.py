@@ -147,9 +147,13 @@ def cleanup_module():
         stop_group(dbs)
     if STATE.get("dbs_log"):
         STATE["dbs_log"].close()
+    # A debootstrap stopped half-way may leave its /proc and /sys mounted in the
+    # chroot: unmount them (deepest first).  Never delete through a mount point:
+    # if anything is still mounted, fail loudly instead.
+    for point in sorted(mounts_below(tmp), key=len, reverse=True):
+        if subprocess.run(["umount", point], capture_output=True, timeout=60).returncode != 0:
+            subprocess.run(["umount", "-l", point], capture_output=True, timeout=60)
     left = mounts_below(tmp)
-    # Never delete through a mount point: the chroot's /proc is unmounted by
-    # InstalledPackageTest; if anything is still mounted, fail loudly instead.
     if left:
         raise RuntimeError("mounts left below %s: %s" % (tmp, left))
     shutil.rmtree(tmp, True)

@@ -15,6 +15,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -83,6 +84,8 @@ STATE = {}
 def setUpModule():
     tmp = tempfile.mkdtemp(prefix="mfpkg.", dir=os.environ.get("MF_PKG_TMPDIR") or harness.BUILD)
     STATE["tmp"] = tmp
+    # Module cleanups run even when setUpModule fails half-way.
+    unittest.addModuleCleanup(cleanup_module)
     src = os.path.join(tmp, "mailfront")
     copy_tree(src)
     root = os.path.join(tmp, "chroot")
@@ -91,12 +94,17 @@ def setUpModule():
     # One debootstrap per module run, while the packages build.
     try:
         STATE["dbs"] = subprocess.Popen(["debootstrap", "--variant=minbase", "bookworm", root, apt_mirror()],
-                                        stdin=subprocess.DEVNULL, stdout=STATE["dbs_log"], stderr=subprocess.STDOUT)
+                                        stdin=subprocess.DEVNULL, stdout=STATE["dbs_log"], stderr=subprocess.STDOUT,
+                                        start_new_session=True)   # its own process group: stopped as a whole
     except OSError as e:
         STATE["dbs_error"] = "debootstrap cannot run: %s" % e
     env = dict(os.environ, DEB_BUILD_OPTIONS="nocheck")   # the unit tests run in this suite already
-    STATE["build"] = subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-b", "-j2"], cwd=src, env=env,
-                                    capture_output=True, timeout=1200)
+    try:
+        STATE["build"] = subprocess.run(["dpkg-buildpackage", "-us", "-uc", "-b", "-j2"], cwd=src, env=env,
+                                        capture_output=True, timeout=1200)
+    except subprocess.TimeoutExpired as e:
+        STATE["build"] = subprocess.CompletedProcess(e.cmd, -1, e.stdout or b"",
+                                                     (e.stderr or b"") + b"\ndpkg-buildpackage: timed out")
     STATE["deb"] = os.path.join(tmp, "mailfront_%s_%s.deb" % (VERSION, arch()))
     STATE["dev"] = os.path.join(tmp, "mailfront-dev_%s_all.deb" % VERSION)
     STATE["root"] = os.path.join(tmp, "root")
@@ -107,8 +115,7 @@ def setUpModule():
         try:
             STATE["dbs"].wait(timeout=1500)
         except subprocess.TimeoutExpired:
-            STATE["dbs"].kill()
-            STATE["dbs"].wait(timeout=60)
+            stop_group(STATE["dbs"])
             STATE["dbs_error"] = "debootstrap did not finish within 1500 s"
 
 
@@ -124,15 +131,29 @@ def mounts_below(path):
     return found
 
 
-def tearDownModule():
+def stop_group(proc):
+    """Stop debootstrap and everything it started (its own process group)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=60)
+
+
+def cleanup_module():
     tmp = STATE.get("tmp")
-    if not tmp:
-        return
+    dbs = STATE.get("dbs")
+    if dbs and dbs.poll() is None:
+        stop_group(dbs)
     if STATE.get("dbs_log"):
         STATE["dbs_log"].close()
+    # A debootstrap stopped half-way may leave its /proc and /sys mounted in the
+    # chroot: unmount them (deepest first).  Never delete through a mount point:
+    # if anything is still mounted, fail loudly instead.
+    for point in sorted(mounts_below(tmp), key=len, reverse=True):
+        if subprocess.run(["umount", point], capture_output=True, timeout=60).returncode != 0:
+            subprocess.run(["umount", "-l", point], capture_output=True, timeout=60)
     left = mounts_below(tmp)
-    # Never delete through a mount point: the chroot's /proc is unmounted by
-    # InstalledPackageTest; if anything is still mounted, fail loudly instead.
     if left:
         raise RuntimeError("mounts left below %s: %s" % (tmp, left))
     shutil.rmtree(tmp, True)
@@ -394,11 +415,16 @@ class InstalledPackageTest(unittest.TestCase):
         return os.path.join(self.root, rel.lstrip("/"))
 
     def dpkg_status(self, pkg):
+        """dpkg's status words, or "not-installed" also when dpkg no longer knows the package."""
         p = self.chroot(["dpkg-query", "-W", "-f=${Status}", pkg])
-        return p.stdout.decode() if p.returncode == 0 else None
+        status = p.stdout.decode() if p.returncode == 0 else ""
+        return "not-installed" if status in ("", "unknown ok not-installed") else status
 
     def test_1_installed_cleanly(self):
-        self.assertNotIn(b"\nE: ", self.install.stdout + self.install.stderr)
+        # apt's only complaint inside a chroot without /dev/pts is about its terminal log
+        errors = [l for l in (self.install.stdout + self.install.stderr).decode().splitlines()
+                  if l.startswith("E: ") and "/dev/pts mounted" not in l]
+        self.assertEqual(errors, [])
         self.assertRegex(self.install.stdout.decode(), r"Setting up mailfront \(%s\)" % re.escape(VERSION))
         self.assertEqual(self.dpkg_status("mailfront"), "install ok installed")
         self.assertEqual(self.dpkg_status("mailfront-dev"), "install ok installed")
@@ -619,24 +645,25 @@ class InstalledPackageTest(unittest.TestCase):
                                env=dict(os.environ, MANWIDTH="80", MAN_KEEP_FORMATTING="0", LANG="C.UTF-8"))
             self.assertEqual(p.returncode, 0, p.stderr)
             self.assertEqual(p.stderr, b"", page)
-            self.assertIn(b"NAME", p.stdout)
-            self.assertIn(b"ENVIRONMENT", p.stdout)
+            text = re.sub(rb".\x08", b"", p.stdout)           # overstrike bold and underline
+            self.assertIn(b"\nNAME\n", text)
+            self.assertIn(b"\nENVIRONMENT\n", text)
 
     def test_9_remove_and_purge(self):
         installed = [l for l in self.chroot(["dpkg", "-L", "mailfront", "mailfront-dev"]).stdout.decode().split("\n")
                      if l.strip() and l != "/."]
         r = self.chroot(["apt-get", "remove", "-y", "-q", "mailfront", "mailfront-dev"], timeout=600)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertEqual(self.dpkg_status("mailfront-dev"), "unknown ok not-installed")
-        # no conffiles: nothing is left in config-files state either
-        self.assertIn(self.dpkg_status("mailfront"), ("unknown ok not-installed", "deinstall ok config-files"))
+        self.assertEqual(self.dpkg_status("mailfront-dev"), "not-installed")
+        # no conffiles; the postrm (the units' enablement state) waits for the purge
+        self.assertIn(self.dpkg_status("mailfront"), ("not-installed", "deinstall ok config-files"))
         for f in installed:
             p = self.path(f)
             if not os.path.isdir(p):
                 self.assertFalse(os.path.lexists(p), f)
         r = self.chroot(["apt-get", "purge", "-y", "-q", "mailfront"], timeout=600)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertEqual(self.dpkg_status("mailfront"), "unknown ok not-installed")
+        self.assertEqual(self.dpkg_status("mailfront"), "not-installed")
         self.assertFalse(os.path.exists(self.path("usr/lib/mailfront")))
         self.assertFalse(os.path.exists(self.path("var/lib/systemd/deb-systemd-helper-enabled/mailfront.socket.dsh-also")))
         # every file the packages brought is gone (compared with the tree before the

@@ -822,22 +822,33 @@ class LookupTest(TempDirTest):
         exe = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
         if not os.path.exists(exe):
             raise RuntimeError("dnsmasq (dnsmasq-base) is needed by this test")
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.1", 0))
-            cls.dns_port = s.getsockname()[1]
-        cls.dns_log = tempfile.TemporaryFile()
-        cls.dns = subprocess.Popen([exe, "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
-                                    "--port=%d" % cls.dns_port, "--listen-address=127.0.0.1", "--bind-interfaces",
-                                    "--ptr-record=2.0.0.127.in-addr.arpa,client.test",
-                                    "--ptr-record=1.0.0.127.in-addr.arpa,mx.test",
-                                    "--ptr-record=3.0.0.127.in-addr.arpa,bad\\032name.test"],
-                                   stdout=subprocess.DEVNULL, stderr=cls.dns_log, start_new_session=True)
-        end = time.time() + TIMEOUT
-        while not dns_up("127.0.0.1", cls.dns_port):
-            if time.time() > end or cls.dns.poll() is not None:
+        cls.dns = None
+        why = ""
+        for _ in range(3):   # a free port may be taken before dnsmasq binds it
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.bind(("127.0.0.1", 0))
+                cls.dns_port = s.getsockname()[1]
+            cls.dns_log = tempfile.TemporaryFile()
+            cls.dns = subprocess.Popen([exe, "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+                                        "--port=%d" % cls.dns_port, "--listen-address=127.0.0.1",
+                                        "--bind-interfaces",
+                                        "--ptr-record=2.0.0.127.in-addr.arpa,client.test",
+                                        "--ptr-record=1.0.0.127.in-addr.arpa,mx.test",
+                                        "--ptr-record=3.0.0.127.in-addr.arpa,bad\\032name.test"],
+                                       stdout=subprocess.DEVNULL, stderr=cls.dns_log, start_new_session=True)
+            end = time.time() + TIMEOUT
+            while cls.dns.poll() is None and time.time() < end:
+                if dns_up("127.0.0.1", cls.dns_port):
+                    break
+                time.sleep(0.05)
+            else:
+                cls.dns_log.seek(0)
+                why = cls.dns_log.read().decode("latin-1")
                 cls.tearDownClass()
-                raise RuntimeError("dnsmasq did not start")
-            time.sleep(0.05)
+                continue
+            break
+        else:
+            raise RuntimeError("dnsmasq did not start: " + why)
         # a "server" that reads queries and never answers
         cls.mute = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         cls.mute.bind(("127.0.0.1", 0))
@@ -848,6 +859,7 @@ class LookupTest(TempDirTest):
             cls.dns.kill()
         cls.dns.wait(timeout=TIMEOUT)
         cls.dns_log.close()
+        cls.dns = cls.dns_log = None
         if getattr(cls, "mute", None):
             cls.mute.close()
 

@@ -35,9 +35,9 @@ struct mf_config* mf_load(int argc, char** argv, char** env, const response** er
 int mf_session(struct mf_config* cfg, int in_fd, int out_fd, char** env);
 
 /* SIGHUP: re-run the modules' version-4 reload hooks (plugins in order,
- * then the back end).  The first error stops the walk: -1 and *err; the
- * failing module keeps its old state (its contract), those before it
- * keep their new one.  0 on success. */
+ * then the back end).  Every hook runs: a failing module keeps its old
+ * state (its contract), the others take their new one; -1 and *err (the
+ * first error) when one failed, 0 on success. */
 int mf_reload(struct mf_config* cfg, const response** err);
 
 void mf_free(struct mf_config* cfg);

@@ -84,13 +84,13 @@ static char* assign(char* t, size_t cap, const char* prefix, const char* value)
   return t;
 }
 
-static void env_add(struct envbuf* b, const char* prefix, const char* value)
+static void add_var(struct envbuf* b, const char* prefix, const char* value)
 {
   b->v[b->n++] = assign(b->text[b->ntext++], ENV_VALUE_MAX, prefix, value);
 }
 
 /* The PTR name of ss as NAME=host in out (only with -h), or NULL. */
-static const char* host_env(struct server* s, const struct sockaddr_storage* ss, const char* prefix,
+static const char* host_var(struct server* s, const struct sockaddr_storage* ss, const char* prefix,
                             char out[ENV_HOST_MAX], char** name)
 {
   char host[NI_MAXHOST];
@@ -117,20 +117,20 @@ static void set_ucspi(struct server* s, struct conn* c, struct envbuf* b, const 
   b->n = 0;
   for (char** p = environ; *p; p++)
     if (!is_ucspi(*p)) b->v[b->n++] = *p;
-  env_add(b, "PROTO=", "TCP");
+  add_var(b, "PROTO=", "TCP");
   addr_ip(&c->server, ip);
-  env_add(b, "TCPLOCALIP=", ip);
+  add_var(b, "TCPLOCALIP=", ip);
   utoa(addr_port(&c->server), port);
-  env_add(b, "TCPLOCALPORT=", port);
+  add_var(b, "TCPLOCALPORT=", port);
   addr_ip(&c->client, ip);
-  env_add(b, "TCPREMOTEIP=", ip);
+  add_var(b, "TCPREMOTEIP=", ip);
   utoa(addr_port(&c->client), port);
-  env_add(b, "TCPREMOTEPORT=", port);
+  add_var(b, "TCPREMOTEPORT=", port);
   if (s->o->localenv) b->v[b->n++] = s->o->localenv;
-  else if (s->o->lookup && (e = host_env(s, &c->server, "TCPLOCALHOST=", lhost, &name)) != 0)
+  else if (s->o->lookup && (e = host_var(s, &c->server, "TCPLOCALHOST=", lhost, &name)) != 0)
     b->v[b->n++] = (char*)e;
   *remotehost = 0;
-  if (s->o->lookup && (e = host_env(s, &c->client, "TCPREMOTEHOST=", rhost, &name)) != 0) {
+  if (s->o->lookup && (e = host_var(s, &c->client, "TCPREMOTEHOST=", rhost, &name)) != 0) {
     b->v[b->n++] = (char*)e;
     *remotehost = name;
   }

@@ -135,13 +135,15 @@ int check_main(int argc, char** argv)
    * hooks in the driver's order. */
   if (session_init(&c.s, &c.cfg, -1, -1, 0) < 0) { fprintf(stderr, "mailfront --check: out of memory\n"); return 111; }
   str what = {0, 0, 0};
-  for (unsigned i = 0; i < c.cfg.plugins.n; i++) {
+  const response* opened = session_contexts_open(&c.s);
+  if (opened) hook_reply(&c, "per-session contexts", opened);
+  for (unsigned i = 0; !opened && i < c.cfg.plugins.n; i++) {
     const struct plugin* p = c.cfg.plugins.v[i].p;
     const char* name = c.cfg.plugins.v[i].name;
     run_module_check(&c, "plugin", name);
     if (p->init && str_copys(&what, "plugin ") && str_cats(&what, name)) hook_reply(&c, what.s, p->init());
   }
-  if (c.cfg.backend) {
+  if (c.cfg.backend && !opened) {
     run_module_check(&c, "backend", argv[2]);
     if (c.cfg.backend->init && str_copys(&what, "backend ") && str_cats(&what, argv[2]))
       hook_reply(&c, what.s, c.cfg.backend->init());
@@ -150,6 +152,7 @@ int check_main(int argc, char** argv)
   tls_check(&c.found);
 
   int status = confcheck_verdict(&c.found);
+  session_contexts_close(&c.s);
   session_free(&c.s);
   plugins_free(&c.cfg.plugins);
   str_free(&c.cfg.err.text);

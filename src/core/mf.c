@@ -112,10 +112,10 @@ void* protocol_context(void)
 static int protocol_is_v4(const struct protocol* p) { return p->version == PROTOCOL_VERSION_4; }
 
 /* session_open of every version-4 module: protocol, back end, plugins. */
-static const response* contexts_open(struct session* s)
+const response* session_contexts_open(struct session* s)
 {
   unsigned n = s->cfg->plugins.n + 1;
-  if (protocol_is_v4(s->protocol) && s->protocol->session_open) {
+  if (s->protocol && protocol_is_v4(s->protocol) && s->protocol->session_open) {
     const response* r = s->protocol->session_open(&s->proto_ctx);
     if (is_error(r)) return r;
   }
@@ -123,29 +123,30 @@ static const response* contexts_open(struct session* s)
   if (!(s->ctx = calloc(n, sizeof *s->ctx))) return &resp_oom;
   for (; s->nopened < n; s->nopened++) {
     const struct plugin* p = ctx_owner(s, s->nopened);
-    const response* r = plugin_is_v4(p) && p->session_open ? p->session_open(&s->ctx[s->nopened]) : 0;
+    const response* r = p && plugin_is_v4(p) && p->session_open ? p->session_open(&s->ctx[s->nopened]) : 0;
     if (is_error(r)) return r;
   }
   return 0;
 }
 
-static void contexts_close(struct session* s)
+static void protocol_close(struct session* s)
+{
+  if (s->proto_opened && s->protocol && protocol_is_v4(s->protocol) && s->protocol->session_close)
+    s->protocol->session_close(s->proto_ctx);
+  s->proto_ctx = 0;
+  s->proto_opened = 0;
+}
+
+void session_contexts_close(struct session* s)
 {
   while (s->nopened > 0) {
     s->nopened--;
     const struct plugin* p = ctx_owner(s, s->nopened);
-    if (plugin_is_v4(p) && p->session_close) p->session_close(s->ctx[s->nopened]);
+    if (p && plugin_is_v4(p) && p->session_close) p->session_close(s->ctx[s->nopened]);
   }
   free(s->ctx);
   s->ctx = 0;
-}
-
-static void protocol_close(struct session* s)
-{
-  if (s->proto_opened && protocol_is_v4(s->protocol) && s->protocol->session_close)
-    s->protocol->session_close(s->proto_ctx);
-  s->proto_ctx = 0;
-  s->proto_opened = 0;
+  protocol_close(s);
 }
 
 static void exit_report(struct session* s, int status)
@@ -158,7 +159,7 @@ static void exit_report(struct session* s, int status)
 static int run(struct session* s)
 {
   const response* r;
-  if ((r = contexts_open(s)) != 0 || (r = handle_init()) != 0) { respond(r); return 1; }
+  if ((r = session_contexts_open(s)) != 0 || (r = handle_init()) != 0) { respond(r); return 1; }
   if (s->protocol->init && s->protocol->init() != 0) return 1;
   return s->protocol->mainloop(s->cfg->commands);
 }
@@ -174,8 +175,7 @@ int mf_session(struct mf_config* cfg, int in_fd, int out_fd, char** env)
   if (log_get_format() == LOG_KV) log_session_begin(getprotoenv("REMOTEIP"));
   int status = run(&s);
   exit_report(&s, status);
-  contexts_close(&s);
-  protocol_close(&s);
+  session_contexts_close(&s);
   session_free(&s);
   return status;
 }

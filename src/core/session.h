@@ -77,4 +77,11 @@ const char* envlist_get(char** env, const char* name);
 
 /* The init step (plugins, then the back end). */
 const response* handle_init(void);
+/* The version-4 modules' per-session contexts (mf.c): session_open of the
+ * protocol, the back end and every plugin, in that order (an error reply
+ * stops at the failing module); session_close of every back end and plugin
+ * context opened, in reverse order, then the protocol's. */
+const response* session_contexts_open(struct session* s);
+void session_contexts_close(struct session* s);
+
 #endif

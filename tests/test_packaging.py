@@ -205,11 +205,16 @@ class PackageTest(unittest.TestCase):
             self.assertTrue(os.access(os.path.join(r, "usr/sbin", prog), os.X_OK), prog)
         for mod in modules:
             self.assertTrue(os.path.isfile(os.path.join(r, "usr/lib/mailfront", mod)), mod)
+        # sources linked into several modules (the Makefile's SHARED_SRCS) are no module
+        with open(os.path.join(ROOT, "Makefile")) as mk:
+            shared = set(re.search(r"^SHARED_SRCS\s*:=(.*)$", mk.read(), re.M).group(1).split())
+        self.assertTrue(shared)
         for pattern in ("src/protocols/*", "src/backends/*", "src/plugins/*"):
             kind = pattern.split("/")[1][:-1]
             for s in glob.glob(os.path.join(ROOT, pattern)):
                 name = os.path.basename(s)[:-2] if s.endswith(".c") else os.path.basename(s)
-                if s.endswith(".h") or name in ("relay", "redis") or (not s.endswith(".c") and not os.path.isdir(s)):
+                if (s.endswith(".h") or name in ("relay", "redis") or os.path.relpath(s, ROOT) in shared
+                        or (not s.endswith(".c") and not os.path.isdir(s))):
                     continue
                 self.assertIn("%s-%s.so" % (kind, name), modules, s)
         # every manual page source is in the package

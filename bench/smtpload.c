@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,6 +62,14 @@ static int read_replies(int fd, int n, const char* ok, char* buf, size_t bufsize
 static int session(int port, int msgs, const char* msg, size_t msglen)
 {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
+  /* a deadline on every read and write: a connection the server never
+   * answers (e.g. dropped from a full accept queue) is a failure, not a
+   * hang */
+  struct timeval tv = { 60, 0 };
+  if (fd >= 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  }
   struct sockaddr_in sa;
   char buf[65536];
   memset(&sa, 0, sizeof sa);

@@ -26,7 +26,11 @@ int main(int argc, char** argv)
     return 111;
   }
   struct mf_config* cfg = mf_load(argc - 1, argv + 1, 0, &err);
-  if (!cfg) return mf_load_failed(argv + 1, 0, 1, err);
+  if (!cfg) {
+    int failed = mf_load_failed(argv + 1, 0, 1, err);
+    mf_error_free(err);
+    return failed;
+  }
   int status = mf_session(cfg, 0, 1, 0);
   mf_free(cfg);
   return status;

@@ -8,9 +8,9 @@
  * and mainloop; the exit handler (reset step, `bytes in: N bytes out: M`)
  * runs on every return after the init phase began, then session_close.
  *
- * The one piece of file-scope state is the text of the last load error
- * (valid until the next mf_load/mf_reload, like dlerror()): a failed
- * mf_load has no configuration left to keep it in. */
+ * No file-scope state: an error of mf_load or mf_reload is a copy the
+ * caller owns (mf_error_free), since a failed mf_load has no
+ * configuration left to keep its text in. */
 #include "core/mf.h"
 #include "core/modules.h"
 #include "lib/log.h"
@@ -19,14 +19,24 @@
 
 RESPONSE(no_modules, 111, "Protocol or backend name are missing from the command line");
 
-static struct errbuf last_error;
-
-/* A copy of r that outlives the configuration its text may live in (r
- * never points into last_error itself: hooks and loaders made it). */
+/* A copy of r (number and text in one allocation) for the caller; the
+ * static resp_oom when memory is short (mf_error_free leaves it). */
 static const response* keep_error(const response* r)
 {
-  if (!r || !r->message) return r;
-  return errbuf_set(&last_error, r->number, r->message, 0, 0);
+  const char* text = r->message ? r->message : "";
+  size_t n = strlen(text) + 1;
+  response* k = malloc(sizeof *k + n);
+  if (!k) return &resp_oom;
+  char* copy = (char*)(k + 1);
+  memcpy(copy, text, n);
+  k->number = r->number;
+  k->message = r->message ? copy : 0;
+  return k;
+}
+
+void mf_error_free(const response* err)
+{
+  if (err && err != &resp_oom) free((void*)err);
 }
 
 static int is_error(const response* r) { return r && (r->number & RESPONSE_MASK) >= 400; }
@@ -76,7 +86,7 @@ static const response* load_all(struct mf_config* cfg, int argc, char** argv, ch
 
 struct mf_config* mf_load(int argc, char** argv, char** env, const response** err)
 {
-  if (argc < 2) { *err = &resp_no_modules; return 0; }
+  if (argc < 2) { *err = keep_error(&resp_no_modules); return 0; }
   struct mf_config* cfg = calloc(1, sizeof *cfg);
   if (!cfg) { *err = &resp_oom; return 0; }
   const response* r = load_all(cfg, argc, argv, env);

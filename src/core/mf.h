@@ -25,7 +25,8 @@ struct mf_config;
 /* Load `PROTOCOL BACKEND [PLUGINS...]` (argv[0] is PROTOCOL) and $PLUGINS;
  * run each module's load-time hook.  env (NULL-terminated NAME=VALUE, or
  * NULL for the process environment) supplies $PLUGINS, $MODULE_PATH and
- * $MSG_DEBUG.  NULL on failure, *err says why (a response). */
+ * $MSG_DEBUG.  NULL on failure, *err says why: a response the caller
+ * owns and releases with mf_error_free. */
 struct mf_config* mf_load(int argc, char** argv, char** env, const response** err);
 
 /* Run one session on in_fd/out_fd; env: extra NAME=VALUE entries
@@ -37,8 +38,11 @@ int mf_session(struct mf_config* cfg, int in_fd, int out_fd, char** env);
 /* SIGHUP: re-run the modules' version-4 reload hooks (plugins in order,
  * then the back end).  Every hook runs: a failing module keeps its old
  * state (its contract), the others take their new one; -1 and *err (the
- * first error) when one failed, 0 on success. */
+ * first error, for mf_error_free) when one failed, 0 on success. */
 int mf_reload(struct mf_config* cfg, const response** err);
+
+/* Release an error of mf_load or mf_reload (NULL is fine). */
+void mf_error_free(const response* err);
 
 void mf_free(struct mf_config* cfg);
 

@@ -154,7 +154,11 @@ int main(int argc, char** argv)
 
   const response* r = 0;
   struct mf_config* cfg = mf_load(o.modargc, o.modargv, NULL, &r);
-  if (!cfg) return fatal(r && r->message ? r->message : "cannot load the modules", 0);
+  if (!cfg) {
+    int failed = fatal(r && r->message ? r->message : "cannot load the modules", 0);
+    mf_error_free(r);
+    return failed;
+  }
   if (o.localname) {
     size_t n = strlen(o.localname);
     if (!(o.localenv = malloc(sizeof "TCPLOCALHOST=" + n))) return fatal("out of memory", 0);

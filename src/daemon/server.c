@@ -325,8 +325,10 @@ static void reload(struct server* s)
   notify_reloading();
   if (server_load_rules(s, &err) < 0) log_fmt(LOG_ERR, "reload: rules kept: %s", err.s);
   if (tls_preload(NULL, &err) < 0) log_fmt(LOG_ERR, "reload: TLS credentials kept: %s", err.s);
-  if (mf_reload(s->cfg, &r) < 0)
+  if (mf_reload(s->cfg, &r) < 0) {
     log_fmt(LOG_ERR, "reload: modules kept their state: %s", r && r->message ? r->message : "error");
+    mf_error_free(r);
+  }
   else
     log_fmt(0, "reload: done");
   str_free(&err);

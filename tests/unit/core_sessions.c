@@ -215,6 +215,7 @@ int main(int argc, char** argv)
   err = 0;
   CHECK(mf_load(2, a4, loadenv, &err) == 0 && err && err->number == 451
         && strstr(err->message, "Error loading backend no-such-backend"), "a missing back end fails with 451");
+  mf_error_free(err);
 
   char qenv[300];
   snprintf(qenv, sizeof qenv, "QUEUEDIR=%s", qdir);

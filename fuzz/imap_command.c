@@ -8,6 +8,7 @@
 #include "fuzz.h"
 #include <string.h>
 #include "programs/imapfront-auth/parse.c"
+#include "lib/linein.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
 {
@@ -20,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     const uint8_t* nl = memchr(p, '\n', (size_t)(end - p));
     size_t len = nl ? (size_t)(nl + 1 - p) : (size_t)(end - p);
     char* line = fuzz_dup(p, len);
-    size_t n = imap_chomp(line, len);
+    size_t n = line_chomp(line, len);
     FUZZ_ASSERT(n <= len);
     enum imap_parse_result r = imap_parse_line(&c, line, n);
     free(line);

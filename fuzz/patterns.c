@@ -41,7 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
       }
     }
   }
-  patset_free(&pt.set);
+  patset_free(&pt.own);
+  pt.set = 0;
   str_free(&pt.line);
   return 0;
 }

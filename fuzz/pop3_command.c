@@ -1,13 +1,15 @@
 /* pop3_command.c -- fuzzes the POP3 command parsing of both POP3 programs:
  * the shared splitter (src/pop3/pop3cmd.c), pop3front-maildir's argument
- * parsers (message numbers, TOP line counts) and pop3front-auth's line-end
- * and credential checks.  Invariants: the verb and argument lie inside the
- * line; a parsed message number is within 1..count; rest lies inside the
- * argument. */
+ * parsers (message numbers, TOP line counts), the line-end rule of the
+ * line-based programs (src/lib/linein.h) and the argument rules of the
+ * command tables.  Invariants: the verb and argument lie inside the line;
+ * a parsed message number is within 1..count; rest lies inside the
+ * argument; an argument never fits a command that takes none while a
+ * missing one never fits a command that requires one. */
 #include "fuzz.h"
 #include "pop3/pop3cmd.c"
 #include "programs/pop3front-maildir/command.c"
-#include "programs/pop3front-auth/command.c"
+#include "lib/linein.h"
 
 static int inside(const char* base, size_t n, const char* p, size_t len)
 {
@@ -19,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
   struct fuzz_in in = { data, size };
   unsigned long count = fuzz_byte(&in);
   char* line = fuzz_dup(in.p, in.n);
-  size_t n = pop3auth_chomp(line, in.n);
+  size_t n = line_chomp(line, in.n);
   FUZZ_ASSERT(n <= in.n);
   struct pop3_cmdline c;
   pop3_split(line, n, &c);
@@ -39,8 +41,9 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
   }
   long v;
   FUZZ_ASSERT(pop3_parse_long(c.arg, c.arglen, &v) <= c.arglen);
-  FUZZ_ASSERT(pop3auth_mech_len(c.arg, c.arglen) <= c.arglen);
-  (void)pop3auth_credential_ok(c.arg, c.arglen, 512);
+  FUZZ_ASSERT(pop3_arg_fits(POP3_TAKES_OPTIONAL, &c));
+  FUZZ_ASSERT(!(c.arglen > 0 && pop3_arg_fits(POP3_TAKES_NONE, &c)));
+  FUZZ_ASSERT(!(c.arglen == 0 && pop3_arg_fits(POP3_TAKES_REQUIRED, &c)));
   free(line);
   return 0;
 }

@@ -181,7 +181,7 @@ static int announce(struct relay* r, unsigned* pending)
   int k = identity_cmds(r, xclient, &r->cmd);
   if (k < 0) return -1;
   if (k > 0 || (xclient && str_diffs(&r->xclient_sent, r->cmd.s ? r->cmd.s : "") == 0)) return 0;
-  for (unsigned i = 0; i < r->cmd.len; ) {
+  for (unsigned i = 0; r->cmd.s && i < r->cmd.len; ) {
     const char* nl = memchr(r->cmd.s + i, '\n', r->cmd.len - i);
     unsigned end = nl ? (unsigned)(nl - r->cmd.s) : r->cmd.len;
     if (relay_send(r, r->cmd.s + i, end - i) < 0) return -1;

@@ -36,6 +36,26 @@ SESSION = (b"HELO x\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.net>\r\nD
            b"Subject: s\r\n\r\nbody\r\n.\r\nQUIT\r\n")
 
 
+def parse_unit(path):
+    """A systemd unit's Environment= (dict), EnvironmentFile= (list), ExecStart=
+    (argv, None when absent) and its other settings (dict, last one wins)."""
+    env, files, cmd, other = {}, [], None, {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("Environment="):
+                k, v = line[len("Environment="):].split("=", 1)
+                env[k] = v
+            elif line.startswith("EnvironmentFile="):
+                files.append(line[len("EnvironmentFile="):])
+            elif line.startswith("ExecStart="):
+                cmd = shlex.split(line[len("ExecStart="):])
+            elif "=" in line and not line.startswith("#"):
+                k, v = line.split("=", 1)
+                other[k] = v
+    return env, files, cmd, other
+
+
 def copy_tree(dest):
     """The tracked files of the work tree (with uncommitted edits) into dest."""
     files = subprocess.run(["git", "-C", ROOT, "ls-files", "-z"], capture_output=True,
@@ -295,18 +315,8 @@ class PackageTest(unittest.TestCase):
     def test_installed_service_command_serves_a_connection(self):
         """Run ExecStart of the installed mailfront@.service as systemd would with Accept=yes:
         the connection on fds 0/1, $REMOTE_ADDR set, Environment= applied."""
-        unit = os.path.join(self.root, "lib/systemd/system/mailfront@.service")
-        env, cmd = {}, None
-        with open(unit) as f:
-            for line in f:
-                line = line.strip()
-                if line.startswith("Environment="):
-                    k, v = line[len("Environment="):].split("=", 1)
-                    env[k] = v
-                elif line.startswith("ExecStart="):
-                    cmd = shlex.split(line[len("ExecStart="):])
-                elif line.startswith("StandardInput="):
-                    self.assertEqual(line, "StandardInput=socket")
+        env, files, cmd, other = parse_unit(os.path.join(self.root, "lib/systemd/system/mailfront@.service"))
+        self.assertEqual(other.get("StandardInput"), "socket")
         self.assertIsNotNone(cmd)
         # The installed tree is not at /: point absolute /usr/sbin paths into it.
         cmd = [c.replace("/usr/sbin/", os.path.join(self.root, "usr/sbin") + "/") for c in cmd]
@@ -484,20 +494,7 @@ class InstalledPackageTest(unittest.TestCase):
 
     def unit(self, name):
         """Environment=, EnvironmentFile= and ExecStart= of an installed unit."""
-        env, files, cmd, other = {}, [], None, {}
-        with open(self.path("lib/systemd/system/" + name)) as f:
-            for line in f:
-                line = line.strip()
-                if line.startswith("Environment="):
-                    k, v = line[len("Environment="):].split("=", 1)
-                    env[k] = v
-                elif line.startswith("EnvironmentFile="):
-                    files.append(line[len("EnvironmentFile="):])
-                elif line.startswith("ExecStart="):
-                    cmd = shlex.split(line[len("ExecStart="):])
-                elif "=" in line and not line.startswith("#"):
-                    k, v = line.split("=", 1)
-                    other[k] = v
+        env, files, cmd, other = parse_unit(self.path("lib/systemd/system/" + name))
         self.assertIsNotNone(cmd, name)
         for ef in files:          # "-path": optional, as systemd reads it
             path = self.path(ef.lstrip("-"))
@@ -542,14 +539,7 @@ class InstalledPackageTest(unittest.TestCase):
                                     stdin=b, stdout=b, stderr=subprocess.PIPE, env=e)
             b.close()
             a.settimeout(60)
-            a.sendall(SESSION)
-            a.shutdown(socket.SHUT_WR)
-            got = b""
-            while True:
-                chunk = a.recv(65536)
-                if not chunk:
-                    break
-                got += chunk
+            got = harness.send_all_read_all(a, SESSION)
             _, err = proc.communicate(timeout=60)
         self.assertEqual(proc.returncode, 0, err)
         lines = got.decode().split("\r\n")

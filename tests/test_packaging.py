@@ -56,6 +56,30 @@ def parse_unit(path):
     return env, files, cmd, other
 
 
+def accepted_on_socketpair(test, argv, env, timeout, qq):
+    """Runs argv as systemd's Accept=yes runs a unit's command (the connection
+    on fds 0/1), sends SESSION with a deadline of timeout seconds, and checks
+    the session accepted the message and the qmail-queue stand-in (files
+    qq.env, qq.msg) queued it whole with add-received's client address."""
+    a, b = socket.socketpair()
+    with a, b:
+        proc = subprocess.Popen(argv, stdin=b, stdout=b, stderr=subprocess.PIPE, env=env)
+        b.close()
+        a.settimeout(timeout)
+        got = harness.send_all_read_all(a, SESSION)
+        _, err = proc.communicate(timeout=60)
+    test.assertEqual(proc.returncode, 0, err)
+    lines = got.decode().split("\r\n")
+    test.assertEqual(lines[0], "220 localhost mailfront ESMTP")
+    test.assertTrue(any(l.startswith("250 2.6.0 Accepted message") for l in lines), lines)
+    with open(qq + ".env", "rb") as f:
+        test.assertEqual(f.read(), b"Fa@example.com\0Tb@example.net\0\0")
+    with open(qq + ".msg", "rb") as f:
+        msg = f.read()
+    test.assertIn(b"[192.0.2.7]", msg)          # add-received saw $REMOTE_ADDR as TCPREMOTEIP
+    test.assertTrue(msg.endswith(b"Subject: s\n\nbody\n"))
+
+
 def copy_tree(dest):
     """The tracked files of the work tree (with uncommitted edits) into dest."""
     files = subprocess.run(["git", "-C", ROOT, "ls-files", "-z"], capture_output=True,
@@ -326,23 +350,7 @@ class PackageTest(unittest.TestCase):
         env = harness.base_env(MODULE_PATH=os.path.join(self.root, "usr/lib/mailfront"), QMAILHOME=qhome,
                                QMAILQUEUE=STANDIN, QQ_OUT=out, RELAYCLIENT="", REMOTE_ADDR="192.0.2.7",
                                REMOTE_PORT="40000", **env)
-        a, b = socket.socketpair()
-        with a, b:
-            proc = subprocess.Popen(cmd, stdin=b, stdout=b, stderr=subprocess.PIPE, env=env)
-            b.close()
-            a.settimeout(30)
-            got = harness.send_all_read_all(a, SESSION)
-            _, err = proc.communicate(timeout=60)
-        self.assertEqual(proc.returncode, 0, err)
-        lines = got.decode().split("\r\n")
-        self.assertEqual(lines[0], "220 localhost mailfront ESMTP")
-        self.assertTrue(any(l.startswith("250 2.6.0 Accepted message") for l in lines), lines)
-        with open(out + ".env", "rb") as f:
-            self.assertEqual(f.read(), b"Fa@example.com\0Tb@example.net\0\0")
-        with open(out + ".msg", "rb") as f:
-            msg = f.read()
-        self.assertIn(b"[192.0.2.7]", msg)          # add-received saw $REMOTE_ADDR as TCPREMOTEIP
-        self.assertTrue(msg.endswith(b"Subject: s\n\nbody\n"))
+        accepted_on_socketpair(self, cmd, env, 30, out)
 
 
 QQ_STANDIN = """#!/bin/sh
@@ -533,24 +541,8 @@ class InstalledPackageTest(unittest.TestCase):
         env.update(REMOTE_ADDR="192.0.2.7", REMOTE_PORT="40000")
         e = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
         e.update(env)
-        a, b = socket.socketpair()
-        with a, b:
-            proc = subprocess.Popen(["chroot", "--userspec=%s:%s" % (user, other.get("Group", user)), self.root] + cmd,
-                                    stdin=b, stdout=b, stderr=subprocess.PIPE, env=e)
-            b.close()
-            a.settimeout(60)
-            got = harness.send_all_read_all(a, SESSION)
-            _, err = proc.communicate(timeout=60)
-        self.assertEqual(proc.returncode, 0, err)
-        lines = got.decode().split("\r\n")
-        self.assertEqual(lines[0], "220 localhost mailfront ESMTP")
-        self.assertTrue(any(l.startswith("250 2.6.0 Accepted message") for l in lines), lines)
-        with open(self.path("tmp/qq.env"), "rb") as f:
-            self.assertEqual(f.read(), b"Fa@example.com\0Tb@example.net\0\0")
-        with open(self.path("tmp/qq.msg"), "rb") as f:
-            msg = f.read()
-        self.assertIn(b"[192.0.2.7]", msg)
-        self.assertTrue(msg.endswith(b"Subject: s\n\nbody\n"))
+        accepted_on_socketpair(self, ["chroot", "--userspec=%s:%s" % (user, other.get("Group", user)), self.root] + cmd,
+                               e, 60, self.path("tmp/qq"))
         st = os.stat(self.path("tmp/qq.msg"))
         uid = int(self.chroot(["id", "-u", user]).stdout)
         self.assertEqual(st.st_uid, uid)                      # it ran as the unit's User=

@@ -19,6 +19,20 @@ def put(name, data):
         f.write(data)
 
 
+def dns_name(n):
+    return b"".join(bytes([len(p)]) + p.encode() for p in n.split(".") if p) + b"\0"
+
+
+def ptr_reply(answers, ancount=None):
+    """A reply to 1.0.0.127.in-addr.arpa PTR with (type, name) answers."""
+    hdr = struct.pack(">HHHHHH", 0x1234, 0x8180, 1, len(answers) if ancount is None else ancount, 0, 0)
+    ans = b""
+    for typ, target in answers:
+        rdata = dns_name(target)
+        ans += b"\xc0\x0c" + struct.pack(">HHIH", typ, 1, 300, len(rdata)) + rdata
+    return hdr + dns_name("1.0.0.127.in-addr.arpa") + struct.pack(">HH", 12, 1) + ans
+
+
 def dns_txt_reply(texts, qname=b"\x012\x010\x010\x03127\x03rbl\x07example\x00", rcode=0, ancount=None):
     hdr = struct.pack(">HHHHHH", 0x1234, 0x8180 | rcode, 1, len(texts) if ancount is None else ancount, 0, 0)
     q = qname + struct.pack(">HH", 16, 1)
@@ -76,6 +90,11 @@ def main():
     put("dns_txt", dns_txt_reply([[b""]]))
     put("dns_txt", dns_txt_reply([], rcode=3))
     put("dns_txt", dns_txt_reply([[b"x"]], ancount=3))
+    # mailfrontd -h: PTR replies (first byte of the input also picks the buffer size)
+    for answers, count in (([(12, "mail.example.com")], None), ([(12, "bad name!.example")], None),
+                           ([(5, "x.example"), (12, "y.example")], None), ([], None), ([(12, "a.example")], 3),
+                           ([(12, "long." + "a" * 60 + ".example")], None)):
+        put("ptr_reply", ptr_reply(answers, count))
     for t in ["example.com\n# comment\n.example.org\n  Foo.Com \r\n\n", "", "a\0b\n", "x" * 300 + "\n"]:
         put("qmail_control", t)
     for r in [b"SPAMD/1.1 0 EX_OK\r\nContent-length: 40\r\nSpam: True ; 15 / 5\r\n\r\nX-Spam-Status: Yes, score=15\n\nbody\n",

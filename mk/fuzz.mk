@@ -18,6 +18,7 @@ FUZZ_COREOBJ := $(patsubst $(BUILD)/obj/%,$(FUZZ_BUILD)/obj/%,$(filter-out $(BUI
 mailrules_FUZZLIBS := -lcdb
 qmail_control_FUZZLIBS := -lcdb
 dns_txt_FUZZLIBS := -lresolv
+ptr_reply_FUZZLIBS := -lresolv
 
 $(FUZZ_BUILD)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)

@@ -377,7 +377,9 @@ def start_server(which, port, qdir, clients, logpath):
             raise SystemExit("soak: tcpserver (ucspi-tcp) is not installed")
         argv = [tcps] + common + [os.path.join(BUILD, "bin", "mailfront"), "smtp", "queuedir", "accept"]
     else:
-        argv = [os.path.join(BUILD, "bin", "mailfrontd")] + common + ["smtp", "queuedir", "accept"]
+        # processes serve several sessions (-n 100, the default); an idle
+        # one ends after -w 2 s, before the idle fd count after the run
+        argv = [os.path.join(BUILD, "bin", "mailfrontd"), "-w", "2"] + common + ["smtp", "queuedir", "accept"]
     with open(logpath, "ab") as log:
         proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=log, start_new_session=True)

@@ -39,13 +39,13 @@ static const response* require_auth_sender(str* a, str* p)
 }
 
 static struct plugin builtins[] = {
-  { .version = PLUGIN_VERSION, .name = "accept", .sender = accept_any, .recipient = accept_any },
-  { .version = PLUGIN_VERSION, .name = "accept-recipient", .recipient = accept_any },
-  { .version = PLUGIN_VERSION, .name = "accept-sender", .sender = accept_any },
-  { .version = PLUGIN_VERSION, .name = "force-file", .flags = FLAG_NEED_FILE },
-  { .version = PLUGIN_VERSION, .name = "reject", .sender = reject_sender },
-  { .version = PLUGIN_VERSION, .name = "relayclient", .recipient = relayclient_recipient },
-  { .version = PLUGIN_VERSION, .name = "require-auth", .sender = require_auth_sender },
+  { .version = PLUGIN_VERSION_4, .name = "accept", .sender = accept_any, .recipient = accept_any },
+  { .version = PLUGIN_VERSION_4, .name = "accept-recipient", .recipient = accept_any },
+  { .version = PLUGIN_VERSION_4, .name = "accept-sender", .sender = accept_any },
+  { .version = PLUGIN_VERSION_4, .name = "force-file", .flags = FLAG_NEED_FILE },
+  { .version = PLUGIN_VERSION_4, .name = "reject", .sender = reject_sender },
+  { .version = PLUGIN_VERSION_4, .name = "relayclient", .recipient = relayclient_recipient },
+  { .version = PLUGIN_VERSION_4, .name = "require-auth", .sender = require_auth_sender },
 };
 
 struct plugin* builtin_plugin(const char* name)

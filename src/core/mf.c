@@ -106,6 +106,15 @@ int mf_reload(struct mf_config* cfg, const response** err)
   return -1;
 }
 
+int mf_reusable(const struct mf_config* cfg, const char** who)
+{
+  if (cfg->protocol->version != PROTOCOL_VERSION_4) { *who = cfg->protocol->name; return 0; }
+  if (!plugin_is_v4(cfg->backend)) { *who = "the back end"; return 0; }
+  for (unsigned i = 0; i < cfg->plugins.n; i++)
+    if (!plugin_is_v4(cfg->plugins.v[i].p)) { *who = cfg->plugins.v[i].name; return 0; }
+  return 1;
+}
+
 /* ---- one session ---- */
 
 static struct plugin* ctx_owner(const struct session* s, unsigned i)

@@ -41,6 +41,11 @@ int mf_session(struct mf_config* cfg, int in_fd, int out_fd, char** env);
  * first error, for mf_error_free) when one failed, 0 on success. */
 int mf_reload(struct mf_config* cfg, const response** err);
 
+/* 1 when every module of cfg (protocol, back end, plugins) is version 4:
+ * per the ABI, safe for many sessions one after another in one process.
+ * Else 0 and *who names the first that is not. */
+int mf_reusable(const struct mf_config* cfg, const char** who);
+
 /* Release an error of mf_load or mf_reload (NULL is fine). */
 void mf_error_free(const response* err);
 

@@ -2,8 +2,10 @@
  *   main.c    options (struct options), start-up, privilege drop
  *   server.c  the parent's event loop: accept, PROXY headers, limits,
  *             fork, reaping, signals, reload, drain (struct server)
- *   child.c   one connection in a forked child: UCSPI variables,
- *             tcprules, then mf_session
+ *   child.c   the session process forked by the parent: UCSPI variables,
+ *             tcprules, then mf_session, for one connection or (-n) for
+ *             several connections of one client, one after another
+ *   handoff.c the channel that hands a process its next connection
  * The parent owns everything here; a child inherits a copy (fork) and
  * only reads it.  Nothing below main() exits the parent; a child ends
  * with _exit(status) in child_run. */
@@ -14,6 +16,7 @@
 #include "daemon/proxy.h"
 #include "daemon/tcprules.h"
 #include "plugins/rbl/dnstxt.h"
+#include <poll.h>
 #include <signal.h>
 #include <sys/types.h>
 
@@ -42,6 +45,8 @@ struct options
   unsigned long proxy_ms;       /* -W: deadline for the PROXY header */
   unsigned long grace_s;        /* -G: SIGTERM grace period */
   unsigned long backlog;        /* -b */
+  unsigned long reuse;          /* -n: sessions per process (1 = a process per connection) */
+  unsigned long idle_s;         /* -w: how long a process waits for its client's next connection */
   int print_port;               /* -1 */
 };
 
@@ -66,6 +71,12 @@ struct child
   unsigned port;
   char via[ADDR_IP_MAX];                   /* the proxy's address, or "" */
   long long start_ms;
+  /* with -n > 1 */
+  int chan;                                /* the parent's end of the channel, or -1 */
+  int busy;                                /* running a session (the fields above are its) */
+  unsigned long served;                    /* sessions begun in this process */
+  unsigned gen;                            /* s->gen when forked: older ones are not reused */
+  long long idle_since_ms;
 };
 
 struct server
@@ -78,7 +89,13 @@ struct server
   int sigfd;                               /* signalfd of the blocked signals */
   sigset_t sigmask;                        /* the mask before: the children's */
   struct child* kids;                      /* parent-only memory (not forked) */
-  size_t nkids;
+  size_t nkids;                            /* processes: busy and idle */
+  size_t nbusy;                            /* sessions running */
+  int* chans;                              /* kids[i].chan, in memory the children see:
+                                              a new process closes the others' channels */
+  struct pollfd* scratch;                  /* parent-only: maxconn entries */
+  int reuse;                               /* -n > 1 and every module allows it (mf_reusable) */
+  unsigned gen;                            /* bumped by each reload */
   struct conn* pend;                       /* waiting for a PROXY header */
   size_t npend;
   unsigned long long next_id;
@@ -93,7 +110,8 @@ int server_run(struct server* s);
 /* (Re)open the -x rules into s->rules; on failure keep the old ones. */
 int server_load_rules(struct server* s, str* err);
 
-/* In the child after fork: never returns. */
-void child_run(struct server* s, struct conn* c) __attribute__((noreturn));
+/* In the child after fork: never returns.  chan: the process's end of its
+ * channel (handoff.h) when it may serve more connections, else -1. */
+void child_run(struct server* s, struct conn* c, int chan) __attribute__((noreturn));
 
 #endif

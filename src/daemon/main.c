@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,7 @@
 static const char usage[] =
   "usage: mailfrontd [-1qvRHh] [-t SECONDS] [-c N] [-C N] [-4 BITS] [-6 BITS] [-x RULES.cdb [-X]]\n"
   "                  [-u UID] [-g GID] [-U] [-l LOCALNAME] [-b BACKLOG] [-p v1|v2|any]\n"
-  "                  [-W MS] [-G SECONDS] HOST PORT PROTOCOL BACKEND [PLUGINS...]";
+  "                  [-W MS] [-G SECONDS] [-n SESSIONS] [-w SECONDS] HOST PORT PROTOCOL BACKEND [PLUGINS...]";
 
 static int number(const char* s, unsigned long min, unsigned long max, unsigned long* out)
 {
@@ -75,6 +76,8 @@ static int option(struct options* o, int c, const char* arg)
   case 'p': return (o->proxy = proxy_versions(arg)) ? 0 : -1;
   case 'W': return number(arg, 1, 3600000, &o->proxy_ms);
   case 'G': return number(arg, 0, 86400, &o->grace_s);
+  case 'n': return number(arg, 1, 1000000, &o->reuse);
+  case 'w': return number(arg, 1, 86400, &o->idle_s);
   }
   return -1;
 }
@@ -101,7 +104,13 @@ static void bind_now(char** argv)
   const char* v = getenv("LD_BIND_NOW");
   if (v && strcmp(v, BIND_MARK) == 0) { unsetenv("LD_BIND_NOW"); return; }
   if (v && *v) return;
-  if (setenv("LD_BIND_NOW", BIND_MARK, 1) == 0) execv("/proc/self/exe", argv);
+  /* the program's own path, not /proc/self/exe: the process name (ps,
+   * pkill, systemd's logs) is the file name executed */
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0 || (size_t)n >= sizeof self - 1) return;
+  self[n] = 0;
+  if (setenv("LD_BIND_NOW", BIND_MARK, 1) == 0) execv(self, argv);
   unsetenv("LD_BIND_NOW");
 }
 
@@ -119,7 +128,7 @@ int main(int argc, char** argv)
 {
   struct options o = {
     .maxconn = 40, .v4bits = 32, .v6bits = 64, .lookup = 0, .dns_s = 2, .verbose = 1,
-    .proxy_ms = 5000, .grace_s = 30, .backlog = 128,
+    .proxy_ms = 5000, .grace_s = 30, .backlog = 128, .reuse = 100, .idle_s = 30,
   };
   bind_now(argv);
   /* Room at the top of the heap for the children's first allocations:
@@ -129,7 +138,7 @@ int main(int argc, char** argv)
   log_program("mailfrontd");
   fill_std_fds();
   int c;
-  while ((c = getopt(argc, argv, "+1qvRHhXUc:C:4:6:x:u:g:l:b:p:W:G:t:")) != -1)
+  while ((c = getopt(argc, argv, "+1qvRHhXUc:C:4:6:x:u:g:l:b:p:W:G:t:n:w:")) != -1)
     if (c == '?' || option(&o, c, optarg) < 0) {
       if (c != '?') fprintf(stderr, "mailfrontd: bad argument to -%c: %s\n", c, optarg ? optarg : "");
       fprintf(stderr, "%s\n", usage);
@@ -168,6 +177,10 @@ int main(int argc, char** argv)
   struct listeners ls = s.ls;
   if (server_init(&s, &o, cfg, &err) < 0) return fatal(err.s, 0);
   s.ls = ls;
+  const char* who = 0;
+  s.reuse = o.reuse > 1 && mf_reusable(cfg, &who);
+  if (o.reuse > 1 && !s.reuse)
+    log_fmt(LOG_WARN, "one process per connection: module %s is not version 4 (not safe for -n %lu)", who, o.reuse);
   if (o.lookup && rdns_configure(&s.dns, o.dns_s, &err) < 0) return fatal(err.s, 0);
   if (server_load_rules(&s, &err) < 0) {
     if (!o.rules_optional) return fatal(err.s, 0);
@@ -181,8 +194,9 @@ int main(int argc, char** argv)
     fflush(stdout);
   }
   if (o.verbose)
-    log_fmt(0, "ready listeners=%u%s limit=%lu per_client=%lu protocol=%s backend=%s",
-            s.ls.n, inherited ? " (socket activation)" : "", o.maxconn, o.maxper, o.modargv[0], o.modargv[1]);
+    log_fmt(0, "ready listeners=%u%s limit=%lu per_client=%lu sessions_per_process=%lu protocol=%s backend=%s",
+            s.ls.n, inherited ? " (socket activation)" : "", o.maxconn, o.maxper, s.reuse ? o.reuse : 1,
+            o.modargv[0], o.modargv[1]);
   notify_send("READY=1");
   int status = server_run(&s);
   tcprules_close(&s.rules);

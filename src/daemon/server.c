@@ -5,6 +5,16 @@
  * Limits: at most -c connections exist at once (sessions plus pending
  * PROXY headers); beyond that the listening sockets are not polled and
  * new connections wait in the kernel's backlog (-b), as with tcpserver.
+ * At most -c session processes exist: an idle one is ended to make room.
+ *
+ * Processes (child.c): with -n 1, or when a module is not version 4, one
+ * per connection, ended by its session.  Otherwise a process serves up to
+ * -n connections one after another, all from the same client (the -C
+ * key: address, or its -4/-6 prefix), never another client's: after a
+ * session it reports its status on its channel (handoff.h) and waits, at
+ * most -w seconds, for that client's next connection.  A reload or a stop
+ * ends the idle ones; a busy one from before a reload ends after its
+ * session.
  * -C caps the sessions of one client address (IPv4 /-4 bits, IPv6 /-6
  * bits): an excess SMTP connection gets a 421 reply, any other is closed.
  * A PROXY header must be complete within -W milliseconds; its source is
@@ -21,6 +31,7 @@
  * end, refused, proxy errors, reload and stop events.  Errors are values up to
  * server_run, which returns the exit status. */
 #include "daemon/daemon.h"
+#include "daemon/handoff.h"
 #include "daemon/notify.h"
 #include "core/mf.h"
 #include "lib/log.h"
@@ -90,7 +101,9 @@ int server_init(struct server* s, struct options* o, struct mf_config* cfg, str*
   s->rules.fd = -1;
   s->next_id = 1;
   s->sigfd = -1;
-  if (!(s->kids = parent_only(o->maxconn, sizeof *s->kids)) || !(s->pend = calloc(o->maxconn, sizeof *s->pend))) {
+  if (!(s->kids = parent_only(o->maxconn, sizeof *s->kids)) || !(s->pend = calloc(o->maxconn, sizeof *s->pend))
+      || !(s->chans = malloc(o->maxconn * sizeof *s->chans))
+      || !(s->scratch = parent_only(o->maxconn, sizeof *s->scratch))) {
     str_copys(err, "out of memory");
     return -1;
   }
@@ -114,8 +127,25 @@ static size_t same_client(const struct server* s, const struct addr_key* k)
 {
   size_t n = 0;
   for (size_t i = 0; i < s->nkids; i++)
-    if (addr_key_equal(&s->kids[i].key, k)) n++;
+    if (s->kids[i].busy && addr_key_equal(&s->kids[i].key, k)) n++;
   return n;
+}
+
+/* Forget process i (its channel closed: an idle process exits). */
+static void kid_drop(struct server* s, size_t i)
+{
+  if (s->kids[i].chan >= 0) close(s->kids[i].chan);
+  if (s->kids[i].busy) s->nbusy--;
+  s->nkids--;
+  s->kids[i] = s->kids[s->nkids];
+  s->chans[i] = s->chans[s->nkids];
+}
+
+/* End the idle processes (all, or those idle since before `before`). */
+static void drop_idle(struct server* s, long long before)
+{
+  for (size_t i = s->nkids; i-- > 0;)
+    if (!s->kids[i].busy && (before < 0 || s->kids[i].idle_since_ms <= before)) kid_drop(s, i);
 }
 
 static const char* signame(int sig)
@@ -171,16 +201,18 @@ static void reap(struct server* s)
     for (i = 0; i < s->nkids && s->kids[i].pid != pid; i++) {}
     if (i == s->nkids) continue;
     struct child* k = &s->kids[i];
-    long long ms = clock_mono_ms() - k->start_ms;
-    char code[16];
-    snprintf(code, sizeof code, "%d", WIFSIGNALED(st) ? 0 : WEXITSTATUS(st));
-    if (WIFSIGNALED(st))
-      conn_event(LOG_WARN, "conn_end", k, "signal", signame(WTERMSIG(st)), ms);
-    else if (s->o->verbose)
-      conn_event(0, "conn_end", k, "status", code, ms);
-    s->kids[i] = s->kids[--s->nkids];
+    if (k->busy) {
+      long long ms = clock_mono_ms() - k->start_ms;
+      char code[16];
+      snprintf(code, sizeof code, "%d", WIFSIGNALED(st) ? 0 : WEXITSTATUS(st));
+      if (WIFSIGNALED(st))
+        conn_event(LOG_WARN, "conn_end", k, "signal", signame(WTERMSIG(st)), ms);
+      else if (s->o->verbose)
+        conn_event(0, "conn_end", k, "status", code, ms);
+    }
+    kid_drop(s, i);
   }
-  if (s->o->verbose > 1) log_fmt(0, "status: %zu/%lu", s->nkids, s->o->maxconn);
+  if (s->o->verbose > 1) log_fmt(0, "status: %zu/%lu", s->nbusy, s->o->maxconn);
 }
 
 static void close_conn(struct server* s, size_t i)
@@ -201,7 +233,71 @@ static void refuse(struct server* s, struct conn* c, const char* ip)
           c->id, ip, addr_port(&c->client), s->o->maxper);
 }
 
-/* Fork the session of c (the fd is closed in the parent either way). */
+/* The session fields of process k for connection c, which it now runs. */
+static void kid_begin(struct server* s, struct child* k, const struct conn* c, const struct addr_key* key,
+                      const char* ip)
+{
+  k->busy = 1;
+  k->served++;
+  s->nbusy++;
+  k->id = c->id;
+  k->key = *key;
+  memcpy(k->ip, ip, ADDR_IP_MAX);
+  k->port = addr_port(&c->client);
+  k->via[0] = 0;
+  if (c->proxied) addr_ip(&c->remote, k->via);
+  k->start_ms = clock_mono_ms();
+  if (s->o->verbose) conn_event(0, "conn_start", k, 0, 0, 0);
+}
+
+/* Hand c to an idle process of the same client (and of the current
+ * configuration).  1 when one took it (c's fd is then closed here). */
+static int hand_over(struct server* s, struct conn* c, const struct addr_key* key, const char* ip)
+{
+  for (size_t i = s->nkids; i-- > 0;) {
+    struct child* k = &s->kids[i];
+    if (k->busy || k->chan < 0 || k->gen != s->gen || !addr_key_equal(&k->key, key)) continue;
+    struct job j = { .id = c->id, .local = c->local, .client = c->client, .server = c->server, .proxied = c->proxied };
+    if (handoff_send(k->chan, &j, c->fd) < 0) {   /* it is gone: reap will see it */
+      kid_drop(s, i);
+      continue;
+    }
+    close(c->fd);
+    kid_begin(s, k, c, key, ip);
+    return 1;
+  }
+  return 0;
+}
+
+static void kid_report(struct server* s, size_t i);
+
+/* Read the reports that arrived since the last poll (one poll call):
+ * before forking a process for a client, one of its own may just have
+ * finished.  The number of processes that reported. */
+static int collect_reports(struct server* s)
+{
+  nfds_t n = 0;
+  for (size_t i = 0; i < s->nkids; i++)
+    s->scratch[n++] = (struct pollfd){ .fd = s->kids[i].busy ? s->kids[i].chan : -1, .events = POLLIN };
+  if (n == 0 || poll(s->scratch, n, 0) <= 0) return 0;
+  int got = 0;
+  for (size_t i = n; i-- > 0;)
+    if (s->scratch[i].revents) { kid_report(s, i); got++; }
+  return got;
+}
+
+/* Room for one more process: end the longest idle one. */
+static void make_room(struct server* s)
+{
+  size_t oldest = s->nkids;
+  for (size_t i = 0; i < s->nkids; i++)
+    if (!s->kids[i].busy && (oldest == s->nkids || s->kids[i].idle_since_ms < s->kids[oldest].idle_since_ms))
+      oldest = i;
+  if (oldest < s->nkids) kid_drop(s, oldest);
+}
+
+/* Start the session of c in an idle process of its client or a new one
+ * (the fd is closed in the parent either way). */
 static void admit(struct server* s, struct conn* c)
 {
   struct addr_key key;
@@ -213,24 +309,63 @@ static void admit(struct server* s, struct conn* c)
     close(c->fd);
     return;
   }
+  if (s->reuse && (hand_over(s, c, &key, ip) || (collect_reports(s) && hand_over(s, c, &key, ip)))) return;
+  if (s->nkids >= s->o->maxconn) make_room(s);
+  if (s->nkids >= s->o->maxconn) {   /* cannot happen: -c counts busy ones */
+    log_fmt(LOG_ERR, "no room for a process id=%llu ip=%s", c->id, ip);
+    close(c->fd);
+    return;
+  }
+  int ch[2] = { -1, -1 };
+  if (s->reuse && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) < 0)
+    log_fmt(LOG_WARN, "socketpair: %s (one session in this process)", strerror(errno));
   pid_t pid = fork();
-  if (pid == 0) child_run(s, c);
+  if (pid == 0) {
+    if (ch[0] >= 0) close(ch[0]);
+    child_run(s, c, ch[1]);
+  }
+  if (ch[1] >= 0) close(ch[1]);
   if (pid < 0) {
     log_fmt(LOG_ERR, "fork failed id=%llu ip=%s: %s", c->id, ip, strerror(errno));
+    if (ch[0] >= 0) close(ch[0]);
     close(c->fd);
     return;
   }
   close(c->fd);
-  struct child* k = &s->kids[s->nkids++];
+  struct child* k = &s->kids[s->nkids];
+  s->chans[s->nkids++] = ch[0];
   k->pid = pid;
-  k->id = c->id;
-  k->key = key;
-  memcpy(k->ip, ip, sizeof ip);
-  k->port = addr_port(&c->client);
-  k->via[0] = 0;
-  if (c->proxied) addr_ip(&c->remote, k->via);
-  k->start_ms = clock_mono_ms();
-  if (s->o->verbose) conn_event(0, "conn_start", k, 0, 0, 0);
+  k->chan = ch[0];
+  k->busy = 0;
+  k->served = 0;
+  k->gen = s->gen;
+  kid_begin(s, k, c, &key, ip);
+}
+
+/* Process i's channel is readable: a session ended (the process waits
+ * for its client's next connection, or is ended now), or the process is
+ * going away (reap logs its session). */
+static void kid_report(struct server* s, size_t i)
+{
+  struct child* k = &s->kids[i];
+  int status, r;
+  while ((r = handoff_status(k->chan, &status)) == 1) {
+    if (!k->busy) continue;   /* a report without a session: ignored */
+    k->busy = 0;
+    s->nbusy--;
+    if (s->o->verbose) {
+      char code[16];
+      snprintf(code, sizeof code, "%d", status);
+      conn_event(0, "conn_end", k, "status", code, clock_mono_ms() - k->start_ms);
+    }
+    k->idle_since_ms = clock_mono_ms();
+  }
+  if (r == 0) {   /* end of file: the process is exiting */
+    close(k->chan);
+    k->chan = s->chans[i] = -1;
+    if (!k->busy) { kid_drop(s, i); return; }
+  }
+  if (!k->busy && (k->gen != s->gen || s->stopping)) kid_drop(s, i);
 }
 
 /* ---- PROXY headers ---- */
@@ -290,7 +425,7 @@ static int proxy_step(struct server* s, size_t i)
 
 static void accept_from(struct server* s, int lfd)
 {
-  while (s->nkids + s->npend < s->o->maxconn) {
+  while (s->nbusy + s->npend < s->o->maxconn) {
     struct conn c;
     memset(&c, 0, sizeof c);
     socklen_t len = sizeof c.remote;
@@ -323,6 +458,8 @@ static void reload(struct server* s)
   str err = {0, 0, 0};
   const response* r = 0;
   notify_reloading();
+  s->gen++;
+  drop_idle(s, -1);   /* new connections get new processes with the new state */
   if (server_load_rules(s, &err) < 0) log_fmt(LOG_ERR, "reload: rules kept: %s", err.s);
   if (tls_preload(NULL, &err) < 0) log_fmt(LOG_ERR, "reload: TLS credentials kept: %s", err.s);
   if (mf_reload(s->cfg, &r) < 0) {
@@ -339,6 +476,7 @@ static void begin_stop(struct server* s)
 {
   s->stopping = 1;
   listen_close(&s->ls);
+  drop_idle(s, -1);
   while (s->npend > 0) close_conn(s, s->npend - 1);
   long long now = clock_mono_ms();
   s->stop_at_ms = now + (long long)s->o->grace_s * 1000;
@@ -378,6 +516,11 @@ static int next_timeout(const struct server* s, long long now)
     if (t < 0 || d < t) t = d;
   }
   if (s->pause_until_ms > now && (t < 0 || s->pause_until_ms < t)) t = s->pause_until_ms;
+  for (size_t i = 0; i < s->nkids; i++)
+    if (!s->kids[i].busy) {
+      long long d = s->kids[i].idle_since_ms + (long long)s->o->idle_s * 1000;
+      if (t < 0 || d < t) t = d;
+    }
   if (t < 0) return -1;
   t -= now;
   return t < 0 ? 0 : t > 60000 ? 60000 : (int)t;
@@ -385,7 +528,7 @@ static int next_timeout(const struct server* s, long long now)
 
 int server_run(struct server* s)
 {
-  struct pollfd* pf = parent_only(1 + s->ls.n + s->o->maxconn, sizeof *pf);
+  struct pollfd* pf = parent_only(1 + s->ls.n + 2 * s->o->maxconn, sizeof *pf);
   if (!pf) { log_parts(LOG_FATAL, "out of memory", 0, 0, 0); return 111; }
   int stop_signalled = 0, killed = 0;
   for (;;) {
@@ -406,6 +549,7 @@ int server_run(struct server* s)
         killed = 1;
       }
     }
+    drop_idle(s, now - (long long)s->o->idle_s * 1000);
     /* expired PROXY deadlines */
     for (size_t i = 0; i < s->npend;) {
       if (s->pend[i].deadline_ms > now) { i++; continue; }
@@ -416,7 +560,9 @@ int server_run(struct server* s)
     }
     nfds_t n = 0;
     pf[n++] = (struct pollfd){ .fd = s->sigfd, .events = POLLIN };
-    int accepting = !s->stopping && s->nkids + s->npend < s->o->maxconn && now >= s->pause_until_ms;
+    for (size_t i = 0; i < s->nkids; i++)   /* kid i at pf[1 + i] when it has a channel */
+      pf[n++] = (struct pollfd){ .fd = s->kids[i].chan, .events = POLLIN };
+    int accepting = !s->stopping && s->nbusy + s->npend < s->o->maxconn && now >= s->pause_until_ms;
     nfds_t first_listener = n;
     if (accepting)
       for (unsigned i = 0; i < s->ls.n; i++) pf[n++] = (struct pollfd){ .fd = s->ls.fd[i], .events = POLLIN };
@@ -429,6 +575,9 @@ int server_run(struct server* s)
       return 111;
     }
     if (pf[0].revents) read_signals(s);
+    /* session reports first: nothing has moved the processes since the poll set was made */
+    for (size_t i = s->nkids; i-- > 0;)
+      if (pf[1 + i].fd >= 0 && pf[1 + i].revents) kid_report(s, i);
     /* pending first (from the last slot: proxy_step may move the last one) */
     for (size_t i = s->npend; i-- > 0;)
       if (pf[first_pending + i].revents) proxy_step(s, i);

@@ -709,8 +709,10 @@ static int smtp_respond_line(unsigned number, int final, const char* msg, unsign
   return obuf_write(out, code, 4) == 0 && obuf_write(out, msg, len) == 0 && obuf_write(out, "\r\n", 2) == 0;
 }
 
+/* Version 4 without per-session hooks: the protocol keeps no state of its
+ * own outside the session (safe for many sessions in one process). */
 const struct protocol protocol = {
-  .version = PROTOCOL_VERSION,
+  .version = PROTOCOL_VERSION_4,
   .name = "SMTP",
   .respond_line = smtp_respond_line,
   .mainloop = smtp_mainloop,

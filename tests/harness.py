@@ -137,8 +137,10 @@ class _Log:
         self.file = tempfile.TemporaryFile()
 
     def read(self):
-        self.file.seek(0)
-        return self.file.read()
+        # pread: the server shares the file offset (its stderr); seek +
+        # read would move it back under the server's own writes
+        fd = self.file.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0)
 
     def close(self):
         self.file.close()

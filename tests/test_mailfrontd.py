@@ -124,8 +124,10 @@ class Daemon:
         return int(line)
 
     def log(self):
-        self.log_file.seek(0)
-        return self.log_file.read().decode("latin-1")
+        # pread: the file offset is shared with the daemon (its stderr);
+        # seek + read would move it back under the daemon's writes
+        fd = self.log_file.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode("latin-1")
 
     def wait_log(self, pattern, timeout=TIMEOUT):
         end = time.time() + timeout

@@ -228,6 +228,18 @@ class ReuseTest(TempDirTest):
         self.assertEqual(st[2], st[4], d.log())
         self.assertNotEqual(st[1], st[2], "127.0.0.2 was served by 127.0.0.1's process")
 
+    def test_proxy_source_is_the_client(self):
+        d = self.daemon(["-n", "10", "-p", "v1"], ["smtp", "echo", "leaky", "accept"])
+        for src, port in (("192.0.2.7", 1111), ("192.0.2.8", 2222), ("192.0.2.7", 3333)):
+            hdr = b"PROXY TCP4 %s 198.51.100.1 %d 25\r\n" % (src.encode(), port)
+            self.sessions(d, 1, data=hdr + QUIT)
+        log = d.log()
+        st = starts(log)
+        self.assertEqual(st[1], st[3], log)
+        self.assertNotEqual(st[1], st[2], "192.0.2.8 was served by 192.0.2.7's process")
+        self.assertEqual([s["port"] for s in leaky(log)], ["1111", "2222", "3333"], log)
+        self.assertRegex(log, r"start id=3 pid=%d ip=192\.0\.2\.7 port=3333 proxy=127\.0\.0\.1" % st[1])
+
     def test_prefix_makes_one_client(self):
         d = self.daemon(["-n", "10", "-4", "24"], ["smtp", "echo", "leaky", "accept"])
         self.sessions(d, 1, source="127.0.0.1")

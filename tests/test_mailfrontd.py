@@ -72,24 +72,31 @@ struct plugin plugin = { .version = PLUGIN_VERSION, .init = envlog_init };
 _moddir = None
 
 
+def plugin_dir(prefix, plugins):
+    """A temporary module directory: the built modules (symlinks) plus
+    plugin-NAME.so compiled from C source for each (name, source,
+    [extra cc args]) of plugins.  Readable by all (after a privilege drop)."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(d, 0o755)
+    for name in os.listdir(harness.LIB):
+        os.symlink(os.path.join(harness.LIB, name), os.path.join(d, name))
+    cc = shutil.which("cc") or shutil.which("gcc")
+    for name, source, extra in plugins:
+        src = os.path.join(d, name + ".c")
+        with open(src, "w") as f:
+            f.write(source)
+        subprocess.run([cc, "-std=gnu11", "-fPIC", "-shared", "-I", os.path.join(ROOT, "include")] + extra
+                       + ["-o", os.path.join(d, "plugin-%s.so" % name), src],
+                       check=True, capture_output=True, timeout=60)
+    return d
+
+
 def module_dir():
     """The built modules plus plugin-envlog.so."""
     global _moddir
-    if _moddir:
-        return _moddir
-    d = tempfile.mkdtemp(prefix="mftest.mfd.")
-    os.chmod(d, 0o755)   # readable after the privilege drop
-    for name in os.listdir(harness.LIB):
-        os.symlink(os.path.join(harness.LIB, name), os.path.join(d, name))
-    src = os.path.join(d, "envlog.c")
-    with open(src, "w") as f:
-        f.write(ENVLOG_C)
-    cc = shutil.which("cc") or shutil.which("gcc")
-    subprocess.run([cc, "-std=gnu11", "-fPIC", "-shared", "-I", os.path.join(ROOT, "include"),
-                    "-o", os.path.join(d, "plugin-envlog.so"), src],
-                   check=True, capture_output=True, timeout=60)
-    _moddir = d
-    return d
+    if not _moddir:
+        _moddir = plugin_dir("mftest.mfd.", [("envlog", ENVLOG_C, [])])
+    return _moddir
 
 
 def tearDownModule():

@@ -25,13 +25,13 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 
 import harness
 from harness import TempDirTest
-from test_mailfrontd import Daemon, session, assert_clean, session_lines, connect, read_until, TIMEOUT
+from test_mailfrontd import (Daemon, session, assert_clean, session_lines, connect, read_until, plugin_dir,
+                             TIMEOUT)
 from test_qmqp_qmtp import qmqp_message, qmtp_message
 from test_smtp_session import make_queuedir, queue_files
 
@@ -100,22 +100,10 @@ def module_dir():
     """The built modules plus plugin-leaky.so (version 4) and
     plugin-leaky3.so (the same code as version 3)."""
     global _moddir
-    if _moddir:
-        return _moddir
-    d = tempfile.mkdtemp(prefix="mftest.reuse.")
-    os.chmod(d, 0o755)
-    for name in os.listdir(harness.LIB):
-        os.symlink(os.path.join(harness.LIB, name), os.path.join(d, name))
-    src = os.path.join(d, "leaky.c")
-    with open(src, "w") as f:
-        f.write(LEAKY_C)
-    cc = shutil.which("cc") or shutil.which("gcc")
-    for name, version in (("leaky", "PLUGIN_VERSION_4"), ("leaky3", "PLUGIN_VERSION")):
-        subprocess.run([cc, "-std=gnu11", "-fPIC", "-shared", "-DLEAKY_VERSION=" + version,
-                        "-I", os.path.join(ROOT, "include"), "-o", os.path.join(d, "plugin-%s.so" % name), src],
-                       check=True, capture_output=True, timeout=60)
-    _moddir = d
-    return d
+    if not _moddir:
+        _moddir = plugin_dir("mftest.reuse.", [("leaky", LEAKY_C, ["-DLEAKY_VERSION=PLUGIN_VERSION_4"]),
+                                               ("leaky3", LEAKY_C, ["-DLEAKY_VERSION=PLUGIN_VERSION"])])
+    return _moddir
 
 
 def tearDownModule():

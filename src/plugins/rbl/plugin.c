@@ -2,8 +2,8 @@
  * blocklists (plugins.md "rbl").
  *
  * init (session lookups, like every variable here): $RBL_BLACKLISTS and
- * $RBL_WHITELISTS are
- * comma-separated zones (empty elements skipped); the client is
+ * $RBL_WHITELISTS are comma-separated zones (empty elements skipped); the
+ * client is
  * $TCPREMOTEIP (IPv4 only).  TXT records of D.C.B.A.ZONE are looked up
  * through dnstxt.h ($DNSCACHEIP, $DNSCACHEPORT, $RBL_TIMEOUT seconds per
  * lookup, default 10): every whitelist zone first (a hit = good), then, if

@@ -23,7 +23,9 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
   char path[64];
   snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
   setenv("PATTERNS", path, 1);
-  FUZZ_ASSERT(pt_data_start(-1) == 0);
+  struct patterns pt;
+  memset(&pt, 0, sizeof pt);
+  FUZZ_ASSERT(patterns_start(&pt) == 0);
   close(fd);
   if (nul) {
     struct fuzz_in msg = { nul + 1, in.n - flen - 1 };
@@ -31,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
       size_t len;
       const uint8_t* p = fuzz_take(&msg, 200, &len);
       char* chunk = fuzz_dup(p, len);
-      const response* r = pt_data_block(chunk, len);
+      const response* r = patterns_feed(&pt, chunk, len);
       free(chunk);
       FUZZ_ASSERT(pt.line.len <= pt.linemax);
       if (r) {
@@ -42,7 +44,6 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     }
   }
   patset_free(&pt.own);
-  pt.set = 0;
   str_free(&pt.line);
   return 0;
 }

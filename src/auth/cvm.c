@@ -652,18 +652,27 @@ out:
   return rc;
 }
 
-const char* cvm_ucspi_domain(void)
+static const char* process_getenv(const char* name) { return getenv(name); }
+
+const char* cvm_ucspi_domain(void) { return cvm_ucspi_domain_env(process_getenv); }
+
+const char* cvm_ucspi_domain_env(const char* (*get)(const char*))
 {
-  const char* proto = getenv("PROTO");
+  const char* proto = get("PROTO");
   if (proto == 0 || *proto == 0) proto = "TCP";
   size_t pl = strlen(proto);
   if (pl > 200) return 0;
   char name[216];
   memcpy(name, proto, pl);
   memcpy(name + pl, "LOCALHOST", 10);
-  const char* v = getenv(name);
+  const char* v = get(name);
   return (v && *v) ? v : 0;
 }
+
+/* Keep in step with cvm_setenv below. */
+const char* const cvm_env_names[] = {
+  "USER", "UID", "GID", "HOME", "NAME", "SHELL", "GROUP", "DOMAIN", "MAIL", "MAILBOX", "MAILDIR", "GIDS", 0,
+};
 
 int cvm_setenv(const struct cvm_reply* r)
 {

@@ -185,12 +185,17 @@ int cvm_split_account(str* account, str* domain);
  * empty.  The password call's domain is normally
  * cvm_ucspi_domain() or "unknown" when that is NULL. */
 const char* cvm_ucspi_domain(void);
+/* The same read through get (e.g. a mailfront plugin's session_getenv). */
+const char* cvm_ucspi_domain_env(const char* (*get)(const char*));
 
 /* Export the facts of a successful reply to the process environment
  * (setenv, overwriting): USER, UID, GID, HOME always; NAME, SHELL, GROUP,
  * DOMAIN, MAIL+MAILBOX+MAILDIR, GIDS only when present.  0 ok, -1 out of
  * memory (errno set). */
 int cvm_setenv(const struct cvm_reply* reply);
+/* The names cvm_setenv may set, NULL-terminated (for a caller that must
+ * put the process environment back afterwards). */
+extern const char* const cvm_env_names[];
 
 /* "Switch to the user": setgid(gid), setuid(uid), chdir(directory), in
  * this order; supplementary groups are not changed.  0 ok, -1 with errno

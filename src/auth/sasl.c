@@ -18,32 +18,36 @@
 
 /* ---- configuration ---- */
 
-static int copy_env(str* s, const char* name)
+static int copy_env(str* s, const char* (*get)(const char*), const char* name)
 {
-  const char* v = getenv(name);
+  const char* v = get(name);
   return str_copys(s, v ? v : "");
 }
 
-int sasl_config_init(struct sasl_config* cfg)
+static const char* process_getenv(const char* name) { return getenv(name); }
+
+int sasl_config_init(struct sasl_config* cfg) { return sasl_config_init_env(cfg, process_getenv); }
+
+int sasl_config_init_env(struct sasl_config* cfg, const char* (*get)(const char*))
 {
   memset(cfg, 0, sizeof *cfg);
-  const char* plain = getenv("CVM_SASL_PLAIN");
-  int ok = str_copys(&cfg->cvm[SASL_MECH_LOGIN],
-                     plain ? plain : (getenv("CVM_SASL_LOGIN") ? getenv("CVM_SASL_LOGIN") : ""))
-    && copy_env(&cfg->cvm[SASL_MECH_PLAIN], "CVM_SASL_PLAIN")
-    && copy_env(&cfg->cvm[SASL_MECH_CRAM_MD5], "CVM_SASL_CRAM_MD5");
+  const char* plain = get("CVM_SASL_PLAIN");
+  const char* login = get("CVM_SASL_LOGIN");
+  int ok = str_copys(&cfg->cvm[SASL_MECH_LOGIN], plain ? plain : login ? login : "")
+    && copy_env(&cfg->cvm[SASL_MECH_PLAIN], get, "CVM_SASL_PLAIN")
+    && copy_env(&cfg->cvm[SASL_MECH_CRAM_MD5], get, "CVM_SASL_CRAM_MD5");
 
   /* DOMAIN credential: ${PROTO}LOCALHOST only when $PROTO is set */
-  const char* proto = getenv("PROTO");
+  const char* proto = get("PROTO");
   ok = ok && str_copys(&cfg->domain, "");
   if (ok && proto && *proto) {
     str name = {0, 0, 0};
-    ok = str_cat2s(&name, proto, "LOCALHOST") && copy_env(&cfg->domain, name.s);
+    ok = str_cat2s(&name, proto, "LOCALHOST") && copy_env(&cfg->domain, get, name.s);
     str_free(&name);
   }
   /* CRAM-MD5 host: ${PROTO:-TCP}LOCALHOST or "unknown" */
   if (ok) {
-    const char* h = cvm_ucspi_domain();
+    const char* h = cvm_ucspi_domain_env(get);
     ok = str_copys(&cfg->host, h ? h : "unknown");
   }
   cfg->timeout_ms = 0;

@@ -32,7 +32,8 @@
  * A state may be reused for another exchange after sasl_state_free() +
  * sasl_state_init().  "Already authenticated" is the front-end's business.
  *
- * CONFIGURATION (read by sasl_config_init from the process environment)
+ * CONFIGURATION (read by sasl_config_init from the process environment, or
+ *   by sasl_config_init_env through the lookup function it is given)
  *   LOGIN    $CVM_SASL_PLAIN, or $CVM_SASL_LOGIN when CVM_SASL_PLAIN unset
  *   PLAIN    $CVM_SASL_PLAIN
  *   CRAM-MD5 $CVM_SASL_CRAM_MD5
@@ -119,6 +120,9 @@ struct sasl_state
 
 /* Read the configuration from the environment.  1 ok, 0 out of memory. */
 int sasl_config_init(struct sasl_config* cfg);
+/* The same with the variables read through get (a mailfront plugin
+ * passes session_getenv, so that each session has its own settings). */
+int sasl_config_init_env(struct sasl_config* cfg, const char* (*get)(const char*));
 void sasl_config_free(struct sasl_config* cfg);
 /* Non-zero when at least one mechanism is configured. */
 int sasl_enabled(const struct sasl_config* cfg);

@@ -6,7 +6,9 @@
  * a dot, $SENDER_DOMAINS (colon-separated) restricts sender domains
  * (exact, case-insensitive; no subdomains).  The address str is rewritten
  * in place; failures are static 554 responses, memory exhaustion resp_oom.
- * No state is kept between hooks. */
+ * No state is kept between hooks: version 4 without a context (nothing
+ * at file scope but constant replies), safe for many sessions in one
+ * process. */
 #include <mailfront/mailfront.h>
 #include <string.h>
 #include <strings.h>
@@ -71,7 +73,7 @@ static const response* cf_recipient(str* address, str* params)
 }
 
 struct plugin plugin = {
-  .version = PLUGIN_VERSION,
+  .version = PLUGIN_VERSION_4,
   .sender = cf_sender,
   .recipient = cf_recipient,
 };

@@ -17,9 +17,10 @@
  * `452 4.5.3` of RFC 5321 4.5.3.1.10 / RFC 9422 (the client sends it in
  * another transaction) instead of the original's `550 5.5.3`.
  *
- * State: one `struct counters` for the session (the ABI gives hooks no
- * context pointer, so it is the single file-scope object; every hook goes
- * through `cs`).  Hop counting scans header lines across data blocks with a
+ * State: version 4; one `struct counters` per session, the context that
+ * session_open allocates and session_close frees (plugin_context), so
+ * one process may run many sessions and each starts with zero counts.
+ * Hop counting scans header lines across data blocks with a
  * per-line matcher (no copy of the data).  Errors are static responses. */
 #include <mailfront/mailfront.h>
 #include <ctype.h>
@@ -61,7 +62,20 @@ struct counters
   unsigned long maxhops;
   struct hopscan hs;
 };
-static struct counters cs;
+
+extern struct plugin plugin;
+
+static const response* c_open(void** ctx)
+{
+  *ctx = calloc(1, sizeof(struct counters));
+  return *ctx ? 0 : &resp_oom;
+}
+
+static void c_close(void* ctx) { free(ctx); }
+
+/* The session's counters; NULL outside a session (every hook then
+ * answers resp_internal rather than count into nowhere). */
+static struct counters* session_counters(void) { return plugin_context(&plugin); }
 
 /* L(num, VAR) of the spec: keep the session number at the smallest
  * configured value; 0 when the variable gives no limit. */
@@ -77,17 +91,17 @@ static unsigned long limit(const char* num, const char* var)
   return cur;
 }
 
-static const response* check_msgs(void)
+static const response* check_msgs(const struct counters* cs)
 {
   unsigned long m = limit("maxmsgs", "MAXMSGS");
-  return (m > 0 && cs.msgs >= m) ? &resp_too_many_msgs : 0;
+  return (m > 0 && cs->msgs >= m) ? &resp_too_many_msgs : 0;
 }
 
-static const response* check_rcpts_reject(void)
+static const response* check_rcpts_reject(const struct counters* cs)
 {
   if (!session_getenv("MAXRCPTS_REJECT")) return 0;
   unsigned long m = limit("maxrcpts", "MAXRCPTS");
-  return (m > 0 && cs.rcpts > m) ? &resp_too_many_rcpts : 0;
+  return (m > 0 && cs->rcpts > m) ? &resp_too_many_rcpts : 0;
 }
 
 static unsigned long current_maxdatabytes(void)
@@ -155,7 +169,9 @@ static int counters_hopscan(struct hopscan* h, const char* b, unsigned long len,
 
 static const response* c_init(void)
 {
-  memset(&cs, 0, sizeof cs);
+  struct counters* cs = session_counters();
+  if (!cs) return &resp_internal;
+  memset(cs, 0, sizeof *cs);
   limit("maxdatabytes", "DATABYTES");
   return 0;
 }
@@ -201,15 +217,19 @@ static const response* c_helo(str* hostname, str* capabilities)
 
 static const response* c_reset(void)
 {
+  struct counters* cs = session_counters();
+  if (!cs) return &resp_internal;
   limit("maxdatabytes", "DATABYTES");
-  cs.rcpts = 0;
+  cs->rcpts = 0;
   return 0;
 }
 
 static const response* c_sender(str* address, str* params)
 {
   (void)address;
-  const response* r = check_msgs();
+  struct counters* cs = session_counters();
+  if (!cs) return &resp_internal;
+  const response* r = check_msgs(cs);
   if (r) return r;
   limit("maxdatabytes", "DATABYTES");
   limit("maxrcpts", "MAXRCPTS");
@@ -223,48 +243,56 @@ static const response* c_recipient(str* address, str* params)
 {
   (void)address;
   (void)params;
+  struct counters* cs = session_counters();
+  if (!cs) return &resp_internal;
   unsigned long m = limit("maxrcpts", "MAXRCPTS");
   limit("maxdatabytes", "DATABYTES");
-  cs.rcpts++;
-  if (m == 0 || cs.rcpts <= m) return 0;
+  cs->rcpts++;
+  if (m == 0 || cs->rcpts <= m) return 0;
   return limits_on() ? &resp_rcpt_later : &resp_too_many_rcpts;
 }
 
 static const response* c_data_start(int fd)
 {
   (void)fd;
-  const response* r = check_msgs();
+  struct counters* cs = session_counters();
+  if (!cs) return &resp_internal;
+  const response* r = check_msgs(cs);
   if (r) return r;
-  if ((r = check_rcpts_reject()) != 0) return r;
+  if ((r = check_rcpts_reject(cs)) != 0) return r;
   limit("maxdatabytes", "DATABYTES");
   unsigned long hops = session_getenvu("MAXHOPS");
-  cs.maxhops = hops ? hops : DEFAULT_MAXHOPS;
-  session_setnum("maxhops", cs.maxhops);
-  cs.bytes = 0;
-  hopscan_start(&cs.hs);
+  cs->maxhops = hops ? hops : DEFAULT_MAXHOPS;
+  session_setnum("maxhops", cs->maxhops);
+  cs->bytes = 0;
+  hopscan_start(&cs->hs);
   return 0;
 }
 
 static const response* c_data_block(const char* bytes, unsigned long len)
 {
-  cs.bytes = (cs.bytes > ~0UL - len) ? ~0UL : cs.bytes + len;
+  struct counters* cs = session_counters();
+  if (!cs) return &resp_internal;
+  cs->bytes = (cs->bytes > ~0UL - len) ? ~0UL : cs->bytes + len;
   unsigned long max = current_maxdatabytes();
-  if (max > 0 && cs.bytes > max) return &resp_too_big;
-  if (counters_hopscan(&cs.hs, bytes, len, cs.maxhops)) return &resp_looping;
+  if (max > 0 && cs->bytes > max) return &resp_too_big;
+  if (counters_hopscan(&cs->hs, bytes, len, cs->maxhops)) return &resp_looping;
   return 0;
 }
 
 static const response* c_message_end(int fd)
 {
   (void)fd;
-  const response* r = check_rcpts_reject();
+  struct counters* cs = session_counters();
+  if (!cs) return &resp_internal;
+  const response* r = check_rcpts_reject(cs);
   if (r) return r;
-  cs.msgs++;
+  cs->msgs++;
   return 0;
 }
 
 struct plugin plugin = {
-  .version = PLUGIN_VERSION,
+  .version = PLUGIN_VERSION_4,
   .init = c_init,
   .helo = c_helo,
   .reset = c_reset,
@@ -273,4 +301,6 @@ struct plugin plugin = {
   .data_start = c_data_start,
   .data_block = c_data_block,
   .message_end = c_message_end,
+  .session_open = c_open,
+  .session_close = c_close,
 };

@@ -2,7 +2,8 @@
  * (plugins.md "cvm-authenticate", auth-cvm.md "cvm-sasl").
  *
  * init reads the SASL configuration ($CVM_SASL_PLAIN, $CVM_SASL_LOGIN,
- * $CVM_SASL_CRAM_MD5) and $AUTH_REQUIRES_TLS.  AUTH is enabled when a
+ * $CVM_SASL_CRAM_MD5, ${PROTO}LOCALHOST) and $AUTH_REQUIRES_TLS: session
+ * lookups, per session.  AUTH is enabled when a
  * mechanism is configured and TLS is not required or `tls_state` > 0; the
  * helo hook then advertises `AUTH MECH...` and the AUTH command exists.
  * The exchange is driven here: the SASL engine (src/auth/sasl.c) computes
@@ -13,8 +14,14 @@
  * (the session then ends at the next command read).  On success the
  * session becomes `authenticated` (relayclient and require-auth use it),
  * `helo_domain` is deleted and the auth_* items are set.
- * State: one struct per process (the plugin ABI has no context pointer);
- * the exchange state lives on the stack of the command function. */
+ * State: version 4.  The configuration is the session's context
+ * (session_open/session_close); the exchange state lives on the stack of
+ * the command function.  A successful exchange exports the CVM variables
+ * (USER, HOME, ...: cvm_setenv) to the process environment, as the
+ * original does (qmail-queue inherits them); the values they had before
+ * are saved at the session's first AUTH and put back by session_close,
+ * so the next session in the same process starts unauthenticated with
+ * the environment it would have had in a process of its own. */
 #include "lib/progenv.h"
 #include <mailfront/mailfront.h>
 #include <mailfront/iobuf.h>
@@ -23,13 +30,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct
+extern struct plugin plugin;
+
+#define NENV 16              /* at least the length of cvm_env_names */
+
+struct auth
 {
   struct sasl_config cfg;
+  int cfg_set;               /* cfg holds memory to free */
   str mechs;                 /* "LOGIN PLAIN ..." */
   int requires_tls;
   unsigned long maxline;
-} auth;
+  int env_saved;             /* saved[] holds the values before AUTH */
+  char* saved[NENV];         /* copies of "NAME=VALUE" values; NULL: unset */
+};
 
 static RESPONSE(init_failed, 421, "4.3.0 Failed to initialize AUTH");
 static RESPONSE(already, 503, "5.5.1 You are already authenticated.");
@@ -37,30 +51,83 @@ static RESPONSE(succeeded, 235, "2.7.0 Authentication succeeded.");
 static RESPONSE(oom_auth, 451, "Internal error.");
 
 
-/* $SMTP_MAXLINE as the SMTP protocol reads it (lib/progenv.h's rule:
- * default 4096, at least 512, 0 or bad: the default). */
+/* $SMTP_MAXLINE as the SMTP protocol reads it (from the process
+ * environment by lib/progenv.h's rule: default 4096, at least 512, 0 or
+ * bad: the default). */
 static const struct env_number maxline_spec = { 4096, 512, 1UL << 30, 0 };
+
+static const response* auth_open(void** ctx)
+{
+  *ctx = calloc(1, sizeof(struct auth));
+  return *ctx ? 0 : &resp_oom;
+}
+
+/* Put back the process environment of before the session's AUTH. */
+static void restore_env(struct auth* a)
+{
+  if (!a->env_saved) return;
+  for (size_t i = 0; i < NENV && cvm_env_names[i]; i++) {
+    if (a->saved[i]) setenv(cvm_env_names[i], a->saved[i], 1);
+    else unsetenv(cvm_env_names[i]);
+    free(a->saved[i]);
+    a->saved[i] = 0;
+  }
+  a->env_saved = 0;
+}
+
+/* Save the variables cvm_setenv may change.  0 ok, -1 out of memory. */
+static int save_env(struct auth* a)
+{
+  if (a->env_saved) return 0;
+  for (size_t i = 0; i < NENV && cvm_env_names[i]; i++) {
+    const char* v = getenv(cvm_env_names[i]);
+    a->saved[i] = 0;
+    if (v && !(a->saved[i] = strdup(v))) {
+      while (i-- > 0) { free(a->saved[i]); a->saved[i] = 0; }
+      return -1;
+    }
+  }
+  a->env_saved = 1;
+  return 0;
+}
+
+static void auth_close(void* ctx)
+{
+  struct auth* a = ctx;
+  if (!a) return;
+  restore_env(a);
+  if (a->cfg_set) sasl_config_free(&a->cfg);
+  str_free(&a->mechs);
+  free(a);
+}
+
+static const char* lookup(const char* name) { return session_getenv(name); }
 
 static const response* auth_init(void)
 {
-  auth.requires_tls = getenv("AUTH_REQUIRES_TLS") != 0;
-  auth.maxline = env_number("SMTP_MAXLINE", &maxline_spec);
-  if (!sasl_config_init(&auth.cfg) || !sasl_mechanisms(&auth.cfg, &auth.mechs))
-    return &resp_init_failed;
+  struct auth* a = plugin_context(&plugin);
+  if (!a) return &resp_init_failed;
+  a->requires_tls = session_getenv("AUTH_REQUIRES_TLS") != 0;
+  a->maxline = env_number("SMTP_MAXLINE", &maxline_spec);
+  if (!sasl_config_init_env(&a->cfg, lookup)) return &resp_init_failed;
+  a->cfg_set = 1;
+  if (!sasl_mechanisms(&a->cfg, &a->mechs)) return &resp_init_failed;
   return 0;
 }
 
 static int auth_enabled(void)
 {
-  return sasl_enabled(&auth.cfg)
-    && (!auth.requires_tls || session_getnum("tls_state", 0) > 0);
+  const struct auth* a = plugin_context(&plugin);
+  return a && a->cfg_set && sasl_enabled(&a->cfg)
+    && (!a->requires_tls || session_getnum("tls_state", 0) > 0);
 }
 
 static const response* auth_helo(str* hostname, str* capabilities)
 {
   (void)hostname;
+  const struct auth* a = plugin_context(&plugin);
   if (auth_enabled())
-    if (!str_cats(capabilities, "AUTH ") || !str_cat(capabilities, &auth.mechs)
+    if (!str_cats(capabilities, "AUTH ") || !str_cat(capabilities, &a->mechs)
         || !str_catc(capabilities, '\n'))
       return &resp_oom;
   return 0;
@@ -68,10 +135,10 @@ static const response* auth_helo(str* hostname, str* capabilities)
 
 /* Read one client line (CR LF stripped) into line.  Returns the SASL
  * status to use when no line could be read, or -1 with a line. */
-static int read_line(str* line)
+static int read_line(const struct auth* a, str* line)
 {
   int toolong = 0;
-  int r = ibuf_getline(session_input(), line, auth.maxline, &toolong);
+  int r = ibuf_getline(session_input(), line, a->maxline, &toolong);
   if (r == 0) return SASL_EOF;
   if (r < 0) return SASL_TEMP_FAIL;
   if (toolong) return SASL_RESP_BAD;
@@ -103,10 +170,12 @@ static void set_session(const struct cvm_reply* r, int mech)
 static int auth_cmd(str* arg)
 {
   if (session_getnum("authenticated", 0)) return respond(&resp_already);
+  struct auth* a = plugin_context(&plugin);
+  if (!a || save_env(a) < 0) return respond(&resp_oom_auth);
 
   struct sasl_state st;
   str line = {0, 0, 0}, log = {0, 0, 0};
-  sasl_state_init(&st, &auth.cfg);
+  sasl_state_init(&st, &a->cfg);
   int status = sasl_start(&st, arg->s, arg->len);
   int ok = 1;
   while (status == SASL_CHALLENGE) {
@@ -114,7 +183,7 @@ static int auth_cmd(str* arg)
       ok = 0;
       break;
     }
-    int r = read_line(&line);
+    int r = read_line(a, &line);
     if (r >= 0) {
       status = r;
       if (r == SASL_RESP_BAD) st.reason = "bad response";
@@ -148,8 +217,10 @@ static const struct command commands[] = {
 };
 
 struct plugin plugin = {
-  .version = PLUGIN_VERSION,
+  .version = PLUGIN_VERSION_4,
   .commands = commands,
   .init = auth_init,
   .helo = auth_helo,
+  .session_open = auth_open,
+  .session_close = auth_close,
 };

@@ -20,11 +20,15 @@
  * instructions) log `Lua error: CODE (MESSAGE)` and give 451 4.3.0
  * Internal error.
  *
- * Memory: the Lua state lives from init to process end and may hold at
- * most $LUA_MAXMEM bytes (default 64 MiB; more is a Lua memory error, so a
- * 451, never an abort).  Every call into Lua that may allocate runs in
- * protected mode.  The text of the last response lives in `lp.text` until
- * the next hook call. */
+ * Memory: the Lua state lives from init to the end of the session (closed
+ * by session_close) and may hold at most $LUA_MAXMEM bytes (default
+ * 64 MiB; more is a Lua memory error, so a 451, never an abort).  Every
+ * call into Lua that may allocate runs in protected mode.  The text of
+ * the last response lives in the session's `text` until the next hook
+ * call.  State: version 4; the state, its memory count and the reply are
+ * the session's context (session_open/session_close), so each session of
+ * a process runs the script in a fresh state of its own: no global of
+ * one session's script is seen by the next. */
 #include "lib/setting.h"
 #include <mailfront/mailfront.h>
 #include <lua5.4/lua.h>
@@ -44,7 +48,23 @@ struct lua_plugin
   str text;              /* message of the last response */
   response resp;
 };
-static struct lua_plugin lp;
+
+extern struct plugin plugin;
+
+static const response* h_open(void** ctx)
+{
+  *ctx = calloc(1, sizeof(struct lua_plugin));
+  return *ctx ? 0 : &resp_oom;
+}
+
+static void h_close(void* ctx)
+{
+  struct lua_plugin* lp = ctx;
+  if (!lp) return;
+  if (lp->L) lua_close(lp->L);
+  str_free(&lp->text);
+  free(lp);
+}
 
 /* ---- functions registered for scripts ---- */
 
@@ -160,8 +180,9 @@ static const response* lua_failed(lua_State* L, int code)
   return &resp_internal;
 }
 
-/* Turns the (number, message) pair at the top of the stack into a response. */
-static const response* lua_result(lua_State* L)
+/* Turns the (number, message) pair at the top of the stack into a response
+ * (its text kept in lp). */
+static const response* lua_result(struct lua_plugin* lp, lua_State* L)
 {
   int isnum = 0;
   lua_Number n = lua_tonumberx(L, -2, &isnum);
@@ -179,11 +200,11 @@ static const response* lua_result(lua_State* L)
   } else {
     unsigned code = (unsigned)n;
     const char* dflt = code < 400 ? "OK" : code < 500 ? "Deferred" : "Rejected";
-    if (!str_copys(&lp.text, m && *m ? m : dflt)) r = &resp_oom;
+    if (!str_copys(&lp->text, m && *m ? m : dflt)) r = &resp_oom;
     else {
-      lp.resp.number = code;
-      lp.resp.message = lp.text.s;
-      r = &lp.resp;
+      lp->resp.number = code;
+      lp->resp.message = lp->text.s;
+      r = &lp->resp;
     }
   }
   lua_settop(L, 0);
@@ -224,14 +245,15 @@ static int call_hook(lua_State* L)
 
 static const response* run_hook(const struct hook_call* c)
 {
-  if (!lp.L) return 0;
-  lua_State* L = lp.L;
+  struct lua_plugin* lp = plugin_context(&plugin);
+  if (!lp || !lp->L) return 0;
+  lua_State* L = lp->L;
   lua_settop(L, 0);
   lua_pushcfunction(L, call_hook);              /* light C function: no allocation */
   lua_pushlightuserdata(L, (void*)c);
   int rc = lua_pcall(L, 1, 2, 0);
   if (rc != LUA_OK) return lua_failed(L, rc);
-  return lua_result(L);
+  return lua_result(lp, L);
 }
 
 static const response* h_reset(void)
@@ -300,11 +322,13 @@ static int register_functions(lua_State* L)
 
 static const response* h_init(void)
 {
+  struct lua_plugin* lp = plugin_context(&plugin);
+  if (!lp) return &resp_internal;
   const char* file = session_getenv("LUA_SCRIPT");
   if (!file) return 0;
-  lp.mem_used = 0;
-  lp.mem_limit = mem_limit();
-  lua_State* L = lua_newstate(capped_alloc, &lp);
+  lp->mem_used = 0;
+  lp->mem_limit = mem_limit();
+  lua_State* L = lua_newstate(capped_alloc, lp);
   if (!L) return &resp_oom;
   lua_pushcfunction(L, register_functions);
   if (lua_pcall(L, 0, 0, 0) != LUA_OK) { lua_close(L); return &resp_oom; }
@@ -319,14 +343,14 @@ static const response* h_init(void)
     lua_close(L);
     return &resp_internal;
   }
-  lp.L = L;
+  lp->L = L;
   rc = lua_pcall(L, 0, 2, 0);
   if (rc != LUA_OK) return lua_failed(L, rc);
-  return lua_result(L);
+  return lua_result(lp, L);
 }
 
 struct plugin plugin = {
-  .version = PLUGIN_VERSION,
+  .version = PLUGIN_VERSION_4,
   .init = h_init,
   .reset = h_reset,
   .helo = h_helo,
@@ -335,4 +359,6 @@ struct plugin plugin = {
   .data_start = h_data_start,
   .data_block = h_data_block,
   .message_end = h_message_end,
+  .session_open = h_open,
+  .session_close = h_close,
 };

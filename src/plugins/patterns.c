@@ -14,9 +14,14 @@
  * is matched (whole-line, case-sensitive glob, glob.h) by the patterns
  * that apply in the current state (header / first line after a blank /
  * normal); the first match answers `554 TEXT`.  A final line without LF is
- * not checked.  State lives in one struct; the pattern texts and reply
- * texts are owned by the arenas of its sets, which are replaced only by
- * the next successful read (or reload, between sessions), so a returned
+ * not checked.  State: version 4.  The preloaded set (`preloaded`, file
+ * scope) is written only by load and reload, between sessions; during
+ * sessions it is read-only.  Everything else (the set read for another
+ * file, the set in use, the line being matched) is the session's context
+ * (session_open/session_close), so a file read for one session, or its
+ * patterns kept after a failed read, never reach the next session.  The
+ * pattern texts and reply texts are owned by the arenas of the sets,
+ * which are replaced only by the next successful read, so a returned
  * reply stays valid to the end of the message. */
 #include "lib/setting.h"
 #include <mailfront/mailfront.h>
@@ -45,9 +50,15 @@ struct patset {
   str arena;
 };
 
+/* Load-time state: read-only while sessions run. */
+struct preloaded {
+  struct patset set;          /* read by load/reload */
+  char* path;                 /* its file; NULL: nothing preloaded */
+};
+static struct preloaded pre;
+
+/* Per-session state. */
 struct patterns {
-  struct patset preload;      /* read by load/reload */
-  char* preload_path;         /* its file; NULL: nothing preloaded */
   struct patset own;          /* read by data_start for another file */
   const struct patset* set;   /* in use; NULL: none yet */
   size_t linemax;
@@ -57,7 +68,8 @@ struct patterns {
   int matched;
   response reply;
 };
-static struct patterns pt;
+
+extern struct plugin plugin;
 
 static void patset_free(struct patset* s)
 {
@@ -141,10 +153,9 @@ static const response* preload(int reload)
 {
   const char* path = getenv("PATTERNS");
   if (!path || !*path) {
-    if (pt.set == &pt.preload) pt.set = 0;
-    patset_free(&pt.preload);
-    free(pt.preload_path);
-    pt.preload_path = 0;
+    patset_free(&pre.set);
+    free(pre.path);
+    pre.path = 0;
     return 0;
   }
   struct patset fresh;
@@ -160,28 +171,44 @@ static const response* preload(int reload)
     free(copy);
     return reload ? &resp_reload_failed : 0;
   }
-  patset_free(&pt.preload);
-  free(pt.preload_path);
-  pt.preload = fresh;
-  pt.preload_path = copy;
+  patset_free(&pre.set);
+  free(pre.path);
+  pre.set = fresh;
+  pre.path = copy;
   return 0;
 }
 
 static const response* pt_load(void) { return preload(0); }
 static const response* pt_reload(void) { return preload(1); }
 
-static const response* pt_data_start(int fd)
+static const response* pt_open(void** ctx)
 {
-  (void)fd;
+  *ctx = calloc(1, sizeof(struct patterns));
+  return *ctx ? 0 : &resp_oom;
+}
+
+static void pt_close(void* ctx)
+{
+  struct patterns* pt = ctx;
+  if (!pt) return;
+  patset_free(&pt->own);
+  str_free(&pt->line);
+  free(pt);
+}
+
+/* data_start of the session whose state is pt (fuzz/patterns.c calls it
+ * directly). */
+static const response* patterns_start(struct patterns* pt)
+{
   const char* path = session_getenv("PATTERNS");
-  pt.line.len = 0;
-  pt.line_total = 0;
-  pt.state = ST_HEADER;
-  pt.matched = 0;
-  pt.linemax = linemax();
+  pt->line.len = 0;
+  pt->line_total = 0;
+  pt->state = ST_HEADER;
+  pt->matched = 0;
+  pt->linemax = linemax();
   if (!path || !*path) return 0;
-  if (pt.preload_path && strcmp(path, pt.preload_path) == 0) {
-    pt.set = &pt.preload;
+  if (pre.path && strcmp(path, pre.path) == 0) {
+    pt->set = &pre.set;
     return 0;
   }
   struct patset fresh;
@@ -193,10 +220,17 @@ static const response* pt_data_start(int fd)
     str_free(&w);
     return 0;
   }
-  patset_free(&pt.own);
-  pt.own = fresh;
-  pt.set = &pt.own;
+  patset_free(&pt->own);
+  pt->own = fresh;
+  pt->set = &pt->own;
   return 0;
+}
+
+static const response* pt_data_start(int fd)
+{
+  (void)fd;
+  struct patterns* pt = plugin_context(&plugin);
+  return pt ? patterns_start(pt) : &resp_internal;
 }
 
 static int applies(enum scope sc, enum state st)
@@ -210,46 +244,53 @@ static int applies(enum scope sc, enum state st)
 }
 
 /* A complete line: b[0..len) (already truncated to linemax). */
-static const response* check_line(const char* b, size_t len, size_t total)
+static const response* check_line(struct patterns* pt, const char* b, size_t len, size_t total)
 {
   if (total == 0) {
-    pt.state = ST_AFTER_BLANK;
+    pt->state = ST_AFTER_BLANK;
     return 0;
   }
-  enum state st = pt.state;
-  if (st == ST_AFTER_BLANK) pt.state = ST_NORMAL;
-  const char* a = pt.set->arena.s;
-  for (size_t i = 0; i < pt.set->n; i++) {
-    const struct pat* p = &pt.set->v[i];
+  enum state st = pt->state;
+  if (st == ST_AFTER_BLANK) pt->state = ST_NORMAL;
+  const char* a = pt->set->arena.s;
+  for (size_t i = 0; i < pt->set->n; i++) {
+    const struct pat* p = &pt->set->v[i];
     if (applies(p->scope, st) && glob_match(a + p->off, p->len, b, len)) {
-      pt.matched = 1;
-      pt.reply.number = 554;
-      pt.reply.message = a + p->text;
-      return &pt.reply;
+      pt->matched = 1;
+      pt->reply.number = 554;
+      pt->reply.message = a + p->text;
+      return &pt->reply;
     }
+  }
+  return 0;
+}
+
+/* data_block of the session whose state is pt (fuzz/patterns.c). */
+static const response* patterns_feed(struct patterns* pt, const char* bytes, unsigned long len)
+{
+  if (pt->matched || !pt->set || !pt->set->n) return 0;
+  while (len > 0) {
+    const char* lf = memchr(bytes, '\n', len);
+    size_t n = lf ? (size_t)(lf - bytes) : len;
+    size_t room = pt->linemax > pt->line.len ? pt->linemax - pt->line.len : 0;
+    size_t keep = n < room ? n : room;
+    if (keep && !str_catb(&pt->line, bytes, (unsigned)keep)) return &resp_oom;
+    pt->line_total += n;
+    if (!lf) break;
+    const response* r = check_line(pt, pt->line.s ? pt->line.s : "", pt->line.len, pt->line_total);
+    pt->line.len = 0;
+    pt->line_total = 0;
+    if (r) return r;
+    bytes = lf + 1;
+    len -= n + 1;
   }
   return 0;
 }
 
 static const response* pt_data_block(const char* bytes, unsigned long len)
 {
-  if (pt.matched || !pt.set || !pt.set->n) return 0;
-  while (len > 0) {
-    const char* lf = memchr(bytes, '\n', len);
-    size_t n = lf ? (size_t)(lf - bytes) : len;
-    size_t room = pt.linemax > pt.line.len ? pt.linemax - pt.line.len : 0;
-    size_t keep = n < room ? n : room;
-    if (keep && !str_catb(&pt.line, bytes, (unsigned)keep)) return &resp_oom;
-    pt.line_total += n;
-    if (!lf) break;
-    const response* r = check_line(pt.line.s ? pt.line.s : "", pt.line.len, pt.line_total);
-    pt.line.len = 0;
-    pt.line_total = 0;
-    if (r) return r;
-    bytes = lf + 1;
-    len -= n + 1;
-  }
-  return 0;
+  struct patterns* pt = plugin_context(&plugin);
+  return pt ? patterns_feed(pt, bytes, len) : &resp_internal;
 }
 
 /* The --check hook (mailfront --check): the file $PATTERNS names must be
@@ -275,4 +316,6 @@ struct plugin plugin = {
   .reload = pt_reload,
   .data_start = pt_data_start,
   .data_block = pt_data_block,
+  .session_open = pt_open,
+  .session_close = pt_close,
 };

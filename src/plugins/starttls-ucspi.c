@@ -9,7 +9,14 @@
  * buffer.  Bytes the client pipelined after STARTTLS are thrown away and
  * answered (encrypted) with 500, never executed (CVE-2011-0411).  Beyond
  * the original, the HELO/EHLO domain and the transaction are forgotten as
- * with the built-in STARTTLS (RFC 3207 4.2). */
+ * with the built-in STARTTLS (RFC 3207 4.2).
+ *
+ * Variables are session lookups.  After the switch $UCSPITLS is removed
+ * from the process environment (programs started later do not see it);
+ * its value is put back at session_close.  The session runs on fds 0/1
+ * (mailfront; mailfrontd's children), which the switch replaces.
+ * State: version 4; `available` and the saved variable are the session's
+ * context (session_open/session_close), nothing mutable at file scope. */
 #include "lib/progenv.h"
 #include <mailfront/mailfront.h>
 #include <mailfront/iobuf.h>
@@ -21,38 +28,76 @@
 static RESPONSE(ready, 220, "2.0.0 Ready to start TLS");
 static RESPONSE(pipelined, 500, "5.5.1 Unexpected pipelined commands following STARTTLS");
 
+extern struct plugin plugin;
+
 struct ucspitls
 {
   int available;
+  int unset;                 /* $UCSPITLS removed from the process environment */
+  char* saved;               /* its value then, or NULL */
 };
-static struct ucspitls st;
+
+static const response* open_ctx(void** ctx)
+{
+  *ctx = calloc(1, sizeof(struct ucspitls));
+  return *ctx ? 0 : &resp_oom;
+}
+
+static void close_ctx(void* ctx)
+{
+  struct ucspitls* st = ctx;
+  if (!st) return;
+  if (st->unset && st->saved) setenv("UCSPITLS", st->saved, 1);
+  free(st->saved);
+  free(st);
+}
 
 /* A descriptor number from $name (lib/progenv.h's rule, 0 is a number):
  * 0..65535, or -1 when missing or not a number. */
 static int env_fd(const char* name)
 {
   static const struct env_number fd_spec = { ~0UL, 0, ~0UL, 1 };
-  unsigned long n = env_number_parse(getenv(name), &fd_spec);
+  unsigned long n = env_number_parse(session_getenv(name), &fd_spec);
   return n > 65535 ? -1 : (int)n;
 }
 
 static const response* init(void)
 {
-  st.available = getenv("UCSPITLS") != 0;
+  struct ucspitls* st = plugin_context(&plugin);
+  if (!st) return &resp_internal;
+  st->available = session_getenv("UCSPITLS") != 0;
   return 0;
+}
+
+static int enabled(void)
+{
+  const struct ucspitls* st = plugin_context(&plugin);
+  return st && st->available;
 }
 
 static const response* helo(str* hostname, str* capabilities)
 {
   (void)hostname;
-  if (st.available && !str_cats(capabilities, "STARTTLS\n")) return &resp_oom;
+  if (enabled() && !str_cats(capabilities, "STARTTLS\n")) return &resp_oom;
   return 0;
 }
 
-static int enabled(void) { return st.available; }
+/* Remove $UCSPITLS from the process environment, keeping its value for
+ * close_ctx.  0 ok, -1 out of memory. */
+static int hide_ucspitls(struct ucspitls* st)
+{
+  const char* v = getenv("UCSPITLS");
+  if (st->unset || !v) return 0;
+  if (!(st->saved = strdup(v))) return -1;
+  unsetenv("UCSPITLS");
+  st->unset = 1;
+  return 0;
+}
 
 static int starttls(void)
 {
+  struct ucspitls* st = plugin_context(&plugin);
+  if (!st) return 0;
   ibuf* in = session_input();
   obuf* out = session_output();
   if (!respond(&resp_ready)) return 0;
@@ -72,9 +117,9 @@ static int starttls(void)
   out->fd = 1;
   in->head = in->tail = 0;
   in->eof = in->error = in->timedout = 0;
-  st.available = 0;
+  st->available = 0;
   session_setnum("tls_state", 1);
-  unsetenv("UCSPITLS");
+  if (hide_ucspitls(st) < 0) return 0;
   handle_reset();
   session_delstr("helo_domain");
   if (dropped > 0 && !respond(&resp_pipelined)) return 0;
@@ -87,8 +132,10 @@ static const struct command commands[] = {
 };
 
 struct plugin plugin = {
-  .version = PLUGIN_VERSION,
+  .version = PLUGIN_VERSION_4,
   .commands = commands,
   .init = init,
   .helo = helo,
+  .session_open = open_ctx,
+  .session_close = close_ctx,
 };

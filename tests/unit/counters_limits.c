@@ -6,6 +6,8 @@
 #include "tap.h"
 
 const response resp_oom = { 451, "4.3.0 Out of memory." };
+const response resp_internal = { 451, "4.3.0 Internal error." };
+void* plugin_context(const struct plugin* self) { (void)self; return 0; }   /* hooks unused here */
 static struct { const char* name; unsigned long v; int set; } nums[8];
 static int num_slot(const char* n)
 {

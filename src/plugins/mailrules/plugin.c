@@ -13,11 +13,16 @@
  * rule set.  sender remembers the lower-cased sender and walks the
  * sender rules; recipient walks the recipient rules; reset clears the
  * session environment and the number `maxdatabytes`.  With $MAILRULES
- * unset every hook passes and reset touches nothing.  The plugin state
- * is one struct (the module ABI has no per-call context); its strings
- * are owned here.  The reply objects returned by the sender and
- * recipient hooks live in that struct until the next call of the same
- * hook. */
+ * unset every hook passes and reset touches nothing.
+ * State: version 4.  The preloaded rules (`pre`, file scope) are written
+ * only by load and reload, between sessions, and read-only while
+ * sessions run.  The rest (the rules read for another file, the rules in
+ * use, the sender, the replies) is the session's context
+ * (session_open/session_close), so nothing of one session reaches the
+ * next in the same process.  init reads $MAILRULES as a session lookup
+ * (tcprules may name a file per client).  The reply objects returned by
+ * the sender and recipient hooks live in the context until the next call
+ * of the same hook. */
 #include "rules.h"
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +31,15 @@ RESPONSE(open_failed, 421, "4.3.0 Could not open $MAILRULES file");
 RESPONSE(syntax, 421, "4.3.0 Syntax error in $MAILRULES");
 RESPONSE(referenced, 421, "4.3.0 Error opening file referenced from $MAILRULES");
 
+/* Load-time state: read-only while sessions run. */
+struct preloaded {
+  struct ruleset rules;     /* parsed by load/reload */
+  char* path;               /* its file; NULL: nothing preloaded */
+};
+static struct preloaded pre;
+
+/* Per-session state. */
 struct mailrules {
-  struct ruleset preload;   /* parsed by load/reload */
-  char* preload_path;       /* its file; NULL: nothing preloaded */
   struct ruleset own;       /* parsed by init for another file */
   int own_loaded;
   const struct ruleset* rules;   /* in use this session; NULL: none */
@@ -36,7 +47,8 @@ struct mailrules {
   str recipient;     /* lower-cased copy of the current recipient */
   response sender_reply, recipient_reply;   /* replies of the last fired rules */
 };
-static struct mailrules mr;
+
+extern struct plugin plugin;
 
 /* Parse $MAILRULES into the preloaded set.  At load, a failure is left
  * to init (which answers and logs it per session, as without preloading);
@@ -47,9 +59,9 @@ static const response* preload(int reload)
 {
   const char* path = getenv("MAILRULES");
   if (!path) {
-    if (mr.preload_path) ruleset_free(&mr.preload);
-    free(mr.preload_path);
-    mr.preload_path = 0;
+    if (pre.path) ruleset_free(&pre.rules);
+    free(pre.path);
+    pre.path = 0;
     return 0;
   }
   struct ruleset fresh;
@@ -62,29 +74,47 @@ static const response* preload(int reload)
     free(copy);
     return reload ? &resp_reload_failed : 0;
   }
-  if (mr.preload_path) ruleset_free(&mr.preload);
-  free(mr.preload_path);
-  mr.preload = fresh;
-  mr.preload_path = copy;
+  if (pre.path) ruleset_free(&pre.rules);
+  free(pre.path);
+  pre.rules = fresh;
+  pre.path = copy;
   return 0;
 }
 
 static const response* mr_load(void) { return preload(0); }
 static const response* mr_reload(void) { return preload(1); }
 
+static const response* mr_open(void** ctx)
+{
+  *ctx = calloc(1, sizeof(struct mailrules));
+  return *ctx ? 0 : &resp_oom;
+}
+
+static void mr_close(void* ctx)
+{
+  struct mailrules* mr = ctx;
+  if (!mr) return;
+  if (mr->own_loaded) ruleset_free(&mr->own);
+  str_free(&mr->sender);
+  str_free(&mr->recipient);
+  free(mr);
+}
+
 static const response* mr_init(void)
 {
-  const char* path = getenv("MAILRULES");
-  mr.rules = 0;
+  struct mailrules* mr = plugin_context(&plugin);
+  if (!mr) return &resp_internal;
+  const char* path = session_getenv("MAILRULES");
+  mr->rules = 0;
   if (!path) return 0;
-  if (mr.preload_path && strcmp(path, mr.preload_path) == 0) {
-    mr.rules = &mr.preload;
+  if (pre.path && strcmp(path, pre.path) == 0) {
+    mr->rules = &pre.rules;
     return 0;
   }
-  if (mr.own_loaded) ruleset_free(&mr.own);
-  mr.own_loaded = 0;
+  if (mr->own_loaded) ruleset_free(&mr->own);
+  mr->own_loaded = 0;
   str why = {0, 0, 0};
-  enum rules_error e = ruleset_load(&mr.own, path, &why);
+  enum rules_error e = ruleset_load(&mr->own, path, &why);
   if (e != RULES_OK) {
     if (why.s) msg2("mailrules: ", why.s);
     str_free(&why);
@@ -96,20 +126,22 @@ static const response* mr_init(void)
   case RULES_REFERENCED: return &resp_referenced;
   case RULES_NOMEM: return &resp_oom;
   }
-  mr.own_loaded = 1;
-  mr.rules = &mr.own;
+  mr->own_loaded = 1;
+  mr->rules = &mr->own;
   return 0;
 }
 
 static const response* mr_reset(void)
 {
-  if (!mr.rules) return 0;
+  const struct mailrules* mr = plugin_context(&plugin);
+  if (!mr || !mr->rules) return 0;
   session_resetenv();
   session_delnum("maxdatabytes");
   return 0;
 }
 
 struct firing {
+  const struct ruleset* rules;   /* the session's rules */
   str* address;      /* recipient address to extend, or NULL */
 };
 
@@ -117,7 +149,7 @@ struct firing {
 static int apply(const struct rule* r, void* ctx)
 {
   struct firing* f = ctx;
-  const char* arena = mr.rules->arena.s;
+  const char* arena = f->rules->arena.s;
   if (r->env)
     for (const char* a = arena + r->env; *a; a += strlen(a) + 1)
       if (!session_putenv(a)) return 1;
@@ -128,11 +160,11 @@ static int apply(const struct rule* r, void* ctx)
   return 0;
 }
 
-static const response* result(const struct rule* r, int failed, response* out)
+static const response* result(const struct ruleset* rules, const struct rule* r, int failed, response* out)
 {
   if (failed) return &resp_oom;
   if (!r) return 0;
-  const char* text = r->response ? mr.rules->arena.s + r->response : 0;
+  const char* text = r->response ? rules->arena.s + r->response : 0;
   switch (r->code) {
   case 'k': out->number = 250; break;
   case 'K': out->number = 250 | RESPONSE_FINAL; break;
@@ -154,28 +186,30 @@ static int lowered(str* out, const str* in)
 static const response* mr_sender(str* address, str* params)
 {
   (void)params;
-  if (!mr.rules) return 0;
-  if (!lowered(&mr.sender, address)) { mr.sender.len = 0; return &resp_oom; }
+  struct mailrules* mr = plugin_context(&plugin);
+  if (!mr || !mr->rules) return 0;
+  if (!lowered(&mr->sender, address)) { mr->sender.len = 0; return &resp_oom; }
   struct addr s;
-  addr_set(&s, mr.sender.s, mr.sender.len);
-  struct firing f = { 0 };
+  addr_set(&s, mr->sender.s, mr->sender.len);
+  struct firing f = { mr->rules, 0 };
   int failed;
-  const struct rule* r = rules_walk(mr.rules, &mr.rules->sender, &s, 0, apply, &f, &failed);
-  return result(r, failed, &mr.sender_reply);
+  const struct rule* r = rules_walk(mr->rules, &mr->rules->sender, &s, 0, apply, &f, &failed);
+  return result(mr->rules, r, failed, &mr->sender_reply);
 }
 
 static const response* mr_recipient(str* address, str* params)
 {
   (void)params;
-  if (!mr.rules) return 0;
-  if (!lowered(&mr.recipient, address)) return &resp_oom;
+  struct mailrules* mr = plugin_context(&plugin);
+  if (!mr || !mr->rules) return 0;
+  if (!lowered(&mr->recipient, address)) return &resp_oom;
   struct addr s, rc;
-  addr_set(&s, mr.sender.s ? mr.sender.s : "", mr.sender.len);
-  addr_set(&rc, mr.recipient.s, mr.recipient.len);
-  struct firing f = { address };
+  addr_set(&s, mr->sender.s ? mr->sender.s : "", mr->sender.len);
+  addr_set(&rc, mr->recipient.s, mr->recipient.len);
+  struct firing f = { mr->rules, address };
   int failed;
-  const struct rule* r = rules_walk(mr.rules, &mr.rules->recipient, &s, &rc, apply, &f, &failed);
-  return result(r, failed, &mr.recipient_reply);
+  const struct rule* r = rules_walk(mr->rules, &mr->rules->recipient, &s, &rc, apply, &f, &failed);
+  return result(mr->rules, r, failed, &mr->recipient_reply);
 }
 
 struct plugin plugin = {
@@ -186,4 +220,6 @@ struct plugin plugin = {
   .reset = mr_reset,
   .sender = mr_sender,
   .recipient = mr_recipient,
+  .session_open = mr_open,
+  .session_close = mr_close,
 };

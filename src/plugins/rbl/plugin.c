@@ -1,8 +1,9 @@
 /* plugin-rbl -- refuses (or captures) mail from clients listed in DNS
  * blocklists (plugins.md "rbl").
  *
- * init (session lookups): $RBL_BLACKLISTS and $RBL_WHITELISTS are
- * comma-separated zones (empty elements skipped); the client is
+ * init (session lookups, like every variable here): $RBL_BLACKLISTS and
+ * $RBL_WHITELISTS are comma-separated zones (empty elements skipped); the
+ * client is
  * $TCPREMOTEIP (IPv4 only).  TXT records of D.C.B.A.ZONE are looked up
  * through dnstxt.h ($DNSCACHEIP, $DNSCACHEPORT, $RBL_TIMEOUT seconds per
  * lookup, default 10): every whitelist zone first (a hit = good), then, if
@@ -116,7 +117,7 @@ static const response* rbl_init(void)
     return 0;
   }
   static const struct env_number timeout_spec = { 10, 1, 3600, 0 };
-  if (dnstxt_configure(&rb->dns, getenv("DNSCACHEIP"), getenv("DNSCACHEPORT"),
+  if (dnstxt_configure(&rb->dns, session_getenv("DNSCACHEIP"), session_getenv("DNSCACHEPORT"),
                        env_setting("RBL_TIMEOUT", &timeout_spec), &rb->err) < 0) {
     warn2("rbl: ", rb->err.s);
     return &resp_dns_error;

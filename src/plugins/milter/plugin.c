@@ -819,6 +819,8 @@ static const response* discard_end(int fd)
   return &resp_discarded;
 }
 
+/* Never written (switch_backend wants a non-const pointer): shared by every
+ * session like the tables above. */
 static struct plugin discard_backend = { .version = PLUGIN_VERSION, .message_end = discard_end };
 
 static void start_discard(struct milter_session* ms)

@@ -12,10 +12,11 @@
  * greylist and ratelimit use a private redis-server.  For every module the
  * sessions are chosen so that state kept from one session would change
  * the next one's replies or queued message: a verdict, a reject text, an
- * envelope, a sticky milter reply or discard, a client network, a
- * rate-limit subject, a next-hop transaction.  The settings given through
- * mf_session's environment differ per session and must be honoured per
- * session.  After every session the number of open fds is the same as
+ * envelope, a sticky milter reply or discard, a message cut off in its
+ * data, a client network, a rate-limit subject, a next-hop transaction.
+ * Shared state that must persist (Redis's) is checked to persist.  The
+ * settings given through mf_session's environment differ per session and
+ * must be honoured per session.  After every session the number of open fds is the same as
  * before the first one (sockets to the servers closed by session_close);
  * in the sanitizer build LeakSanitizer checks at exit. */
 #include "tap.h"
@@ -380,7 +381,8 @@ static void milter_conn(int c, FILE* log)
       milter_send(c, SMFIC_OPTNEG, (const char*)o, sizeof o);
       break;
     }
-    case SMFIC_MACRO: case SMFIC_ABORT: break;            /* no reply */
+    case SMFIC_MACRO: break;                              /* no reply */
+    case SMFIC_ABORT: fprintf(log, "ABORT\n"); break;
     case SMFIC_CONNECT: {
       size_t hl = strnlen(d, n - 1);
       const char* addr = hl + 4 < n - 1 && d[hl + 1] != 'U' ? d + hl + 4 : "";
@@ -647,11 +649,25 @@ static void milter_sessions(void)
   CHECK(take_queue(&q) == 1 && has(&q, "X-Milter-From: <a4@x.test>") && !has(&q, "a2@x.test") && has(&q, "four"),
         "milter session 4: queued (session 3's discard is gone), with only its own header");
 
+  /* The client goes away in the middle of the data: the transaction is
+   * aborted, the half message is not queued and nothing of it reaches
+   * the next session. */
+  session(cfg, "EHLO c\r\nMAIL FROM:<a5@x.test>\r\nRCPT TO:<r5@y.test>\r\nDATA\r\nSubject: cut\r\n\r\nhalf",
+          env5, &out, "milter session 5");
+  expect(&out, "354 ", "milter session 5: the data began");
+  CHECK(take_queue(&q) == 0, "milter session 5: the cut message is not queued");
+  session(cfg, MSG("a6@x.test", "r6@y.test", "six"), env2, &out, "milter session 6");
+  expect(&out, "250 2.6.0 Message accepted.\r\n", "milter session 6: accepted");
+  CHECK(take_queue(&q) == 1 && has(&q, "X-Milter-From: <a6@x.test>") && !has(&q, "a5@x.test") && !has(&q, "half"),
+        "milter session 6: queued with only its own header and body");
+
   /* One connection per session, each ended with QUIT by session_close. */
   const char* want = "CONNECT\nCLIENT 192.0.2.66\nQUIT\nCLOSE\n"
                      "CONNECT\nCLIENT 198.51.100.2\nMAIL <a2@x.test>\nEOM\nQUIT\nCLOSE\n"
-                     "CONNECT\nCLIENT 192.0.2.77\nMAIL <a3@x.test>\nQUIT\nCLOSE\n"
-                     "CONNECT\nCLIENT 198.51.100.5\nMAIL <a4@x.test>\nEOM\nQUIT\nCLOSE\n";
+                     "CONNECT\nCLIENT 192.0.2.77\nMAIL <a3@x.test>\nABORT\nQUIT\nCLOSE\n"
+                     "CONNECT\nCLIENT 198.51.100.5\nMAIL <a4@x.test>\nEOM\nQUIT\nCLOSE\n"
+                     "CONNECT\nCLIENT 198.51.100.5\nMAIL <a5@x.test>\nABORT\nQUIT\nCLOSE\n"
+                     "CONNECT\nCLIENT 198.51.100.2\nMAIL <a6@x.test>\nEOM\nQUIT\nCLOSE\n";
   fake_log(&f, &log, want);
   CHECK(strcmp(log.s, want) == 0, "milter: one connection per session, each with its own client and sender, then QUIT");
   if (strcmp(log.s, want) != 0) printf("# milter saw:\n%s", log.s);

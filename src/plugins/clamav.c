@@ -14,8 +14,12 @@
  * from a pseudo-random start; an address fails on connect/send/receive
  * timeout, an error or a reply that is not `stream: ...`.  Replies:
  * `stream: OK` pass, `stream: TEXT` -> 554 Virus scan failed: TEXT, all
- * failed -> 451.  The 554 text lives in a static buffer until the next
- * message. */
+ * failed -> 451.
+ *
+ * Version 4 module: safe for many sessions in one process.  The 554 text
+ * lives in the session's context (session_open/session_close) until the
+ * next message; settings are read per message; nothing at file scope
+ * changes after loading. */
 #include <mailfront/mailfront.h>
 #include <stdint.h>
 #include "plugins/netclient.h"
@@ -37,12 +41,27 @@ struct clam_cfg
   struct nc_cfg nc;               /* port, timeouts, size limit */
 };
 
+/* The per-session state: the verdict of the last message. */
 struct clam_result
 {
   str text;                 /* the 554 text */
   response resp;
 };
-static struct clam_result res;
+
+extern struct plugin plugin;
+
+static const response* clam_open(void** ctx)
+{
+  *ctx = calloc(1, sizeof(struct clam_result));
+  return *ctx ? 0 : &resp_oom;
+}
+
+static void clam_close(void* ctx)
+{
+  struct clam_result* res = ctx;
+  if (res) str_free(&res->text);
+  free(res);
+}
 
 static void read_cfg(struct clam_cfg* c)
 {
@@ -61,7 +80,8 @@ static int send_chunk_len(int sock, size_t len, unsigned ms)
 
 /* One exchange on a connected socket.  1: verdict in *out (NULL = clean),
  * 0: this scanner failed. */
-static int exchange(int sock, int fd, unsigned long long size, const struct clam_cfg* c, const response** out)
+static int exchange(struct clam_result* res, int sock, int fd, unsigned long long size, const struct clam_cfg* c,
+                    const response** out)
 {
   static const char cmd[] = "nINSTREAM\n";
   static const char end[4] = { 0, 0, 0, 0 };
@@ -83,10 +103,10 @@ static int exchange(int sock, int fd, unsigned long long size, const struct clam
     unsigned vl = n - 8;
     if (vl == 2 && memcmp(v, "OK", 2) == 0)
       *out = 0;
-    else if (str_copys(&res.text, "5.7.0 Virus scan failed: ") && str_catb(&res.text, v, vl)) {
-      res.resp.number = 554;
-      res.resp.message = res.text.s;
-      *out = &res.resp;
+    else if (str_copys(&res->text, "5.7.0 Virus scan failed: ") && str_catb(&res->text, v, vl)) {
+      res->resp.number = 554;
+      res->resp.message = res->text.s;
+      *out = &res->resp;
     } else
       *out = &resp_oom;
   }
@@ -96,6 +116,8 @@ static int exchange(int sock, int fd, unsigned long long size, const struct clam
 
 static const response* clam_message_end(int fd)
 {
+  struct clam_result* res = plugin_context(&plugin);
+  if (!res) return &resp_internal;
   struct clam_cfg c;
   read_cfg(&c);
   if (!c.host) return &resp_no_scan;
@@ -113,7 +135,7 @@ static const response* clam_message_end(int fd)
   const response* verdict = 0;
   if (c.host[0] == '/') {
     int s = nc_connect_un(c.host, c.nc.connect_timeout);
-    int ok = s >= 0 && exchange(s, fd, size, &c, &verdict);
+    int ok = s >= 0 && exchange(res, s, fd, size, &c, &verdict);
     if (s >= 0) close(s);
     return ok ? verdict : &resp_no_scan;
   }
@@ -124,7 +146,7 @@ static const response* clam_message_end(int fd)
   for (int i = 0; i < n; i++) {
     int s = nc_connect_in(addrs[(first + i) % n], c.nc.port, c.nc.connect_timeout);
     if (s < 0) continue;
-    int ok = exchange(s, fd, size, &c, &verdict);
+    int ok = exchange(res, s, fd, size, &c, &verdict);
     close(s);
     if (ok) return verdict;
   }
@@ -132,7 +154,9 @@ static const response* clam_message_end(int fd)
 }
 
 struct plugin plugin = {
-  .version = PLUGIN_VERSION,
+  .version = PLUGIN_VERSION_4,
   .flags = FLAG_NEED_FILE,
   .message_end = clam_message_end,
+  .session_open = clam_open,
+  .session_close = clam_close,
 };

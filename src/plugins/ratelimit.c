@@ -21,11 +21,15 @@
  * per event scored by Redis's clock (microseconds); members older than the
  * window are trimmed at each check, the key expires after one window.
  *
- * State: one struct for the session (the ABI gives hooks no context). */
+ * Version 4 module: safe for many sessions in one process.  State: one
+ * struct ratelimit per session, the version-4 context (session_open
+ * allocates it, session_close closes its Redis connection and frees it);
+ * limits are read per session at each event; the script is a constant. */
 #include <mailfront/mailfront.h>
 #include "redis/client.h"
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static RESPONSE(config, 451, "4.3.5 Rate limiting is misconfigured");
@@ -37,7 +41,7 @@ static RESPONSE(config, 451, "4.3.5 Rate limiting is misconfigured");
  * ARGV[2] a member suffix unique to this front end and event; then per key
  * COUNT and SECONDS.  Returns {0, 0} when within every limit, else {i, s}:
  * key i is full for about s more seconds (nothing counted). */
-static struct redis_script window_script = { .text =
+static const struct redis_script window_script = { .text =
   "if redis.replicate_commands then pcall(redis.replicate_commands) end\n"
   "local t = redis.call('TIME')\n"
   "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
@@ -98,11 +102,36 @@ struct ratelimit
   str user;                  /* authenticated user, "" when none */
   str keys[NLIMITS], args[2 + 2 * NLIMITS];
   unsigned which[NLIMITS];   /* limits index of each key */
-  unsigned long seq;         /* events counted by this process */
+  unsigned long opened;      /* session start (monotonic ns): with the pid and */
+  unsigned long seq;         /* the events of this session, a unique member */
   str text;
   response over;
 };
-static struct ratelimit rl;
+
+extern struct plugin plugin;
+
+static const response* rl_open(void** ctx)
+{
+  struct ratelimit* rl = calloc(1, sizeof *rl);
+  *ctx = rl;
+  if (!rl) return &resp_oom;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  rl->opened = (unsigned long)ts.tv_sec * 1000000000UL + (unsigned long)ts.tv_nsec;
+  return 0;
+}
+
+static void rl_close(void* ctx)
+{
+  struct ratelimit* rl = ctx;
+  if (!rl) return;
+  redis_close(&rl->redis);
+  str* const owned[] = { &rl->network, &rl->sender, &rl->domain, &rl->user, &rl->text };
+  for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++) str_free(owned[i]);
+  for (size_t i = 0; i < NLIMITS; i++) str_free(&rl->keys[i]);
+  for (size_t i = 0; i < sizeof rl->args / sizeof rl->args[0]; i++) str_free(&rl->args[i]);
+  free(rl);
+}
 
 /* Parse COUNT/SECONDS; 0 when unset, 1 when valid, -1 when invalid. */
 int ratelimit_parse(const char* v, unsigned long* count, unsigned long* seconds);
@@ -118,37 +147,37 @@ int ratelimit_parse(const char* v, unsigned long* count, unsigned long* seconds)
   return 1;
 }
 
-static const str* subject_value(enum subject s)
+static const str* subject_value(struct ratelimit* rl, enum subject s)
 {
   static const str none = { 0, 0, 0 };
   switch (s) {
-  case SUB_IP: return &rl.network;
-  case SUB_SENDER: return &rl.sender;
-  case SUB_DOMAIN: return &rl.domain;
+  case SUB_IP: return &rl->network;
+  case SUB_SENDER: return &rl->sender;
+  case SUB_DOMAIN: return &rl->domain;
   case SUB_USER:
     if (!session_getnum("authenticated", 0)) return &none;
     const char* u = session_getstr("auth_user");
-    if (!str_copys(&rl.user, u ? u : "")) return &none;
-    return &rl.user;
+    if (!str_copys(&rl->user, u ? u : "")) return &none;
+    return &rl->user;
   }
   return &none;
 }
 
 static int set_num(str* s, unsigned long v) { s->len = 0; return str_catu(s, v); }
 
-static const response* over(enum event ev, const struct limit_def* d, long long wait)
+static const response* over(struct ratelimit* rl, enum event ev, const struct limit_def* d, long long wait)
 {
-  rl.text.len = 0;
-  if (!str_cats(&rl.text, over_text[ev]) || !str_cats(&rl.text, d->tag) || !str_cats(&rl.text, "), try again in ")
-      || !str_catu(&rl.text, wait > 0 ? (unsigned long)wait : 1) || !str_cats(&rl.text, " seconds"))
+  rl->text.len = 0;
+  if (!str_cats(&rl->text, over_text[ev]) || !str_cats(&rl->text, d->tag) || !str_cats(&rl->text, "), try again in ")
+      || !str_catu(&rl->text, wait > 0 ? (unsigned long)wait : 1) || !str_cats(&rl->text, " seconds"))
     return &resp_oom;
-  rl.over.number = ev == EV_CONN ? 421 : 451;
-  rl.over.message = rl.text.s;
-  return &rl.over;
+  rl->over.number = ev == EV_CONN ? 421 : 451;
+  rl->over.message = rl->text.s;
+  return &rl->over;
 }
 
 /* Check (and with count, record) every configured limit of event ev. */
-static const response* check(enum event ev, int count)
+static const response* check(struct ratelimit* rl, enum event ev, int count)
 {
   if (session_getenv("RATELIMIT_DISABLE")) return 0;
   unsigned n = 0;
@@ -158,70 +187,80 @@ static const response* check(enum event ev, int count)
     if (d->ev != ev) continue;
     int p = ratelimit_parse(session_getenv(d->var), &c, &s);
     if (p < 0) { warn2("ratelimit: invalid $", d->var); return &resp_config; }
-    const str* v = subject_value(d->sub);
+    const str* v = subject_value(rl, d->sub);
     if (p == 0 || v->len == 0) continue;
-    str* k = &rl.keys[n];
+    str* k = &rl->keys[n];
     k->len = 0;
     if (!str_cats(k, "rl:") || !str_cats(k, d->tag) || !str_catc(k, ':') || !str_cat(k, v)) return &resp_oom;
-    if (!set_num(&rl.args[2 + 2 * n], c) || !set_num(&rl.args[3 + 2 * n], s)) return &resp_oom;
-    rl.which[n++] = i;
+    if (!set_num(&rl->args[2 + 2 * n], c) || !set_num(&rl->args[3 + 2 * n], s)) return &resp_oom;
+    rl->which[n++] = i;
   }
   if (n == 0) return 0;
-  if (!rl.configured) {
-    if (redis_configure(&rl.redis) < 0) {
-      warn2("ratelimit: ", rl.redis.err.s);
+  if (!rl->configured) {
+    if (redis_configure(&rl->redis) < 0) {
+      warn2("ratelimit: ", rl->redis.err.s);
       return &resp_config;
     }
-    rl.configured = 1;
+    rl->configured = 1;
   }
-  if (!str_copys(&rl.args[0], count ? "1" : "0")) return &resp_oom;
-  rl.args[1].len = 0;
-  if (!str_catu(&rl.args[1], (unsigned long)getpid()) || !str_catc(&rl.args[1], '.')
-      || !str_catu(&rl.args[1], ++rl.seq)) return &resp_oom;
+  if (!str_copys(&rl->args[0], count ? "1" : "0")) return &resp_oom;
+  rl->args[1].len = 0;
+  if (!str_catu(&rl->args[1], (unsigned long)getpid()) || !str_catc(&rl->args[1], '.')
+      || !str_catu(&rl->args[1], rl->opened) || !str_catc(&rl->args[1], '.')
+      || !str_catu(&rl->args[1], ++rl->seq)) return &resp_oom;
   long long res[REDIS_MAXRESULTS];
   unsigned nres;
-  if (redis_run(&rl.redis, &window_script, n, rl.keys, 2 + 2 * n, rl.args, res, &nres) < 0 || nres != 2)
-    return redis_failed(&rl.redis, "ratelimit");
+  if (redis_run(&rl->redis, &window_script, n, rl->keys, 2 + 2 * n, rl->args, res, &nres) < 0 || nres != 2)
+    return redis_failed(&rl->redis, "ratelimit");
   if (res[0] < 1 || res[0] > (long long)n) return 0;
-  return over(ev, &limits[rl.which[res[0] - 1]], res[1]);
+  return over(rl, ev, &limits[rl->which[res[0] - 1]], res[1]);
 }
 
 static const response* rl_init(void)
 {
-  memset(&rl, 0, sizeof rl);
-  (void)redis_client_network(&rl.network, "RATELIMIT_PREFIX4", "RATELIMIT_PREFIX6", 32, 64,
+  struct ratelimit* rl = plugin_context(&plugin);
+  if (!rl) return &resp_internal;
+  (void)redis_client_network(&rl->network, "RATELIMIT_PREFIX4", "RATELIMIT_PREFIX6", 32, 64,
                              "ratelimit", "no limits per address");
-  return check(EV_CONN, 1);
+  return check(rl, EV_CONN, 1);
 }
 
 static const response* rl_sender(str* address, str* params)
 {
   (void)params;
-  if (!str_copy(&rl.sender, address)) return &resp_oom;
-  str_lower(&rl.sender);
-  return check(EV_MSG, 0);
+  struct ratelimit* rl = plugin_context(&plugin);
+  if (!rl) return &resp_internal;
+  if (!str_copy(&rl->sender, address)) return &resp_oom;
+  str_lower(&rl->sender);
+  return check(rl, EV_MSG, 0);
 }
 
 static const response* rl_recipient(str* address, str* params)
 {
   (void)params;
+  struct ratelimit* rl = plugin_context(&plugin);
+  if (!rl) return &resp_internal;
   int at = str_findlast(address, '@');      /* -1 when there is none (bglibs) */
-  rl.domain.len = 0;
-  if (at >= 0 && !str_catb(&rl.domain, address->s + at + 1, address->len - (unsigned)at - 1)) return &resp_oom;
-  str_lower(&rl.domain);
-  return check(EV_RCPT, 1);
+  rl->domain.len = 0;
+  if (at >= 0 && !str_catb(&rl->domain, address->s + at + 1, address->len - (unsigned)at - 1)) return &resp_oom;
+  str_lower(&rl->domain);
+  return check(rl, EV_RCPT, 1);
 }
 
 static const response* rl_message_end(int fd)
 {
   (void)fd;
-  return check(EV_MSG, 1);
+  struct ratelimit* rl = plugin_context(&plugin);
+  if (!rl) return &resp_internal;
+  return check(rl, EV_MSG, 1);
 }
 
 struct plugin plugin = {
-  .version = PLUGIN_VERSION,
+  .version = PLUGIN_VERSION_4,
   .init = rl_init,
   .sender = rl_sender,
   .recipient = rl_recipient,
   .message_end = rl_message_end,
+  .session_open = rl_open,
+  .session_close = rl_close,
 };

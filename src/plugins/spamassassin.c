@@ -17,7 +17,12 @@
  * (dup2 over fd); a broken one counts as a failed attempt and leaves the
  * message untouched.  The reply body is bounded by twice the message size
  * plus SA_SLACK (spamd adds a report, it does not grow mail arbitrarily).
- * Replies: spam with $SPAMD_REJECT set -> 554, every attempt failed -> 451. */
+ * Replies: spam with $SPAMD_REJECT set -> 554, every attempt failed -> 451.
+ *
+ * Version 4 module: safe for many sessions in one process.  The 554 reply
+ * built from $SPAMD_REJECT lives in the session's context
+ * (session_open/session_close); settings are read per message; nothing at
+ * file scope changes after loading. */
 #include <mailfront/mailfront.h>
 #include <ctype.h>
 #include <stdio.h>
@@ -54,8 +59,27 @@ struct status_scan
   int found, spam;
 };
 
-static response reject_resp;
-static str reject_text;
+/* The per-session state: the refusal built from $SPAMD_REJECT. */
+struct sa_session
+{
+  response reject_resp;
+  str reject_text;
+};
+
+extern struct plugin plugin;
+
+static const response* sa_open(void** ctx)
+{
+  *ctx = calloc(1, sizeof(struct sa_session));
+  return *ctx ? 0 : &resp_oom;
+}
+
+static void sa_close(void* ctx)
+{
+  struct sa_session* ss = ctx;
+  if (ss) str_free(&ss->reject_text);
+  free(ss);
+}
 
 static void read_cfg(struct sa_cfg* c)
 {
@@ -182,6 +206,8 @@ static int exchange(int sock, int fd, unsigned long long size, const struct sa_c
 
 static const response* sa_message_end(int fd)
 {
+  struct sa_session* ss = plugin_context(&plugin);
+  if (!ss) return &resp_internal;
   struct sa_cfg c;
   read_cfg(&c);
   if (!c.path && !c.host) return &resp_no_scan;
@@ -212,14 +238,16 @@ static const response* sa_message_end(int fd)
   if (!done) return &resp_no_scan;
   if (!spam || !c.reject) return 0;
   if (!*c.reject) return &resp_spam;
-  if (!str_copys(&reject_text, c.reject)) return &resp_oom;
-  reject_resp.number = 554;
-  reject_resp.message = reject_text.s;
-  return &reject_resp;
+  if (!str_copys(&ss->reject_text, c.reject)) return &resp_oom;
+  ss->reject_resp.number = 554;
+  ss->reject_resp.message = ss->reject_text.s;
+  return &ss->reject_resp;
 }
 
 struct plugin plugin = {
-  .version = PLUGIN_VERSION,
+  .version = PLUGIN_VERSION_4,
   .flags = FLAG_NEED_FILE,
   .message_end = sa_message_end,
+  .session_open = sa_open,
+  .session_close = sa_close,
 };

@@ -18,6 +18,9 @@ void msg3(const char* a, const char* b, const char* c) { (void)a; (void)b; (void
 void warn1(const char* a) { (void)a; }
 void warn2(const char* a, const char* b) { (void)a; (void)b; }
 const response resp_oom = { 451, "4.3.0 Out of memory" };
+const response resp_internal = { 451, "4.3.0 Internal error." };
+/* No session here: the plugin's hooks are not run by this test. */
+void* plugin_context(const struct plugin* self) { (void)self; return 0; }
 
 static int network(const char* ip, unsigned p4, unsigned p6, const char* want)
 {

@@ -336,15 +336,15 @@ static int open_server(struct redis* r, unsigned i, long long deadline)
   return rc;
 }
 
-static void script_sha(struct redis_script* s)
+/* The script's SHA-1 in hex into sha (41 bytes). */
+static void script_sha(const struct redis_script* s, char* sha)
 {
-  if (s->sha[0]) return;
   struct sha1_ctx c;
   uint8_t d[SHA1_DIGEST_SIZE];
   sha1_init(&c);
   sha1_update(&c, strlen(s->text), (const uint8_t*)s->text);
   sha1_digest(&c, sizeof d, d);
-  for (unsigned i = 0; i < SHA1_DIGEST_SIZE; i++) snprintf(s->sha + 2 * i, 3, "%02x", d[i]);
+  for (unsigned i = 0; i < SHA1_DIGEST_SIZE; i++) snprintf(sha + 2 * i, 3, "%02x", d[i]);
 }
 
 /* One command on the open connection, bounded by deadline.  NULL on an
@@ -377,13 +377,13 @@ static int results(struct redis* r, const redisReply* y, long long* out, unsigne
 }
 
 /* Build the EVALSHA argument vector in a/lens (caller-sized). */
-static int build_args(struct redis* r, struct redis_script* s, unsigned nkeys, const str* keys,
+static int build_args(struct redis* r, const char* sha, unsigned nkeys, const str* keys,
                       unsigned nargs, const str* args, const char** a, size_t* lens, str* keybuf, char* nk)
 {
   unsigned n = 0;
   snprintf(nk, 16, "%u", nkeys);
   a[n] = "EVALSHA"; lens[n++] = 7;
-  a[n] = s->sha; lens[n++] = 40;
+  a[n] = sha; lens[n++] = 40;
   a[n] = nk; lens[n++] = strlen(nk);
   keybuf->len = 0;
   for (unsigned i = 0; i < nkeys; i++)     /* prefixed keys, NUL-separated */
@@ -398,20 +398,21 @@ static int build_args(struct redis* r, struct redis_script* s, unsigned nkeys, c
   return (int)n;
 }
 
-int redis_run(struct redis* r, struct redis_script* s, unsigned nkeys, const str* keys,
+int redis_run(struct redis* r, const struct redis_script* s, unsigned nkeys, const str* keys,
               unsigned nargs, const str* args, long long* out, unsigned* nout)
 {
   long long start = now_ms();
   if (start < r->down_until) return -1;    /* r->err still says why */
   long long deadline = start + (long long)r->timeout_ms;
-  script_sha(s);
+  char sha[41];
+  script_sha(s, sha);
   unsigned total = 3 + nkeys + nargs;
   const char** a = malloc(total * sizeof *a);
   size_t* lens = malloc(total * sizeof *lens);
   str keybuf = { 0, 0, 0 };
   char nk[16];
   int rc = -1;
-  int argc = (a && lens) ? build_args(r, s, nkeys, keys, nargs, args, a, lens, &keybuf, nk) : -1;
+  int argc = (a && lens) ? build_args(r, sha, nkeys, keys, nargs, args, a, lens, &keybuf, nk) : -1;
   if (argc < 0) { set_err(r, "out of memory", 0); goto done; }
   /* A kept connection may have been closed by the server: then each
    * server in order, from the first, within the same deadline. */
@@ -421,7 +422,7 @@ int redis_run(struct redis* r, struct redis_script* s, unsigned nkeys, const str
       if (next >= r->nservers) break;
       if (open_server(r, next++, deadline) < 0) continue;
     }
-    a[0] = "EVALSHA"; lens[0] = 7; a[1] = s->sha; lens[1] = 40;
+    a[0] = "EVALSHA"; lens[0] = 7; a[1] = sha; lens[1] = 40;
     redisReply* y = command(r, argc, a, lens, deadline);
     if (y && y->type == REDIS_REPLY_ERROR && y->len >= 8 && strncmp(y->str, "NOSCRIPT", 8) == 0) {
       freeReplyObject(y);

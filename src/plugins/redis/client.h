@@ -28,7 +28,9 @@
  *
  * Errors are values: -1 with a one-line reason in r->err (never the
  * password).  Memory: the struct owns its strings and the connection;
- * redis_close releases both. */
+ * redis_close releases both.  No state at file scope: one struct redis per
+ * session (the plugin's version-4 context), so sessions that run one
+ * after another in one process share no connection. */
 #ifndef MF_REDIS_CLIENT_H
 #define MF_REDIS_CLIENT_H
 
@@ -43,10 +45,11 @@ struct redis_server
   int port;                  /* 0: UNIX socket */
 };
 
+/* A script: read-only, so that plugins keep theirs as a const static
+ * shared by every session (its SHA-1 is computed at each run). */
 struct redis_script
 {
   const char* text;          /* the Lua source */
-  char sha[41];              /* its SHA-1 in hex, computed on first use */
 };
 
 enum redis_fail { REDIS_FAIL_OPEN, REDIS_FAIL_TEMPFAIL };
@@ -72,7 +75,7 @@ int redis_configure(struct redis* r);
  * nargs arguments.  The script returns an integer or an array of up to
  * REDIS_MAXRESULTS integers: stored in out[], their count in *nout.
  * 0 on success, -1 (reason in r->err). */
-int redis_run(struct redis* r, struct redis_script* s,
+int redis_run(struct redis* r, const struct redis_script* s,
               unsigned nkeys, const str* keys, unsigned nargs, const str* args,
               long long* out, unsigned* nout);
 /* Close the connection, free everything; the struct is zeroed. */

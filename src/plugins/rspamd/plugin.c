@@ -22,7 +22,12 @@
  * every accepted message gets X-Spam-Status, rspamd's milter block
  * (add_headers, remove_headers) and its dkim-signature applied.  Edits
  * rewrite the message file and feed the back end again (backend_resubmit).
- * Memory: the reply (bounded) and the header section; never the body. */
+ * Memory: the reply (bounded) and the header section; never the body.
+ *
+ * Version 4 module: safe for many sessions in one process.  The envelope,
+ * the request and the last reply live in the session's context
+ * (session_open/session_close); settings are read per message; nothing at
+ * file scope changes after loading. */
 #include <mailfront/mailfront.h>
 #include "plugins/netclient.h"
 #include <sys/stat.h>
@@ -54,14 +59,30 @@ struct rs_cfg
   enum fail_mode fail;
 };
 
-/* The transaction and the reply of the last check (one session per process). */
+/* The transaction and the reply of the last check: the session's context. */
 struct rs_state
 {
   str sender, rcpts;           /* rcpts: NUL-terminated items */
   str req, reply, tmp, text;
   response resp;
 };
-static struct rs_state rs;
+
+extern struct plugin plugin;
+
+static const response* rs_open(void** ctx)
+{
+  *ctx = calloc(1, sizeof(struct rs_state));
+  return *ctx ? 0 : &resp_oom;
+}
+
+static void rs_close(void* ctx)
+{
+  struct rs_state* rs = ctx;
+  if (!rs) return;
+  str* const owned[] = { &rs->sender, &rs->rcpts, &rs->req, &rs->reply, &rs->tmp, &rs->text };
+  for (size_t i = 0; i < sizeof owned / sizeof owned[0]; i++) str_free(owned[i]);
+  free(rs);
+}
 
 enum verdict { V_NONE, V_ADD_HEADER, V_REWRITE, V_SOFT_REJECT, V_GREYLIST, V_REJECT };
 static const struct { const char* action; enum verdict v; } actions[] = {
@@ -87,21 +108,27 @@ static void read_cfg(struct rs_cfg* c)
 
 static const response* rs_reset(void)
 {
-  rs.sender.len = rs.rcpts.len = 0;
+  struct rs_state* rs = plugin_context(&plugin);
+  if (!rs) return 0;
+  rs->sender.len = rs->rcpts.len = 0;
   return 0;
 }
 
 static const response* rs_sender(str* a, str* p)
 {
   (void)p;
-  rs.rcpts.len = 0;
-  return str_copy(&rs.sender, a) ? 0 : &resp_oom;
+  struct rs_state* rs = plugin_context(&plugin);
+  if (!rs) return &resp_internal;
+  rs->rcpts.len = 0;
+  return str_copy(&rs->sender, a) ? 0 : &resp_oom;
 }
 
 static const response* rs_recipient(str* a, str* p)
 {
   (void)p;
-  return str_catb(&rs.rcpts, a->s ? a->s : "", a->len) && str_catc(&rs.rcpts, 0) ? 0 : &resp_oom;
+  struct rs_state* rs = plugin_context(&plugin);
+  if (!rs) return &resp_internal;
+  return str_catb(&rs->rcpts, a->s ? a->s : "", a->len) && str_catc(&rs->rcpts, 0) ? 0 : &resp_oom;
 }
 
 /* A request header line; values with CR or LF are left out. */
@@ -113,16 +140,16 @@ static int hdr(str* r, const char* name, const char* v, unsigned len)
 
 static int hdrs(str* r, const char* name, const char* v) { return !v || hdr(r, name, v, (unsigned)strlen(v)); }
 
-static int build_request(const struct rs_cfg* c, unsigned long long size)
+static int build_request(struct rs_state* rs, const struct rs_cfg* c, unsigned long long size)
 {
-  str* r = &rs.req;
+  str* r = &rs->req;
   char num[32];
   snprintf(num, sizeof num, "%llu", size);
   int ok = str_copys(r, "POST /checkv2 HTTP/1.0\r\n") && hdrs(r, "Content-Length", num)
-    && hdr(r, "From", rs.sender.s ? rs.sender.s : "", rs.sender.len);
-  for (unsigned i = 0; ok && i < rs.rcpts.len;) {
-    unsigned n = (unsigned)strlen(rs.rcpts.s + i);
-    ok = hdr(r, "Rcpt", rs.rcpts.s + i, n);
+    && hdr(r, "From", rs->sender.s ? rs->sender.s : "", rs->sender.len);
+  for (unsigned i = 0; ok && i < rs->rcpts.len;) {
+    unsigned n = (unsigned)strlen(rs->rcpts.s + i);
+    ok = hdr(r, "Rcpt", rs->rcpts.s + i, n);
     i += n + 1;
   }
   ok = ok && hdrs(r, "IP", getprotoenv("REMOTEIP")) && hdrs(r, "Hostname", getprotoenv("REMOTEHOST"))
@@ -133,9 +160,9 @@ static int build_request(const struct rs_cfg* c, unsigned long long size)
   return ok;
 }
 
-/* Status line and headers of the HTTP reply, then the body into rs.reply.
+/* Status line and headers of the HTTP reply, then the body into rs->reply.
  * 0 ok; -1 broken, not 200, or larger than the limit. */
-static int read_reply(int sock, const struct rs_cfg* c)
+static int read_reply(struct rs_state* rs, int sock, const struct rs_cfg* c)
 {
   struct nc_reader* r = malloc(sizeof *r);
   if (!r) return -1;
@@ -153,22 +180,22 @@ static int read_reply(int sock, const struct rs_cfg* c)
     if (nc_content_length(line.s, n, &clen) < 0) ok = 0;
   }
   str_free(&line);
-  rs.reply.len = 0;
+  rs->reply.len = 0;
   while (ok) {
     int f = nc_fill(r);
     if (f == 0) break;
     if (f < 0) { ok = 0; break; }
     size_t avail = r->len - r->pos;
-    if (rs.reply.len + avail > c->max_reply || !str_catb(&rs.reply, r->buf + r->pos, (unsigned)avail)) ok = 0;
+    if (rs->reply.len + avail > c->max_reply || !str_catb(&rs->reply, r->buf + r->pos, (unsigned)avail)) ok = 0;
     r->pos = r->len;
-    if (clen >= 0 && rs.reply.len >= (unsigned long long)clen) break;
+    if (clen >= 0 && rs->reply.len >= (unsigned long long)clen) break;
   }
-  if (ok && clen >= 0 && rs.reply.len != (unsigned long long)clen) ok = 0;
+  if (ok && clen >= 0 && rs->reply.len != (unsigned long long)clen) ok = 0;
   free(r);
   return ok ? 0 : -1;
 }
 
-static int check(int fd, unsigned long long size, const struct rs_cfg* c)
+static int check(struct rs_state* rs, int fd, unsigned long long size, const struct rs_cfg* c)
 {
   int sock = -1;
   if (c->socket) {
@@ -181,8 +208,8 @@ static int check(int fd, unsigned long long size, const struct rs_cfg* c)
       sock = nc_connect_in(addrs[(first + i) % n], c->nc.port, c->nc.connect_timeout);
   }
   if (sock < 0) return -1;
-  int ok = build_request(c, size) && nc_sendf(sock, rs.req.s, rs.req.len, c->nc.timeout, size ? MSG_MORE : 0) == 0
-    && nc_send_file(sock, fd, size, c->nc.timeout, 0, 0) == 0 && read_reply(sock, c) == 0;
+  int ok = build_request(rs, c, size) && nc_sendf(sock, rs->req.s, rs->req.len, c->nc.timeout, size ? MSG_MORE : 0) == 0
+    && nc_send_file(sock, fd, size, c->nc.timeout, 0, 0) == 0 && read_reply(rs, sock, c) == 0;
   close(sock);
   return ok ? 0 : -1;
 }
@@ -209,7 +236,7 @@ static int scan_headers(int fd, struct mh_scan* s)
 }
 
 /* A header value from the reply: a string, or {"value": ..., "order": n}. */
-static int add_one(struct mh_list* l, const struct json* j, const char* name, unsigned nl, int v)
+static int add_one(struct rs_state* rs, struct mh_list* l, const struct json* j, const char* name, unsigned nl, int v)
 {
   int order = -1;
   if (j->t[v].type == JSON_OBJECT) {
@@ -217,9 +244,9 @@ static int add_one(struct mh_list* l, const struct json* j, const char* name, un
     if (json_number(j, json_member(j, v, "order"), &o) == 0 && o >= 0 && o < 1e6) order = (int)o;
     v = json_member(j, v, "value");
   }
-  if (json_string(j, v, &rs.text) < 0) return 0;       /* not a header value: ignored */
-  if (order < 0) return mh_add(l, name, nl, rs.text.s, rs.text.len, 0);
-  return mh_insert(l, (unsigned)order, name, nl, rs.text.s, rs.text.len, 0);
+  if (json_string(j, v, &rs->text) < 0) return 0;       /* not a header value: ignored */
+  if (order < 0) return mh_add(l, name, nl, rs->text.s, rs->text.len, 0);
+  return mh_insert(l, (unsigned)order, name, nl, rs->text.s, rs->text.len, 0);
 }
 
 static unsigned count_named(const struct mh_list* l, const char* name, unsigned nl)
@@ -230,21 +257,21 @@ static unsigned count_named(const struct mh_list* l, const char* name, unsigned 
   return n;
 }
 
-static int milter_block(struct mh_list* l, const struct json* j, int milter)
+static int milter_block(struct rs_state* rs, struct mh_list* l, const struct json* j, int milter)
 {
   int rm = json_member(j, milter, "remove_headers");
   if (rm >= 0 && j->t[rm].type == JSON_OBJECT) {
     for (unsigned i = (unsigned)rm + 1; i < j->t[rm].after; i = j->t[i + 1].after) {
-      if (json_string(j, (int)i, &rs.tmp) < 0) return -1;
+      if (json_string(j, (int)i, &rs->tmp) < 0) return -1;
       double which = 0;
       (void)json_number(j, (int)i + 1, &which);
-      unsigned count = count_named(l, rs.tmp.s, rs.tmp.len);
+      unsigned count = count_named(l, rs->tmp.s, rs->tmp.len);
       if (which == 0) {
         while (count-- > 0)
-          if (mh_change(l, 1, rs.tmp.s, rs.tmp.len, "", 0, 0) < 0) return -1;
+          if (mh_change(l, 1, rs->tmp.s, rs->tmp.len, "", 0, 0) < 0) return -1;
       } else {
         long k = which > 0 ? (long)which : (long)count + 1 + (long)which;
-        if (k >= 1 && (unsigned long)k <= count && mh_change(l, (unsigned)k, rs.tmp.s, rs.tmp.len, "", 0, 0) < 0)
+        if (k >= 1 && (unsigned long)k <= count && mh_change(l, (unsigned)k, rs->tmp.s, rs->tmp.len, "", 0, 0) < 0)
           return -1;
       }
     }
@@ -252,12 +279,12 @@ static int milter_block(struct mh_list* l, const struct json* j, int milter)
   int add = json_member(j, milter, "add_headers");
   if (add >= 0 && j->t[add].type == JSON_OBJECT) {
     for (unsigned i = (unsigned)add + 1; i < j->t[add].after; i = j->t[i + 1].after) {
-      if (json_string(j, (int)i, &rs.tmp) < 0) return -1;
+      if (json_string(j, (int)i, &rs->tmp) < 0) return -1;
       int v = (int)i + 1;
       if (j->t[v].type == JSON_ARRAY) {
         for (unsigned k = (unsigned)v + 1; k < j->t[v].after; k = j->t[k].after)
-          if (add_one(l, j, rs.tmp.s, rs.tmp.len, (int)k) < 0) return -1;
-      } else if (add_one(l, j, rs.tmp.s, rs.tmp.len, v) < 0) {
+          if (add_one(rs, l, j, rs->tmp.s, rs->tmp.len, (int)k) < 0) return -1;
+      } else if (add_one(rs, l, j, rs->tmp.s, rs->tmp.len, v) < 0) {
         return -1;
       }
     }
@@ -265,21 +292,21 @@ static int milter_block(struct mh_list* l, const struct json* j, int milter)
   return 0;
 }
 
-static int dkim_signatures(struct mh_list* l, const struct json* j, int top)
+static int dkim_signatures(struct rs_state* rs, struct mh_list* l, const struct json* j, int top)
 {
   int d = json_member(j, top, "dkim-signature");
   if (d < 0) return 0;
-  if (j->t[d].type == JSON_STRING) return json_string(j, d, &rs.text) < 0 ? -1
-    : mh_insert(l, 0, "DKIM-Signature", 14, rs.text.s, rs.text.len, 0);
+  if (j->t[d].type == JSON_STRING) return json_string(j, d, &rs->text) < 0 ? -1
+    : mh_insert(l, 0, "DKIM-Signature", 14, rs->text.s, rs->text.len, 0);
   if (j->t[d].type != JSON_ARRAY) return 0;
   for (unsigned k = (unsigned)d + 1; k < j->t[d].after; k = j->t[k].after)
-    if (json_string(j, (int)k, &rs.text) < 0 || mh_insert(l, 0, "DKIM-Signature", 14, rs.text.s, rs.text.len, 0) < 0)
+    if (json_string(j, (int)k, &rs->text) < 0 || mh_insert(l, 0, "DKIM-Signature", 14, rs->text.s, rs->text.len, 0) < 0)
       return -1;
   return 0;
 }
 
 /* Header edits of an accepted message; 0 or -1. */
-static int edit(int fd, const struct json* j, enum verdict v, double score, double required)
+static int edit(struct rs_state* rs, int fd, const struct json* j, enum verdict v, double score, double required)
 {
   struct mh_scan s;
   struct mh_list l = { 0, 0, 0, 0 };
@@ -289,11 +316,11 @@ static int edit(int fd, const struct json* j, enum verdict v, double score, doub
   snprintf(status, sizeof status, "%s, score=%.2f required=%.2f", v == V_NONE ? "No" : "Yes", score, required);
   ok = ok && mh_insert(&l, 0, "X-Spam-Status", 13, status, (unsigned)strlen(status), 0) == 0;
   if (ok && v == V_ADD_HEADER) ok = mh_insert(&l, 0, "X-Spam", 6, "Yes", 3, 0) == 0;
-  if (ok && v == V_REWRITE && json_string(j, json_member(j, 0, "subject"), &rs.text) == 0)
-    ok = mh_change(&l, 1, "Subject", 7, rs.text.s, rs.text.len, 0) == 0;
+  if (ok && v == V_REWRITE && json_string(j, json_member(j, 0, "subject"), &rs->text) == 0)
+    ok = mh_change(&l, 1, "Subject", 7, rs->text.s, rs->text.len, 0) == 0;
   int milter = json_member(j, 0, "milter");
-  if (ok && milter >= 0) ok = milter_block(&l, j, milter) == 0;
-  if (ok) ok = dkim_signatures(&l, j, 0) == 0;
+  if (ok && milter >= 0) ok = milter_block(rs, &l, j, milter) == 0;
+  if (ok) ok = dkim_signatures(rs, &l, j, 0) == 0;
   int out = ok ? scratchfile() : -1;
   ok = out >= 0 && mh_write(out, fd, 0, &s, &l, -1) == 0 && lseek(out, 0, SEEK_SET) == 0 && dup2(out, fd) >= 0
     && lseek(fd, 0, SEEK_SET) == 0;
@@ -303,17 +330,17 @@ static int edit(int fd, const struct json* j, enum verdict v, double score, doub
   return ok ? 0 : -1;
 }
 
-static const response* refuse(unsigned code, const char* status, const struct json* j, const char* dflt)
+static const response* refuse(struct rs_state* rs, unsigned code, const char* status, const struct json* j, const char* dflt)
 {
   int m = json_member(j, 0, "messages");
   const char* text = dflt;
-  if (json_string(j, json_member(j, m, "smtp_message"), &rs.tmp) == 0 && rs.tmp.len > 0
-      && !memchr(rs.tmp.s, '\r', rs.tmp.len) && !memchr(rs.tmp.s, '\n', rs.tmp.len))
-    text = rs.tmp.s;
-  if (!str_copys(&rs.text, status) || !str_cats(&rs.text, text)) return &resp_oom;
-  rs.resp.number = code;
-  rs.resp.message = rs.text.s;
-  return &rs.resp;
+  if (json_string(j, json_member(j, m, "smtp_message"), &rs->tmp) == 0 && rs->tmp.len > 0
+      && !memchr(rs->tmp.s, '\r', rs->tmp.len) && !memchr(rs->tmp.s, '\n', rs->tmp.len))
+    text = rs->tmp.s;
+  if (!str_copys(&rs->text, status) || !str_cats(&rs->text, text)) return &resp_oom;
+  rs->resp.number = code;
+  rs->resp.message = rs->text.s;
+  return &rs->resp;
 }
 
 static const response* failed(const struct rs_cfg* c, const char* why)
@@ -324,6 +351,8 @@ static const response* failed(const struct rs_cfg* c, const char* why)
 
 static const response* rs_message_end(int fd)
 {
+  struct rs_state* rs = plugin_context(&plugin);
+  if (!rs) return &resp_internal;
   struct rs_cfg c;
   read_cfg(&c);
   struct stat st;
@@ -333,12 +362,12 @@ static const response* rs_message_end(int fd)
     msg1("rspamd: event=skipped reason=size");
     return 0;
   }
-  if (check(fd, size, &c) < 0) return failed(&c, errno ? strerror(errno) : "bad reply");
+  if (check(rs, fd, size, &c) < 0) return failed(&c, errno ? strerror(errno) : "bad reply");
   struct json j = { 0, 0, 0, 0, 0 };
   const response* r = 0;
   str action = { 0, 0, 0 };
   double score = 0, required = 0;
-  if (json_parse(&j, rs.reply.s, rs.reply.len) < 0 || j.t[0].type != JSON_OBJECT
+  if (json_parse(&j, rs->reply.s, rs->reply.len) < 0 || j.t[0].type != JSON_OBJECT
       || json_string(&j, json_member(&j, 0, "action"), &action) < 0) {
     json_free(&j);
     return failed(&c, "bad JSON reply");
@@ -354,26 +383,28 @@ static const response* rs_message_end(int fd)
            required);
   msg1(line);
   switch (v) {
-  case V_REJECT: r = refuse(554, "5.7.1 ", &j, "Spam message rejected"); break;
-  case V_SOFT_REJECT: r = refuse(451, "4.7.1 ", &j, "Try again later"); break;
+  case V_REJECT: r = refuse(rs, 554, "5.7.1 ", &j, "Spam message rejected"); break;
+  case V_SOFT_REJECT: r = refuse(rs, 451, "4.7.1 ", &j, "Try again later"); break;
   case V_GREYLIST: r = &resp_greylist; break;
   case V_NONE: case V_ADD_HEADER: case V_REWRITE:
-    if (edit(fd, &j, v, score, required) < 0) r = &resp_internal;
-    else r = backend_resubmit(&rs.sender, &rs.rcpts);
+    if (edit(rs, fd, &j, v, score, required) < 0) r = &resp_internal;
+    else r = backend_resubmit(&rs->sender, &rs->rcpts);
     break;
   }
   if (k == sizeof actions / sizeof actions[0]) warn2("rspamd: unknown action, message accepted: ", action.s);
   str_free(&action);
   json_free(&j);
-  if (rs.reply.size > 65536) str_free(&rs.reply);
+  if (rs->reply.size > 65536) str_free(&rs->reply);
   return r;
 }
 
 struct plugin plugin = {
-  .version = PLUGIN_VERSION,
+  .version = PLUGIN_VERSION_4,
   .flags = FLAG_NEED_FILE,
   .reset = rs_reset,
   .sender = rs_sender,
   .recipient = rs_recipient,
   .message_end = rs_message_end,
+  .session_open = rs_open,
+  .session_close = rs_close,
 };

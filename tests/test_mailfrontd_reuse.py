@@ -257,6 +257,7 @@ class ReuseTest(TempDirTest):
         cases = [
             ("smtp", "echo", ["accept"], smtp),
             ("smtp", "queuedir", ["accept"], smtp),
+            ("smtp", "echo", ["add-received", "check-fqdn", "counters", "relayclient", "accept"], smtp),
             ("qmqp", "queuedir", ["accept"], qmqp_message(b"Subject: q\n\nbody\n", b"a@b.example",
                                                           [b"c@d.example", b"e@f.example"])),
             ("qmtp", "queuedir", ["accept"], qmtp_message(b"Subject: q\n\nbody\n", b"a@b.example",

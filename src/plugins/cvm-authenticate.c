@@ -2,10 +2,10 @@
  * (plugins.md "cvm-authenticate", auth-cvm.md "cvm-sasl").
  *
  * init reads the SASL configuration ($CVM_SASL_PLAIN, $CVM_SASL_LOGIN,
- * $CVM_SASL_CRAM_MD5, ${PROTO}LOCALHOST) and $AUTH_REQUIRES_TLS: session
- * lookups, per session.  AUTH is enabled when a
- * mechanism is configured and TLS is not required or `tls_state` > 0; the
- * helo hook then advertises `AUTH MECH...` and the AUTH command exists.
+ * $CVM_SASL_CRAM_MD5, ${PROTO}LOCALHOST) and $AUTH_REQUIRES_TLS (session
+ * lookups, in every session).  AUTH is enabled when a mechanism is
+ * configured and TLS is not required or `tls_state` > 0; the helo hook
+ * then advertises `AUTH MECH...` and the AUTH command exists.
  * The exchange is driven here: the SASL engine (src/auth/sasl.c) computes
  * challenges and results, this file frames them as `334 BASE64` lines and
  * reads the client's lines from session_input() (at most $SMTP_MAXLINE
@@ -42,7 +42,7 @@ struct auth
   int requires_tls;
   unsigned long maxline;
   int env_saved;             /* saved[] holds the values before AUTH */
-  char* saved[NENV];         /* copies of "NAME=VALUE" values; NULL: unset */
+  char* saved[NENV];         /* copies of their values; NULL: was unset */
 };
 
 static RESPONSE(init_failed, 421, "4.3.0 Failed to initialize AUTH");

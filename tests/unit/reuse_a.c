@@ -20,11 +20,15 @@
  * Fakes, each bounded by alarm(): a DNS server on loopback UDP (TXT
  * answers for spf and rbl), the CVM is Debian's cvm-pwfile (command
  * mode, as the other CVM tests use it), the UCSPI-TLS wrapper is three
- * pipes.  Logs go to a file, shown after a failure. */
+ * pipes.  Logs go to a file, shown after a failure.  A build without
+ * tinycdb or Lua (make WITH_CDB=0 / WITH_LUA=0: REUSE_NO_CDB, REUSE_NO_LUA)
+ * has no mailrules, qmail-validate or lua module: those parts say SKIP. */
 #include "tap.h"
 #include "sessions.h"
 #include <arpa/inet.h>
+#ifndef REUSE_NO_CDB
 #include <cdb.h>
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -395,6 +399,7 @@ static void test_cvm_validate(void)
   mf_free(cfg);
 }
 
+#ifndef REUSE_NO_CDB
 /* A qmail home with control files; more: a morercpthosts.cdb key. */
 static void qmail_home(const char* home, const char* bad, const char* rcpthosts, const char* more)
 {
@@ -450,6 +455,8 @@ static void test_qmail_validate(void)
   free(out.s);
   mf_free(cfg);
 }
+
+#endif
 
 /* starttls-ucspi: the session on fds 0/1, the wrapper's three pipes. */
 static int ucspi_session(struct mf_config* cfg, struct buf* plain, struct buf* tls, struct buf* ctl)
@@ -546,6 +553,7 @@ static void test_spf(void)
   mf_free(cfg);
 }
 
+#ifndef REUSE_NO_LUA
 static void test_lua(void)
 {
   char script[PATH_MAX], e[PATH_MAX + 16];
@@ -575,6 +583,8 @@ static void test_lua(void)
   free(out.s);
   mf_free(cfg);
 }
+
+#endif
 
 static void test_patterns(void)
 {
@@ -607,6 +617,7 @@ static void test_patterns(void)
   mf_free(cfg);
 }
 
+#ifndef REUSE_NO_CDB
 static void test_mailrules(void)
 {
   char ra[PATH_MAX], rb[PATH_MAX + 16];
@@ -631,6 +642,8 @@ static void test_mailrules(void)
   free(out.s);
   mf_free(cfg);
 }
+
+#endif
 
 static void test_rbl(void)
 {
@@ -691,12 +704,24 @@ int main(void)
   test_counters();
   test_cvm_authenticate();
   test_cvm_validate();
+#ifndef REUSE_NO_CDB
   test_qmail_validate();
+#else
+  SKIP("qmail-validate", "not built (WITH_CDB=0)");
+#endif
   test_starttls_ucspi();
   test_spf();
+#ifndef REUSE_NO_LUA
   test_lua();
+#else
+  SKIP("lua", "not built (WITH_LUA=0)");
+#endif
   test_patterns();
+#ifndef REUSE_NO_CDB
   test_mailrules();
+#else
+  SKIP("mailrules", "not built (WITH_CDB=0)");
+#endif
   test_rbl();
 
   CHECK(fd_bad == 0, "the number of open fds is the same after every session");

@@ -27,9 +27,14 @@
  *   A listener (mailfrontd) or a test may load the modules once and run
  *   many sessions in one process, one after another.  Keep per-session
  *   state in the version-4 context, not in statics; what `load` builds is
- *   shared by all sessions and must not change while they run.  A
- *   version-3 plugin that keeps state in statics still works when each
- *   session runs in its own process (mailfront, mailfrontd's children).
+ *   shared by all sessions and must not change while they run; release
+ *   in session_close whatever a session acquired (memory, fds, sockets,
+ *   processes) and put back what it changed in the process (environment
+ *   variables, working directory).  Declaring version 4 is the promise:
+ *   mailfrontd runs several sessions of one client in one process (-n)
+ *   only when every loaded module is version 4.  A version-3 plugin that
+ *   keeps state in statics still works: each session then runs in its
+ *   own process (mailfront, mailfrontd with a version-3 module).
  *
  * CHAIN RULE (one step)
  *   Plugins are called in list order, skipping those without the hook.

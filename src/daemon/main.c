@@ -1,8 +1,9 @@
 /* main.c -- `mailfrontd [OPTIONS] HOST PORT PROTOCOL BACKEND [PLUGINS...]`:
  * the built-in listener.  It binds HOST:PORT (or takes systemd's
  * sockets), drops privileges, loads the modules and the rules once, tells
- * systemd it is ready, and forks one child per connection that runs one
- * mailfront session (see server.c and child.c; docs/mailfrontd.md).
+ * systemd it is ready, and runs each connection's mailfront session in a
+ * forked process, which may serve more connections of the same client
+ * (-n; see server.c and child.c; docs/mailfrontd.md).
  *
  * Exit status: 0 after SIGTERM and the drain, 100 usage, 111 start-up
  * failure (one `mailfrontd[PID]: Fatal: ...` line).  This is the only

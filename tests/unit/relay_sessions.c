@@ -96,17 +96,6 @@ static pid_t hop_start(const char* sock, const char* logpath)
   return pid;
 }
 
-static void slurp(const char* path, struct buf* b)
-{
-  b->len = 0;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  char tmp[4096];
-  ssize_t r;
-  while (fd >= 0 && (r = read(fd, tmp, sizeof tmp)) > 0) put(b, tmp, (size_t)r);
-  if (fd >= 0) close(fd);
-  if (!b->s) put(b, "", 0);
-}
-
 /* ---- sessions ---- */
 
 static const char* const one_message =

@@ -57,17 +57,6 @@ static int has(const struct buf* b, const char* s)
   return 0;
 }
 
-static void slurp(const char* path, struct buf* b)
-{
-  b->len = 0;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  char tmp[4096];
-  ssize_t r;
-  while (fd >= 0 && (r = read(fd, tmp, sizeof tmp)) > 0) put(b, tmp, (size_t)r);
-  if (fd >= 0) close(fd);
-  put(b, "", 0);
-}
-
 /* The queued messages (files in qdir/new, in name order) into *all, each
  * followed by "\n--\n"; they are removed.  Returns how many there were. */
 static int cmp_names(const void* a, const void* b) { return strcmp(*(char* const*)a, *(char* const*)b); }

@@ -1,7 +1,8 @@
 /* sessions.h -- helpers of the unit tests that run sessions in-process
- * through mf_session (core_sessions.c, relay_sessions.c): the open fd
- * count, a growable byte buffer, and one session over a socketpair whose
- * client side writes the whole transcript first.  Test code only (static
+ * through mf_session (core_sessions.c, relay_sessions.c, reuse_a.c,
+ * reuse_b.c): the open fd count, a growable byte buffer, a file read into
+ * one, and one session over a socketpair whose client side writes the
+ * whole transcript first.  Test code only (static
  * functions, like tap.h). */
 #ifndef MF_TEST_SESSIONS_H
 #define MF_TEST_SESSIONS_H
@@ -9,6 +10,7 @@
 #include <dirent.h>
 #include <stdio.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -39,6 +41,18 @@ static void put(struct buf* b, const char* s, size_t n)
   memcpy(b->s + b->len, s, n);
   b->len += n;
   b->s[b->len] = 0;
+}
+
+/* The whole file at path into b (empty when it cannot be read), NUL-terminated. */
+__attribute__((unused)) static void slurp(const char* path, struct buf* b)
+{
+  b->len = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  char tmp[4096];
+  ssize_t r;
+  while (fd >= 0 && (r = read(fd, tmp, sizeof tmp)) > 0) put(b, tmp, (size_t)r);
+  if (fd >= 0) close(fd);
+  put(b, "", 0);
 }
 
 /* Run one session: write input, read every reply byte. */

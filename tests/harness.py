@@ -129,6 +129,14 @@ def send_all_read_all(sock, data):
         got += chunk
 
 
+def read_shared(f):
+    """Everything written so far to file f, which a running process also
+    writes (its stderr): pread, because the file offset is shared and
+    seek + read would move it back under that process's next write."""
+    fd = f.fileno()
+    return os.pread(fd, os.fstat(fd).st_size, 0)
+
+
 class _Log:
     """stderr of a server: written to an unlinked temporary file; read()
     returns everything written so far."""
@@ -137,10 +145,7 @@ class _Log:
         self.file = tempfile.TemporaryFile()
 
     def read(self):
-        # pread: the server shares the file offset (its stderr); seek +
-        # read would move it back under the server's own writes
-        fd = self.file.fileno()
-        return os.pread(fd, os.fstat(fd).st_size, 0)
+        return read_shared(self.file)
 
     def close(self):
         self.file.close()

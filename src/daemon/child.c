@@ -297,6 +297,7 @@ static void serve(struct server* s, struct conn* c, int chan)
     if (handoff_done(chan, status) < 0) _exit(0);
     start_state_restore(s, &st);
     struct job j;
+    memset(&j, 0, sizeof j);
     if (handoff_recv(chan, &j, &c->fd) <= 0) _exit(0);
     c->id = j.id;
     c->local = j.local;

@@ -88,10 +88,9 @@ static struct mf_config* load(const char* plugins, const char* backend)
 }
 
 /* The environment of a session: qdir, no fsync, a local host name, then
- * the given entries (NULL-terminated). */
-static char** session_env(char** extra)
+ * the given entries (NULL-terminated), into env (32 entries). */
+static char** session_env(char** extra, char** env)
 {
-  static char* env[32];
   int n = 0;
   env[n++] = qenv;
   env[n++] = "QUEUEDIR_NOSYNC=1";
@@ -115,11 +114,12 @@ static void after_session(void)
 static int session(struct mf_config* cfg, const char* input, char** extra, struct buf* out)
 {
   struct buf in = { 0, 0, 0 };
+  char* env[32];
   int status = -1;
   out->len = 0;
   if (out->s) out->s[0] = 0;
   put(&in, input, strlen(input));
-  if (run_session(cfg, &in, out, session_env(extra), &status) < 0) status = -1;
+  if (run_session(cfg, &in, out, session_env(extra, env), &status) < 0) status = -1;
   free(in.s);
   after_session();
   return status;
@@ -302,14 +302,14 @@ static void test_check_fqdn(void)
   char* s2[] = { "SENDER_DOMAINS=only.test", 0 };
   char* s3[] = { "DEFAULTHOST=h3", "DEFAULTDOMAIN=dom3", 0 };
   int st = session(cfg, "HELO x\r\nMAIL FROM:<u>\r\nRCPT TO:<v@w>\r\nDATA\r\nx\r\n.\r\nQUIT\r\n", s1, &out);
-  CHECK(st == 0 && take_message(&msg) && strncmp(msg.s, "u@h1.test|v@w.dom1|", 19) == 0,
+  CHECK(st == 0 && take_message(&msg) && msg.s && strncmp(msg.s, "u@h1.test|v@w.dom1|", 19) == 0,
         "check-fqdn: session 1 completes with its DEFAULTHOST and DEFAULTDOMAIN");
   st = session(cfg, "HELO x\r\nMAIL FROM:<u@h1.test>\r\nMAIL FROM:<u@only.test>\r\nRCPT TO:<v>\r\nQUIT\r\n", s2, &out);
   CHECK(st == 0 && has(&out, "\r\n554 5.1.2 Sender contains a disallowed domain\r\n" MAIL_OK
                         "554 5.1.2 Address is missing a domain name\r\n"),
         "check-fqdn: session 2 has its SENDER_DOMAINS and none of session 1's defaults");
   st = session(cfg, "HELO x\r\nMAIL FROM:<u@h1.test>\r\nRCPT TO:<v>\r\nDATA\r\nx\r\n.\r\nQUIT\r\n", s3, &out);
-  CHECK(st == 0 && take_message(&msg) && strncmp(msg.s, "u@h1.test|v@h3.dom3|", 20) == 0,
+  CHECK(st == 0 && take_message(&msg) && msg.s && strncmp(msg.s, "u@h1.test|v@h3.dom3|", 20) == 0,
         "check-fqdn: session 3 completes with its own defaults, no SENDER_DOMAINS");
   free(out.s); free(msg.s);
   mf_free(cfg);
@@ -360,8 +360,10 @@ static void test_cvm_authenticate(void)
   char* sasl[] = { "CVM_SASL_PLAIN=/usr/bin/cvm-pwfile", 0 };
   /* AGFsaWNlAHNlY3JldA== is "\0alice\0secret", AGFsaWNlAHdyb25n "\0alice\0wrong" */
   int st = session(cfg, "EHLO x\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nMAIL FROM:<a@b>\r\nQUIT\r\n", sasl, &out);
-  int env_back = strcmp(getenv("USER") ? getenv("USER") : "", "before-test") == 0
-    && strcmp(getenv("HOME") ? getenv("HOME") : "", "/before") == 0 && !getenv("SHELL");
+  const char* user = getenv("USER");
+  const char* home = getenv("HOME");
+  int env_back = strcmp(user ? user : "", "before-test") == 0 && strcmp(home ? home : "", "/before") == 0
+    && !getenv("SHELL");
   CHECK(st == 0 && has(&out, "250-AUTH LOGIN PLAIN\r\n") && has(&out, "235 2.7.0 Authentication succeeded.\r\n" MAIL_OK),
         "cvm-authenticate: session 1 authenticates and may send");
   CHECK(env_back, "cvm-authenticate: USER, HOME, SHELL of the process are as before session 1");
@@ -474,12 +476,13 @@ static int ucspi_session(struct mf_config* cfg, struct buf* plain, struct buf* t
   snprintf(e2, sizeof e2, "SSLREADFD=%d", ti[0]);
   snprintf(e3, sizeof e3, "SSLWRITEFD=%d", to[1]);
   char* extra[] = { e1, e2, e3, 0 };
+  char* env[32];
   fflush(stdout);
   int save0 = dup(0), save1 = dup(1);
   dup2(sv[1], 0);
   dup2(sv[1], 1);
   close(sv[1]);
-  int status = mf_session(cfg, 0, 1, session_env(extra));
+  int status = mf_session(cfg, 0, 1, session_env(extra, env));
   dup2(save0, 0);
   dup2(save1, 1);
   close(save0);

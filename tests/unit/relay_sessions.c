@@ -35,22 +35,6 @@
 
 static void say(int fd, const char* s) { (void)!write(fd, s, strlen(s)); }
 
-/* One line (without CRLF) into line; 0 at end of input. */
-static int hop_line(int fd, char* line, size_t max)
-{
-  size_t n = 0;
-  for (;;) {
-    char c;
-    ssize_t r = read(fd, &c, 1);
-    if (r <= 0) return 0;
-    if (c == '\n') break;
-    if (n + 1 < max) line[n++] = c;
-  }
-  if (n > 0 && line[n - 1] == '\r') n--;
-  line[n] = 0;
-  return 1;
-}
-
 static void hop_serve(int lfd, const char* logpath)
 {
   FILE* log = fopen(logpath, "w");
@@ -64,7 +48,7 @@ static void hop_serve(int lfd, const char* logpath)
     say(c, "220 hop.test ESMTP\r\n");
     char line[2048];
     int data = 0;
-    while (hop_line(c, line, sizeof line)) {
+    while (read_line(c, line, sizeof line)) {
       fprintf(log, "%s\n", line);
       fflush(log);
       if (data) {

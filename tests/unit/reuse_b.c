@@ -167,22 +167,6 @@ static void write_all(int fd, const void* b, size_t n)
 
 /* One line without its CR LF into line (at most max - 1 bytes kept);
  * 0 at end of input. */
-static int read_line(int fd, char* line, size_t max)
-{
-  size_t n = 0;
-  for (;;) {
-    char c;
-    ssize_t r = read(fd, &c, 1);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return 0;
-    if (c == '\n') break;
-    if (n + 1 < max) line[n++] = c;
-  }
-  if (n > 0 && line[n - 1] == '\r') n--;
-  line[n] = 0;
-  return 1;
-}
-
 typedef void (*conn_fn)(int fd, FILE* log);
 
 /* A Unix socket address for path; -1 when the path is too long. */

@@ -1,9 +1,9 @@
 /* sessions.h -- helpers of the unit tests that run sessions in-process
  * through mf_session (core_sessions.c, relay_sessions.c, reuse_a.c,
- * reuse_b.c): the open fd count, a growable byte buffer, a file read into
- * one, and one session over a socketpair whose client side writes the
- * whole transcript first.  Test code only (static
- * functions, like tap.h). */
+ * reuse_b.c): the open fd count, a growable byte buffer, a file read
+ * into one, a fake server's line reader, and one session over a
+ * socketpair whose client side writes the whole transcript first.  Test
+ * code only (static functions, like tap.h). */
 #ifndef MF_TEST_SESSIONS_H
 #define MF_TEST_SESSIONS_H
 #include "../../src/core/mf.h"
@@ -53,6 +53,24 @@ __attribute__((unused)) static void slurp(const char* path, struct buf* b)
   while (fd >= 0 && (r = read(fd, tmp, sizeof tmp)) > 0) put(b, tmp, (size_t)r);
   if (fd >= 0) close(fd);
   put(b, "", 0);
+}
+
+/* One line of a fake server's client, without its CRLF, into line (max
+ * bytes with the NUL; longer lines are cut); 0 at end of input. */
+__attribute__((unused)) static int read_line(int fd, char* line, size_t max)
+{
+  size_t n = 0;
+  for (;;) {
+    char c;
+    ssize_t r = read(fd, &c, 1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return 0;
+    if (c == '\n') break;
+    if (n + 1 < max) line[n++] = c;
+  }
+  if (n > 0 && line[n - 1] == '\r') n--;
+  line[n] = 0;
+  return 1;
 }
 
 /* Run one session: write input, read every reply byte. */

@@ -74,7 +74,6 @@ struct child
   /* with -n > 1 */
   int chan;                                /* the parent's end of the channel, or -1 */
   int busy;                                /* running a session (the fields above are its) */
-  unsigned long served;                    /* sessions begun in this process */
   unsigned gen;                            /* s->gen when forked: older ones are not reused */
   long long idle_since_ms;
 };

@@ -238,7 +238,6 @@ static void kid_begin(struct server* s, struct child* k, const struct conn* c, c
                       const char* ip)
 {
   k->busy = 1;
-  k->served++;
   s->nbusy++;
   k->id = c->id;
   k->key = *key;
@@ -337,7 +336,6 @@ static void admit(struct server* s, struct conn* c)
   k->pid = pid;
   k->chan = ch[0];
   k->busy = 0;
-  k->served = 0;
   k->gen = s->gen;
   kid_begin(s, k, c, &key, ip);
 }
